@@ -1,0 +1,2 @@
+//! netrec-analyzer: sources (pcap, pcapng, segments) -> decoder -> engine -> SQLite,
+//! and the reports.
