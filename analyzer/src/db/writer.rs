@@ -88,7 +88,7 @@ impl Db {
                 conn,
                 input_id,
                 in_tx: true,
-                pending: 1,
+                pending: 0,
                 series: TimeSeries::default(),
                 alerts: BTreeMap::new(),
                 totals: InputTotals { input_id, ..InputTotals::default() },
