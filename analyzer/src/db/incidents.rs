@@ -203,3 +203,57 @@ mod tests {
         assert!(group_incidents(&[], INCIDENT_GAP_NS).is_empty());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn arb_alerts() -> impl Strategy<Value = Vec<AlertForGrouping>> {
+        proptest::collection::vec((0u8..3, 0u8..3, 0u64..3600, 0u64..120, 0u64..1000), 0..40).prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(n, (class, dst, start, len, count))| AlertForGrouping {
+                    alert_id: n as u64,
+                    class: format!("c{class}"),
+                    severity: Severity::Low,
+                    first_ts: start * S,
+                    last_ts: (start + len) * S,
+                    src: vec![IpAddr::from([192, 0, 2, n as u8])],
+                    dst: vec![IpAddr::from([10, 0, 0, dst])],
+                    count,
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Every alert lands in exactly one incident whose class and target it shares, events add
+        /// up, and two incidents of one class and target are separated by more than the gap.
+        #[test]
+        fn partition_invariants(alerts in arb_alerts()) {
+            let incs = group_incidents(&alerts, INCIDENT_GAP_NS);
+            let mut seen: Vec<u64> = incs.iter().flat_map(|i| i.alert_ids.iter().copied()).collect();
+            seen.sort_unstable();
+            prop_assert_eq!(seen, (0..alerts.len() as u64).collect::<Vec<_>>());
+            for inc in &incs {
+                let members: Vec<&AlertForGrouping> =
+                    alerts.iter().filter(|a| inc.alert_ids.contains(&a.alert_id)).collect();
+                prop_assert!(members.iter().all(|a| a.class == inc.class && a.dst == inc.targets));
+                prop_assert_eq!(inc.event_count, members.iter().map(|a| a.count).sum::<u64>());
+                prop_assert_eq!(inc.first_ts, members.iter().map(|a| a.first_ts).min().unwrap());
+            }
+            for (n, a) in incs.iter().enumerate() {
+                for b in &incs[n + 1..] {
+                    if a.class == b.class && a.targets == b.targets {
+                        let (early, late) = if a.first_ts <= b.first_ts { (a, b) } else { (b, a) };
+                        prop_assert!(late.first_ts > early.last_ts + INCIDENT_GAP_NS);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -168,16 +168,13 @@ impl Db {
     /// write lock so two processes opening the same new file do not both migrate it.
     fn migrate(&mut self) -> Result<(), DbError> {
         let path = self.path.clone();
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(
-            |source| DbError::Migrate { path: path.clone(), from: -1, to: SCHEMA_VERSION, source },
-        )?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|source| DbError::Open { path: path.clone(), source })?;
         // Re-check under the lock: the file may have changed since the read-only probe.
-        let (app_id, version, tables) = read_identity(&tx).map_err(|source| DbError::Migrate {
-            path: path.clone(),
-            from: -1,
-            to: SCHEMA_VERSION,
-            source,
-        })?;
+        let (app_id, version, tables) =
+            read_identity(&tx).map_err(|source| DbError::Open { path: path.clone(), source })?;
         if app_id != APPLICATION_ID && (app_id != 0 || tables != 0 || version != 0) {
             return Err(DbError::Foreign {
                 path,

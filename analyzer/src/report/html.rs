@@ -102,3 +102,24 @@ mod tests {
         assert_eq!(esc("a\u{1b}[31m"), "a\u{FFFD}[31m");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::esc;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// Escaped text can never open a tag, end an attribute or start an entity of its own.
+        #[test]
+        fn escaped_text_is_inert(s in any::<String>()) {
+            let e = esc(&s);
+            prop_assert!(!e.contains('<') && !e.contains('>') && !e.contains('"') && !e.contains('\''));
+            // Every '&' starts one of our entities.
+            for (i, _) in e.match_indices('&') {
+                let rest = &e[i..];
+                prop_assert!(["&amp;", "&lt;", "&gt;", "&quot;", "&#39;"].iter().any(|x| rest.starts_with(x)));
+            }
+        }
+    }
+}

@@ -77,3 +77,27 @@ mod tests {
         assert_eq!(esc("10.0.0.1:80"), "10.0.0.1:80");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::esc;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// Escaped text stays on one line and every markup character is preceded by a backslash.
+        #[test]
+        fn escaped_cells_cannot_break_tables(s in any::<String>()) {
+            let e = esc(&s);
+            prop_assert!(!e.contains('\n') && !e.contains('\r'));
+            let mut chars = e.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    prop_assert!(chars.next().is_some(), "dangling backslash in {e:?}");
+                } else {
+                    prop_assert!(!"`*_[]<>|~&".contains(c), "unescaped {c:?} in {e:?}");
+                }
+            }
+        }
+    }
+}
