@@ -114,7 +114,8 @@ impl Db {
         // WAL: readers (reports) never block the writer; NORMAL sync is durable at checkpoints and
         // loses at most the last transactions on power failure, never corrupts.
         conn.execute_batch(
-            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+             PRAGMA cache_size = -32768;",
         )
         .map_err(|source| DbError::Open { path: path.clone(), source })?;
         let mut db = Db { conn, path };

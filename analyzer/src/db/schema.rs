@@ -72,7 +72,9 @@ CREATE TABLE flows (
     tunnel_id           INTEGER NOT NULL,
     anomalies           INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX flows_src ON flows(input_id, src_ip);
+-- One index only: text indexes dominate insert cost (release, 200k flows: ~160k flows/s with no
+-- index, ~87k with this one, ~50k with a second on src_ip). Evidence queries select by target
+-- and filter attackers from the rows found.
 CREATE INDEX flows_dst ON flows(input_id, dst_ip);
 
 CREATE TABLE alerts (

@@ -10,7 +10,7 @@ use super::schema::INPUT_TABLES;
 use super::timeseries::TimeSeries;
 use super::{Db, DbError, SqlContext, i};
 use netrec_format::model::{Alert, FlowRecord, LossRecord, Ts, proto_name};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Statement, params};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -86,6 +86,8 @@ impl Db {
         match result {
             Ok(Some(input_id)) => Ok(Some(InputWriter {
                 conn,
+                flow_stmt: conn.prepare(INSERT_FLOW).op("prepare flow insert")?,
+                text: TextBufs::default(),
                 input_id,
                 in_tx: true,
                 pending: 0,
@@ -120,6 +122,9 @@ fn delete_input(conn: &Connection, id: i64) -> Result<(), DbError> {
 #[derive(Debug)]
 pub struct InputWriter<'db> {
     conn: &'db Connection,
+    /// Held rather than looked up in the statement cache: flows are the bulk of the rows.
+    flow_stmt: Statement<'db>,
+    text: TextBufs,
     input_id: i64,
     in_tx: bool,
     pending: usize,
@@ -128,6 +133,25 @@ pub struct InputWriter<'db> {
     alerts: BTreeMap<u64, AlertForGrouping>,
     totals: InputTotals,
     finished: bool,
+}
+
+/// Reused text buffers for the per-flow columns (no allocation per row).
+#[derive(Debug, Default)]
+struct TextBufs {
+    src: String,
+    dst: String,
+    first: String,
+    last: String,
+}
+
+fn set_ip(buf: &mut String, ip: &IpAddr) {
+    buf.clear();
+    let _ = write!(buf, "{ip}");
+}
+
+fn set_ts(buf: &mut String, ts: Ts) {
+    buf.clear();
+    let _ = write!(buf, "{ts}");
 }
 
 const INSERT_FLOW: &str = r#"INSERT INTO flows (input_id, proto, src_ip, src_port, dst_ip, dst_port,
@@ -178,15 +202,18 @@ impl InputWriter<'_> {
         let k = &f.key;
         let duration_ns = f.last_ts.saturating_sub(f.first_ts);
         let rtt = f.rtt_ns();
-        self.conn
-            .prepare_cached(INSERT_FLOW)
-            .op("prepare flow insert")?
+        let t = &mut self.text;
+        set_ip(&mut t.src, &k.src_ip);
+        set_ip(&mut t.dst, &k.dst_ip);
+        set_ts(&mut t.first, f.first_ts);
+        set_ts(&mut t.last, f.last_ts);
+        self.flow_stmt
             .execute(params![
                 self.input_id,
                 proto_name(k.proto),
-                k.src_ip.to_string(),
+                t.src,
                 k.src_port,
-                k.dst_ip.to_string(),
+                t.dst,
                 k.dst_port,
                 i(f.fwd.packets.saturating_add(f.rev.packets)),
                 i(f.fwd.bytes.saturating_add(f.rev.bytes)),
@@ -196,8 +223,8 @@ impl InputWriter<'_> {
                 i(f.rev.packets),
                 i(f.rev.bytes),
                 i(f.rev.payload_bytes),
-                f.first_ts.to_decimal(),
-                f.last_ts.to_decimal(),
+                t.first,
+                t.last,
                 duration_ns as f64 / 1e9,
                 f.tcp_state.as_str(),
                 rtt.map(|ns| ns as f64 / 1e6),
