@@ -76,9 +76,12 @@ fn ptr_at<T>(ctx: &TcContext, off: usize) -> Option<*const T> {
     Some((start + off) as *const T)
 }
 
+/// One byte, read through a 2-byte bounds check: for a 1-byte check LLVM emits `p >= end`,
+/// from which the verifier learns no packet range. Needs one byte of slack after `off`, which every
+/// caller has (each reads a field followed by more header).
 #[inline(always)]
 fn u8_at(ctx: &TcContext, off: usize) -> Option<u8> {
-    ptr_at::<u8>(ctx, off).map(|p| unsafe { *p })
+    ptr_at::<[u8; 2]>(ctx, off).map(|p| unsafe { (*p)[0] })
 }
 
 #[inline(always)]
@@ -244,11 +247,17 @@ fn record(ctx: &TcContext, direction: u8, len: u32, now: u64) {
         return;
     };
     let snaplen = config(CONFIG_SNAPLEN);
-    let cap = if len < snaplen { len } else { snaplen };
+    let mut cap = if len < snaplen { len } else { snaplen };
+    if cap as usize > MAX_SNAPLEN {
+        cap = MAX_SNAPLEN as u32;
+    }
     let rec = entry.as_mut_ptr();
     let mut copied = 0u32;
-    // The branch bounds `cap` to [1, MAX_SNAPLEN] for the verifier.
-    if cap > 0 && cap as usize <= MAX_SNAPLEN {
+    if cap > 0 {
+        // For cap in [1, MAX_SNAPLEN] this is cap itself, written so that the verifier can
+        // prove the range [1, MAX_SNAPLEN] on the very register passed to the helper
+        // (a plain range check gets split across registers by LLVM). MAX_SNAPLEN is a power of two.
+        let cap = ((cap - 1) & (MAX_SNAPLEN as u32 - 1)) + 1;
         // SAFETY: rec points at a reserved PacketRecord; cap <= MAX_SNAPLEN = data.len().
         let ret = unsafe {
             bpf_skb_load_bytes(
