@@ -226,5 +226,5 @@ impl Cx<'_> {
 /// Fragment beyond the 64 KiB datagram limit, or a non-last fragment whose data is not a
 /// multiple of 8 bytes.
 fn bad_fragment(offset: u32, len: usize, more: bool) -> bool {
-    offset as usize + len > 65535 || (more && len % 8 != 0)
+    offset as usize + len > 65535 || (more && !len.is_multiple_of(8))
 }
