@@ -87,7 +87,7 @@ pub fn v6(last: u16) -> [u8; 16] {
 /// TCP header with options (zero-padded to 4 bytes) + payload. Window 65535.
 pub fn tcp(sport: u16, dport: u16, flags: u8, seq: u32, ack: u32, opts: &[u8], payload: &[u8]) -> Vec<u8> {
     let mut o = opts.to_vec();
-    while o.len() % 4 != 0 {
+    while !o.len().is_multiple_of(4) {
         o.push(0);
     }
     let hl = 20 + o.len();
@@ -210,7 +210,7 @@ pub fn nflog(family: u8, packet: &[u8]) -> Vec<u8> {
         f.extend_from_slice(&((4 + v.len()) as u16).to_le_bytes());
         f.extend_from_slice(&ty.to_le_bytes());
         f.extend_from_slice(v);
-        while f.len() % 4 != 0 {
+        while !f.len().is_multiple_of(4) {
             f.push(0);
         }
     };

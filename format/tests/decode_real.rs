@@ -295,8 +295,11 @@ fn gre_unfollowed_payloads() {
 
 // ---------------------------------------------------------------- whole-file scans
 
-/// Frames of a classic pcap file (either byte order, µs or ns): (link type, data, wire length).
-fn pcap_frames(path: &std::path::Path) -> Option<(u32, Vec<(Vec<u8>, u32)>)> {
+/// Captured bytes and wire length of one frame.
+type Frame = (Vec<u8>, u32);
+
+/// Frames of a classic pcap file (either byte order, µs or ns), with its link type.
+fn pcap_frames(path: &std::path::Path) -> Option<(u32, Vec<Frame>)> {
     let b = std::fs::read(path).expect("read capture");
     let le = match b.get(..4)? {
         [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
@@ -408,4 +411,13 @@ fn ipv6_fragmented_dns_has_fragment_headers() {
     assert!(all.iter().any(|d| d.net.is_some_and(|n| n.frag.is_some_and(|f| f.is_first()))
         && d.ports().is_some_and(|(a, b)| a == 53 || b == 53)));
     assert!(frags.iter().any(|f| !f.is_first()));
+}
+
+/// ipv6-frag-flood-denial6.pcap, suricata-verify test.yaml: 39812 alerts of
+/// `decode-event:ipv6.frag_invalid_length` (one per offending packet).
+#[test]
+fn ipv6_frag_flood_bad_fragment_count() {
+    let all = decode_all("ipv6-frag-flood-denial6.pcap");
+    assert_eq!(all.len(), 39838);
+    assert_eq!(all.iter().filter(|d| d.anomalies.has(Anomaly::BadFragment)).count(), 39812);
 }
