@@ -125,6 +125,7 @@ fn short_and_unknown_ethernet() {
     let d = dec(LinkType::ETHERNET, &eth(0x88cc, &[0; 20]));
     assert_eq!((d.ethertype, anomalies(&d)), (Some(0x88cc), vec!["unknown_ethertype"]));
     assert!(!d.anomalies.any_malformed());
+    assert_eq!((d.payload_offset, d.payload_len), (14, 20));
     // 802.3 length field (LLC follows): not an ethertype.
     let d = dec(LinkType::ETHERNET, &eth(0x0026, &[0x42; 38]));
     assert_eq!((d.ethertype, anomalies(&d)), (None, vec!["unknown_ethertype"]));

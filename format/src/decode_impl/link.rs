@@ -79,7 +79,10 @@ impl Cx<'_> {
             ETH_IPV6 => self.ipv6(off, end),
             ETH_ARP | ETH_RARP => self.arp(off),
             ETH_PPPOE_SESSION => self.pppoe(off, end),
-            _ => self.flag(Anomaly::UnknownEthertype),
+            _ => {
+                self.flag(Anomaly::UnknownEthertype);
+                self.payload(off, end.saturating_sub(off));
+            }
         }
     }
 

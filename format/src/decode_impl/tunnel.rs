@@ -154,8 +154,8 @@ impl Cx<'_> {
         // The inner packet must at least start like what the tunnel says it carries.
         let starts_ok = match inner {
             Inner::Ethernet => off + 14 <= end && off + 14 <= self.data.len(),
-            Inner::Ipv4 => self.data.get(off).is_some_and(|b| b >> 4 == 4),
-            Inner::Ipv6 => self.data.get(off).is_some_and(|b| b >> 4 == 6),
+            Inner::Ipv4 => off < end && self.data.get(off).is_some_and(|b| b >> 4 == 4),
+            Inner::Ipv6 => off < end && self.data.get(off).is_some_and(|b| b >> 4 == 6),
         };
         if !starts_ok {
             self.flag(Anomaly::BadTunnel);
@@ -172,7 +172,7 @@ impl Cx<'_> {
         }
         self.d.net = None;
         self.d.transport = Transport::None;
-        self.payload(off, 0);
+        self.payload(off, end.saturating_sub(off));
         match inner {
             Inner::Ethernet => self.ethernet(off, end, false),
             Inner::Ipv4 => self.ipv4(off, end),
