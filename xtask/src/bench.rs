@@ -122,20 +122,20 @@ impl Flow {
     fn spawn(rng: &mut Rng) -> Flow {
         let v6 = rng.chance(0.10);
         let r = rng.below(100);
-        if r < 82 {
+        if r < 70 {
             let c = client(rng, v6);
             let s = server(rng, v6);
             let port = *rng.pick(&[443u16, 443, 443, 80, 8443, 22]);
             let cport = rng.range(32768, 60999) as u16;
             let conn = TcpConn::new(rng, c, cport, s, port, 0);
             // Response size classes: small objects, pages, large downloads.
-            let resp = match rng.below(10) {
-                0..=3 => rng.range(500, 8_000),
-                4..=8 => rng.range(8_000, 120_000),
-                _ => rng.range(120_000, 1_500_000),
+            let resp = match rng.below(40) {
+                0..=21 => rng.range(300, 6_000),
+                22..=38 => rng.range(6_000, 40_000),
+                _ => rng.range(40_000, 400_000),
             } as usize;
             Flow::Tcp { c: Box::new(conn), phase: 0, req: rng.range(200, 1_200) as usize, resp, unacked: 0 }
-        } else if r < 97 {
+        } else if r < 94 {
             Flow::Dns {
                 client: client(rng, v6),
                 server: Host::local(IpAddr::V4(Ipv4Addr::new(10, 77, 2, 53))),

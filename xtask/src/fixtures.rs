@@ -286,7 +286,8 @@ fn fragment_anomaly(rng: &mut Rng) -> Trace {
         let l4 = L4::Udp {
             sport: rng.range(1024, 65535) as u16,
             dport: rng.range(1024, 65535) as u16,
-            payload: Payload::Random { len: 1_800, seed: rng.next_u64() },
+            // Zero fill as flood tools send (random bytes trip protocol heuristics in dissectors).
+            payload: Payload::Bytes(&[0; 1_800]),
         };
         let l3 = frame::build(&mut whole, &l2(&src, &target), &ip, &l4);
         let body = whole[l3 + 20..].to_vec();

@@ -444,23 +444,77 @@ pub fn ssh_brute_force(
         let mut t1 = c.open(tr, ts);
         t1 = c.send(tr, t1 + 2 * MS, false, Content::Bytes(b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13.5\r\n"));
         t1 = c.send(tr, t1 + MS, true, Content::Bytes(b"SSH-2.0-libssh2_1.11.0\r\n"));
-        let steps: [(bool, usize); 8] = [
-            (true, 1024),
-            (false, 1080),
-            (true, 48),
-            (false, 564),
-            (true, 16),
-            (true, 52),
-            (false, 52),
-            (true, 84),
-        ];
-        for (from_client, len) in steps {
+        let mut cookie = [0u8; 16];
+        rng.fill(&mut cookie);
+        t1 = c.send(tr, t1 + rng.range(MS, 5 * MS), true, Content::Bytes(&ssh_kexinit(&cookie, false)));
+        rng.fill(&mut cookie);
+        t1 = c.send(tr, t1 + rng.range(MS, 5 * MS), false, Content::Bytes(&ssh_kexinit(&cookie, true)));
+        let mut q = [0u8; 32];
+        rng.fill(&mut q);
+        t1 = c.send(tr, t1 + rng.range(MS, 5 * MS), true, Content::Bytes(&ssh_packet(30, &ssh_string(&q))));
+        let mut reply = Vec::new();
+        let mut key = b"\0\0\0\x0bssh-ed25519".to_vec();
+        key.extend_from_slice(&ssh_string(&[0x5a; 32]));
+        reply.extend_from_slice(&ssh_string(&key));
+        rng.fill(&mut q);
+        reply.extend_from_slice(&ssh_string(&q));
+        let mut sig = b"\0\0\0\x0bssh-ed25519".to_vec();
+        let mut sig_bytes = [0u8; 64];
+        rng.fill(&mut sig_bytes);
+        sig.extend_from_slice(&ssh_string(&sig_bytes));
+        reply.extend_from_slice(&ssh_string(&sig));
+        let mut flight = ssh_packet(31, &reply);
+        flight.extend_from_slice(&ssh_packet(21, &[]));
+        t1 = c.send(tr, t1 + rng.range(MS, 5 * MS), false, Content::Bytes(&flight));
+        t1 = c.send(tr, t1 + rng.range(MS, 5 * MS), true, Content::Bytes(&ssh_packet(21, &[])));
+        // Encrypted from here on: service request/accept, password attempt.
+        for (from_client, len) in [(true, 52), (false, 52), (true, 84)] {
             t1 = c.send(tr, t1 + rng.range(MS, 5 * MS), from_client, Content::Random(len));
         }
         // Password rejected after the usual PAM delay; the attacker gives up on this connection.
         t1 = c.send(tr, t1 + rng.range(400, 900) * MS, false, Content::Random(52));
         c.close(tr, t1 + MS, true);
     }
+}
+
+fn ssh_string(b: &[u8]) -> Vec<u8> {
+    let mut v = (b.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(b);
+    v
+}
+
+/// RFC 4253 binary packet (unencrypted): length, padding length, payload, >= 4 bytes padding to 8.
+fn ssh_packet(msg: u8, body: &[u8]) -> Vec<u8> {
+    let unpadded = 4 + 1 + 1 + body.len();
+    let pad = 4 + (8 - (unpadded + 4) % 8) % 8;
+    let mut v = ((1 + 1 + body.len() + pad) as u32).to_be_bytes().to_vec();
+    v.push(pad as u8);
+    v.push(msg);
+    v.extend_from_slice(body);
+    v.resize(v.len() + pad, 0);
+    v
+}
+
+fn ssh_kexinit(cookie: &[u8; 16], server: bool) -> Vec<u8> {
+    let kex = if server { "curve25519-sha256,ecdh-sha2-nistp256" } else { "curve25519-sha256,ext-info-c" };
+    let lists = [
+        kex,
+        "ssh-ed25519,rsa-sha2-512",
+        "chacha20-poly1305@openssh.com,aes128-ctr",
+        "chacha20-poly1305@openssh.com,aes128-ctr",
+        "hmac-sha2-256,hmac-sha1",
+        "hmac-sha2-256,hmac-sha1",
+        "none,zlib@openssh.com",
+        "none,zlib@openssh.com",
+        "",
+        "",
+    ];
+    let mut body = cookie.to_vec();
+    for l in lists {
+        body.extend_from_slice(&ssh_string(l.as_bytes()));
+    }
+    body.extend_from_slice(&[0, 0, 0, 0, 0]);
+    ssh_packet(20, &body)
 }
 
 const PASSWORDS: [&str; 12] = [

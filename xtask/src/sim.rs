@@ -229,9 +229,12 @@ impl TcpConn {
         }
     }
 
-    /// Delay until the other side's reaction to a packet sent by `from_client` is seen.
+    /// Delay until the other side's reaction to a packet sent by `from_client` is seen. The tap
+    /// sits on our network's edge: next to the client, unless the client is the remote side
+    /// (an inbound connection to a local server), where the far end's reactions take an RTT.
     fn react(&mut self, from_client: bool) -> u64 {
-        if from_client {
+        let inbound = self.c.mac == GW_MAC && self.s.mac != GW_MAC;
+        if from_client != inbound {
             self.rtt + self.rng.below(self.rtt / 10 + 1)
         } else {
             20 * US + self.rng.below(200 * US)
