@@ -125,7 +125,8 @@ impl Flow {
         if r < 70 {
             let c = client(rng, v6);
             let s = server(rng, v6);
-            let port = *rng.pick(&[443u16, 443, 443, 80, 8443, 22]);
+            // Encrypted services only: random payload bytes on port 80 would be "malformed HTTP".
+            let port = *rng.pick(&[443u16, 443, 443, 993, 8443, 22]);
             let cport = rng.range(32768, 60999) as u16;
             let conn = TcpConn::new(rng, c, cport, s, port, 0);
             // Response size classes: small objects, pages, large downloads.
@@ -138,7 +139,12 @@ impl Flow {
         } else if r < 94 {
             Flow::Dns {
                 client: client(rng, v6),
-                server: Host::local(IpAddr::V4(Ipv4Addr::new(10, 77, 2, 53))),
+                // The resolver answers on both families (2001:db8:77:2::53 for IPv6 clients).
+                server: Host::local(if v6 {
+                    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0x77, 2, 0, 0, 0, 0x53))
+                } else {
+                    IpAddr::V4(Ipv4Addr::new(10, 77, 2, 53))
+                }),
                 cport: rng.range(32768, 60999) as u16,
                 id: rng.u16(),
                 name: rng.below(5_000) as u32,

@@ -158,6 +158,8 @@ fn v6(a: IpAddr) -> [u8; 16] {
 /// Build a complete frame into `buf` (cleared first). Returns the L2 header length.
 pub fn build(buf: &mut Vec<u8>, l2: &L2, ip: &IpHdr, l4: &L4<'_>) -> usize {
     buf.clear();
+    // Mixed families are a caller bug; debug builds (the tests) catch it.
+    debug_assert_eq!(ip.src.is_ipv6(), ip.dst.is_ipv6(), "mixed address families");
     let is_v6 = matches!((ip.src, ip.dst), (IpAddr::V6(_), _) | (_, IpAddr::V6(_)));
     put_l2(buf, l2, if is_v6 { ETH_IPV6 } else { ETH_IPV4 });
     let l3 = buf.len();
