@@ -347,6 +347,14 @@ fn benign_browsing(rng: &mut Rng) -> Trace {
         (Host::local(v4(10, 77, 4, 13)).with_vlan(77), None),
     ];
     sc::browsing(&mut tr, rng, START, 120 * NS, &clients, 40);
+    // The IPv6 client checks reachability of a remote host (ICMPv6 echo).
+    let (Some(me6), far6) = (clients[0].1, Host::remote(v6([0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 1]), 57))
+    else {
+        return tr;
+    };
+    for i in 0..4u16 {
+        crate::sim::ping(&mut tr, rng, START + 30 * NS + i as u64 * NS, &me6, &far6, 0x66, i, Some(21 * MS));
+    }
     tr
 }
 
@@ -530,7 +538,7 @@ fn demo(rng: &mut Rng) -> Trace {
         })
         .collect();
     let minute = 60 * NS;
-    sc::browsing(&mut tr, rng, START, 2 * minute, &clients, 30);
+    sc::browsing(&mut tr, rng, START, 2 * minute, &clients, 24);
     bulk_download(&mut tr, rng, START + 10 * NS, Host::local(v4(10, 77, 4, 30)), 1_200, 6 * NS);
     let gw = Host::local(v4(10, 77, 0, 1));
     for i in 0..120u64 {

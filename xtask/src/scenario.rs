@@ -634,6 +634,11 @@ pub fn browsing(
             let size = sizes[rng.below(sizes.len() as u64) as usize] + rng.below(2000) as usize;
             t2 = conn.send(tr, t2 + rng.range(5, 60) * MS, false, Content::Random(size));
         }
-        conn.close(tr, t2 + rng.range(1, 5) * NS, true);
+        // Browsers often abort idle connections with a RST instead of a FIN exchange.
+        if rng.chance(0.15) {
+            conn.reset(tr, t2 + rng.range(1, 5) * NS, true);
+        } else {
+            conn.close(tr, t2 + rng.range(1, 5) * NS, true);
+        }
     }
 }

@@ -388,3 +388,49 @@ pub fn ping(tr: &mut Trace, rng: &mut Rng, t: u64, a: &Host, b: &Host, id: u16, 
         tr.ip(t + rtt, b, a, rng.u16(), &mk(rep));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp_fields(f: &[u8]) -> (u32, u32, u8, usize) {
+        let l4 = 14 + 20;
+        let seq = u32::from_be_bytes(f[l4 + 4..l4 + 8].try_into().unwrap());
+        let ack = u32::from_be_bytes(f[l4 + 8..l4 + 12].try_into().unwrap());
+        let off = (f[l4 + 12] >> 4) as usize * 4;
+        (seq, ack, f[l4 + 13], f.len() - l4 - off)
+    }
+
+    #[test]
+    fn connection_numbers_follow_tcp() {
+        let mut rng = Rng::new(3);
+        let c = Host::local(v4(10, 77, 4, 1));
+        let s = Host::remote(v4(192, 0, 2, 1), 50);
+        let mut conn = TcpConn::new(&mut rng, c, 40000, s, 80, 10 * MS);
+        let mut tr = Trace::new(0);
+        let t = conn.open(&mut tr, T0);
+        let t = conn.send(&mut tr, t, true, Content::Bytes(&[7; 3000]));
+        conn.close(&mut tr, t, true);
+        let bytes = tr.into_bytes();
+        let (_, recs) = crate::pcap::parse(&bytes).unwrap();
+        let f: Vec<_> = recs.iter().map(|r| tcp_fields(r.1)).collect();
+        let (isn_c, _, fl, _) = f[0];
+        assert_eq!(fl, tcpf::SYN);
+        let (isn_s, ack, fl, _) = f[1];
+        assert_eq!((fl, ack), (tcpf::SYN | tcpf::ACK, isn_c.wrapping_add(1)));
+        assert_eq!(f[2], (isn_c.wrapping_add(1), isn_s.wrapping_add(1), tcpf::ACK, 0));
+        // 3000 bytes: 1460 + 1460 + 80, the server ACKs after the 2nd and the last.
+        let data: Vec<_> = f.iter().filter(|x| x.3 > 0).collect();
+        assert_eq!(data.iter().map(|x| x.3).collect::<Vec<_>>(), vec![1460, 1460, 80]);
+        assert_eq!(data[1].0, isn_c.wrapping_add(1 + 1460));
+        let server_acks: Vec<u32> = f
+            .iter()
+            .filter(|x| x.2 == tcpf::ACK && x.0 == isn_s.wrapping_add(1) && x.1 != isn_c.wrapping_add(1))
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(server_acks, vec![isn_c.wrapping_add(1 + 2920), isn_c.wrapping_add(1 + 3000)]);
+        // FIN consumes one sequence number on each side.
+        let last = f.last().unwrap();
+        assert_eq!(*last, (isn_c.wrapping_add(3002), isn_s.wrapping_add(2), tcpf::ACK, 0));
+    }
+}
