@@ -15,6 +15,9 @@ use netrec_format::Ts;
 use netrec_format::decode::{Transport, tcp_flags as F};
 use std::net::IpAddr;
 
+/// Sources remembered per target window at least.
+const WINDOW_SOURCES: usize = 256;
+
 #[derive(Debug)]
 pub(crate) struct FloodWin {
     packets: u64,
@@ -61,8 +64,9 @@ fn make(r: &Rule) -> FloodWin {
         bytes: 0,
         unsolicited: 0,
         completed: 0,
-        // Only the decision needs the distinct count, so it is capped at the threshold.
-        sources: Distinct::new(r.int("min_sources") as usize),
+        // Capped (memory per target stays bounded); the cap only limits how many of the
+        // sources seen before the alert are carried into the incident's src_count.
+        sources: Distinct::new((r.int("min_sources") as usize).max(WINDOW_SOURCES)),
         ports: TopPorts::default(),
     }
 }

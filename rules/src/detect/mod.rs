@@ -464,3 +464,6 @@ pub(crate) fn build(rule: &Rule, max_keys: usize) -> Box<dyn Detector> {
 
 #[cfg(test)]
 pub(crate) mod testutil;
+
+#[cfg(test)]
+mod tests;
