@@ -13,7 +13,7 @@ pub mod ruleset;
 pub mod sink;
 
 pub use detect::PacketCtx;
-pub use engine::{DetectorStats, Engine, EngineStats, Limits};
+pub use engine::{DetectorSet, DetectorStats, Engine, EngineStats, Limits};
 pub use json::alert_json;
 pub use ruleset::{DetectorKind, Rule, RuleError, RuleProblem, RuleSet, Track};
 pub use sink::{EngineSink, VecSink};

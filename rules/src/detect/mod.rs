@@ -467,3 +467,5 @@ pub(crate) mod testutil;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod prop;
