@@ -52,12 +52,9 @@ pub fn registered_domain(name: &[u8]) -> &[u8] {
     }
     let tld = &name[found[0] + 1..];
     let sld = &name[found[1] + 1..found[0]];
-    let psl_like = tld.len() == 2 && matches!(sld, b"co" | b"com" | b"net" | b"org" | b"gov" | b"edu" | b"ac" | b"ne" | b"or");
-    if psl_like {
-        if n == 3 { &name[found[2] + 1..] } else { name }
-    } else {
-        &name[found[1] + 1..]
-    }
+    let psl_like = tld.len() == 2
+        && matches!(sld, b"co" | b"com" | b"net" | b"org" | b"gov" | b"edu" | b"ac" | b"ne" | b"or");
+    if psl_like { if n == 3 { &name[found[2] + 1..] } else { name } } else { &name[found[1] + 1..] }
 }
 
 /// Parse a DNS message; `Some` only for a query (QR=0) with at least one well-formed question.
@@ -115,10 +112,14 @@ pub fn entropy(s: &[u8]) -> f64 {
         counts[b as usize] += 1;
     }
     let n = s.len() as f64;
-    counts.iter().filter(|&&c| c > 0).map(|&c| {
-        let p = c as f64 / n;
-        -p * p.log2()
-    }).sum()
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
 }
 
 pub mod qtype {

@@ -113,7 +113,8 @@ const fn ports(name: &'static str, d: &'static [u16], help: &'static str) -> Par
 
 /// UDP source ports of well-known reflection/amplification services.
 pub const REFLECTOR_PORTS: &[u16] = &[
-    17, 19, 53, 69, 111, 123, 137, 161, 389, 500, 520, 1900, 3283, 3702, 4500, 5353, 5683, 10001, 11211, 47808,
+    17, 19, 53, 69, 111, 123, 137, 161, 389, 500, 520, 1900, 3283, 3702, 4500, 5353, 5683, 10001, 11211,
+    47808,
 ];
 /// Services whose logins are brute-forced.
 pub const AUTH_PORTS: &[u16] =
@@ -275,7 +276,9 @@ impl DetectorKind {
             | DetectorKind::DnsTunnel
             | DetectorKind::BruteForce => Severity::High,
             DetectorKind::IcmpFlood | DetectorKind::Land | DetectorKind::Blocklist => Severity::Medium,
-            DetectorKind::PortScan | DetectorKind::HostSweep | DetectorKind::FragmentAnomaly => Severity::Medium,
+            DetectorKind::PortScan | DetectorKind::HostSweep | DetectorKind::FragmentAnomaly => {
+                Severity::Medium
+            }
             DetectorKind::TcpFlagAnomaly | DetectorKind::IpHeaderAnomaly => Severity::Low,
         }
     }
@@ -438,7 +441,7 @@ pub enum RuleError {
         line: u32,
         col: u32,
         #[source]
-        problem: RuleProblem,
+        problem: Box<RuleProblem>,
     },
 }
 
@@ -468,7 +471,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn err(&self, span: &Range<usize>, problem: RuleProblem) -> RuleError {
         let (line, col) = line_col(self.text, span.start);
-        RuleError::At { file: self.file.to_string(), line, col, problem }
+        RuleError::At { file: self.file.to_string(), line, col, problem: Box::new(problem) }
     }
     fn line(&self, span: &Range<usize>) -> u32 {
         line_col(self.text, span.start).0
@@ -516,7 +519,9 @@ const COMMON_FIELDS: &[&str] =
     &["id", "detector", "severity", "attack_id", "track", "window", "suppress", "enabled", "description"];
 
 /// Sorted by position in the source, so the first error reported is the first in the file.
-fn entries<'a, 'i>(t: &'a DeTable<'i>) -> Vec<(&'a Spanned<std::borrow::Cow<'i, str>>, &'a Spanned<DeValue<'i>>)> {
+fn entries<'a, 'i>(
+    t: &'a DeTable<'i>,
+) -> Vec<(&'a Spanned<std::borrow::Cow<'i, str>>, &'a Spanned<DeValue<'i>>)> {
     let mut v: Vec<_> = t.iter().collect();
     v.sort_by_key(|(k, _)| k.span().start);
     v
@@ -631,7 +636,11 @@ fn parse_rule(
                 DeValue::String(s) => Ok(Some((s.to_string(), v.span()))),
                 other => Err(cx.err(
                     &v.span(),
-                    RuleProblem::WrongType { field: name.into(), expected: "a string", found: type_name(other) },
+                    RuleProblem::WrongType {
+                        field: name.into(),
+                        expected: "a string",
+                        found: type_name(other),
+                    },
                 )),
             },
         }
@@ -699,7 +708,12 @@ fn parse_rule(
                 Some(ns) if (M..=86_400 * 1_000_000_000).contains(&ns) => Ok(ns),
                 Some(_) => Err(cx.err(
                     &sp,
-                    RuleProblem::OutOfRange { field: name.into(), value: s, min: "1ms".into(), max: "24h".into() },
+                    RuleProblem::OutOfRange {
+                        field: name.into(),
+                        value: s,
+                        min: "1ms".into(),
+                        max: "24h".into(),
+                    },
                 )),
                 None => Err(cx.err(&sp, RuleProblem::BadDuration { field: name.into(), value: s })),
             },
@@ -714,7 +728,11 @@ fn parse_rule(
             other => {
                 return Err(cx.err(
                     &v.span(),
-                    RuleProblem::WrongType { field: "enabled".into(), expected: "a boolean", found: type_name(other) },
+                    RuleProblem::WrongType {
+                        field: "enabled".into(),
+                        expected: "a boolean",
+                        found: type_name(other),
+                    },
                 ));
             }
         },
@@ -800,12 +818,12 @@ fn parse_rule(
 
 fn parse_param(cx: &Ctx<'_>, spec: &ParamSpec, v: &Spanned<DeValue<'_>>) -> Result<Param, RuleError> {
     let field = || spec.name.to_string();
-    let wrong =
-        |expected: &'static str, at: &Spanned<DeValue<'_>>| cx.err(&at.span(), RuleProblem::WrongType {
-            field: field(),
-            expected,
-            found: type_name(at.get_ref()),
-        });
+    let wrong = |expected: &'static str, at: &Spanned<DeValue<'_>>| {
+        cx.err(
+            &at.span(),
+            RuleProblem::WrongType { field: field(), expected, found: type_name(at.get_ref()) },
+        )
+    };
     match spec.kind {
         ParamKind::Int { min, max } => {
             let n = as_int(v.get_ref()).ok_or_else(|| wrong("an integer", v))?;
@@ -869,8 +887,9 @@ fn parse_param(cx: &Ctx<'_>, spec: &ParamSpec, v: &Spanned<DeValue<'_>>) -> Resu
             let mut out = Vec::with_capacity(a.len());
             for item in a.iter() {
                 let DeValue::String(s) = item.get_ref() else { return Err(wrong("an IP/CIDR string", item)) };
-                let net = IpNet::parse(s)
-                    .ok_or_else(|| cx.err(&item.span(), RuleProblem::BadNet { field: field(), value: s.to_string() }))?;
+                let net = IpNet::parse(s).ok_or_else(|| {
+                    cx.err(&item.span(), RuleProblem::BadNet { field: field(), value: s.to_string() })
+                })?;
                 out.push(net);
             }
             Ok(Param::Nets(out))

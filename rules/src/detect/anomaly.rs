@@ -32,8 +32,14 @@ fn tcp_kind(flags: u8) -> Option<usize> {
     }
 }
 
-const IP_KINDS: [&str; MAX_KINDS] =
-    ["bad_header_length", "bad_total_length", "reserved_flag", "bad_version", "bad_ipv6_ext_header", "ttl_zero"];
+const IP_KINDS: [&str; MAX_KINDS] = [
+    "bad_header_length",
+    "bad_total_length",
+    "reserved_flag",
+    "bad_version",
+    "bad_ipv6_ext_header",
+    "ttl_zero",
+];
 
 fn ip_kind(cx: &PacketCtx<'_>) -> Option<usize> {
     let a = cx.dec.anomalies;
@@ -132,7 +138,8 @@ impl Detector for OneShot {
             if w.count < min {
                 return None;
             }
-            let mut stats = vec![stat("packets", w.count as f64), stat("elapsed_s", secs(ts.saturating_sub(start)))];
+            let mut stats =
+                vec![stat("packets", w.count as f64), stat("elapsed_s", secs(ts.saturating_sub(start)))];
             let mut seen: Vec<&str> = Vec::new();
             for (i, n) in w.kinds.iter().enumerate() {
                 if *n > 0
@@ -275,7 +282,14 @@ impl Detector for Fragments {
 }
 
 impl Fragments {
-    fn record(&mut self, cx: &PacketCtx<'_>, src: IpAddr, dst: IpAddr, kind: Option<usize>, out: &mut Out<'_>) {
+    fn record(
+        &mut self,
+        cx: &PacketCtx<'_>,
+        src: IpAddr,
+        dst: IpAddr,
+        kind: Option<usize>,
+        out: &mut Out<'_>,
+    ) {
         let key = key_for(self.track, src, dst);
         let (min_a, min_f, ts) = (self.min_anomalies, self.min_fragments, cx.ts);
         let is_frag = cx.dec.net.is_some_and(|n| n.frag.is_some());

@@ -94,7 +94,6 @@ impl Flood {
 }
 
 impl Cfg {
-
     /// (src, dst, port for the stats, unsolicited) when the packet is an event of this kind.
     fn classify(&self, cx: &PacketCtx<'_>) -> Option<(IpAddr, IpAddr, u16, bool)> {
         let net = cx.dec.net.as_ref()?;

@@ -43,8 +43,11 @@ impl BruteForce {
     }
     fn connection(&self, cx: &PacketCtx<'_>) -> Option<(IpAddr, IpAddr, u16)> {
         match cx.flow {
-            Some(f) => (f.handshake_done_now && f.dir == FlowDir::Fwd && f.key.proto == 6)
-                .then_some((f.key.src_ip, f.key.dst_ip, f.key.dst_port)),
+            Some(f) => (f.handshake_done_now && f.dir == FlowDir::Fwd && f.key.proto == 6).then_some((
+                f.key.src_ip,
+                f.key.dst_ip,
+                f.key.dst_port,
+            )),
             None => {
                 let net = cx.dec.net?;
                 match cx.transport() {
@@ -316,4 +319,3 @@ impl Detector for Blocklist {
     }
     tracker_common!();
 }
-

@@ -55,7 +55,7 @@ impl PacketCtx<'_> {
             None => true,
             Some(f) => match f.tcp_state {
                 TcpState::Established | TcpState::FinWait | TcpState::Closed => false,
-                TcpState::None => f.rev_packets == 0 || (f.dir == FlowDir::Fwd && f.rev_packets == 0),
+                TcpState::None => f.rev_packets == 0,
                 _ => true,
             },
         }
@@ -466,6 +466,6 @@ pub(crate) fn build(rule: &Rule, max_keys: usize) -> Box<dyn Detector> {
 pub(crate) mod testutil;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod prop;
+#[cfg(test)]
+mod tests;

@@ -40,7 +40,12 @@ fn arb_transport() -> impl Strategy<Value = Transport> {
         })),
         (prop_oneof![Just(53u16), Just(4500), any::<u16>()], prop_oneof![Just(53u16), any::<u16>()])
             .prop_map(|(s, d)| Transport::Udp(UdpInfo { src_port: s, dst_port: d, length: 0 })),
-        (any::<u8>(), any::<u8>()).prop_map(|(t, c)| Transport::Icmp(IcmpInfo { icmp_type: t, code: c, ident: 0, seq: 0 })),
+        (any::<u8>(), any::<u8>()).prop_map(|(t, c)| Transport::Icmp(IcmpInfo {
+            icmp_type: t,
+            code: c,
+            ident: 0,
+            seq: 0
+        })),
         any::<u8>().prop_map(|t| Transport::Icmpv6(IcmpInfo { icmp_type: t, code: 0, ident: 0, seq: 0 })),
     ]
 }
@@ -104,7 +109,7 @@ fn run(events: &[Event]) -> Vec<u8> {
             data,
         };
         set.on_packet(&PacketCtx { ts: Ts(ts), pkt: &pkt, dec, flow: flow.as_ref() }, &mut sink);
-        if ts % 7 == 0 {
+        if ts.is_multiple_of(7) {
             set.advance_to(Ts(ts), &mut sink);
         }
     }
@@ -143,9 +148,24 @@ fn same_sequence_same_json_bytes() {
         let src = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + (i % 40)));
         let dst = IpAddr::V4(Ipv4Addr::from(0xc000_0201 + (i % 3)));
         let dec = Decoded {
-            net: Some(NetLayer { src, dst, proto: 6, ttl: 64, header_len: 20, total_len: 40, frag: None,
-                dont_fragment: false, tos: 0, offset: 14 }),
-            transport: Transport::Tcp(TcpInfo { src_port: 1000, dst_port: (i % 50) as u16, flags: 2, ..Default::default() }),
+            net: Some(NetLayer {
+                src,
+                dst,
+                proto: 6,
+                ttl: 64,
+                header_len: 20,
+                total_len: 40,
+                frag: None,
+                dont_fragment: false,
+                tos: 0,
+                offset: 14,
+            }),
+            transport: Transport::Tcp(TcpInfo {
+                src_port: 1000,
+                dst_port: (i % 50) as u16,
+                flags: 2,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         events.push((1_000_000, dec, None, vec![]));

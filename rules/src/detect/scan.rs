@@ -7,12 +7,13 @@
 //! alert (a client using many services is not scanning them).
 
 use super::{
-    Detector, Distinct, Ev, Fire, Key, Out, PacketCtx, Tracker, Window, is_unicast, secs, stat, tracker_common,
+    Detector, Distinct, Ev, Fire, Key, Out, PacketCtx, Tracker, Window, is_unicast, secs, stat,
+    tracker_common,
 };
 use crate::flow::FlowDir;
 use crate::ruleset::{Rule, Track};
-use netrec_format::decode::{Transport, tcp_flags as F};
 use netrec_format::TcpState;
+use netrec_format::decode::{Transport, tcp_flags as F};
 use std::net::IpAddr;
 
 /// Probe kinds, in the order used for stats and naming.
@@ -139,7 +140,9 @@ impl Detector for PortScan {
                 Some(k) => (k, t.dst_port),
                 None => return,
             },
-            Transport::Udp(u) if cx.unsolicited() && !TRACEROUTE_PORTS.contains(&u.dst_port) => (UDP, u.dst_port),
+            Transport::Udp(u) if cx.unsolicited() && !TRACEROUTE_PORTS.contains(&u.dst_port) => {
+                (UDP, u.dst_port)
+            }
             _ => return,
         };
         let (src, dst, ts) = (net.src, net.dst, cx.ts);
@@ -237,7 +240,8 @@ impl HostSweep {
         if f.handshake_done_now && f.dir == FlowDir::Fwd {
             return Some(f.key.src_ip);
         }
-        let udp_reply = matches!(cx.transport(), Transport::Udp(_)) && f.dir == FlowDir::Rev && f.rev_packets == 1;
+        let udp_reply =
+            matches!(cx.transport(), Transport::Udp(_)) && f.dir == FlowDir::Rev && f.rev_packets == 1;
         udp_reply.then_some(f.key.src_ip)
     }
 }
@@ -288,4 +292,3 @@ impl Detector for HostSweep {
     }
     tracker_common!();
 }
-

@@ -119,7 +119,11 @@ fn port_scan_edge_types_and_near_negatives() {
     h.feed(ms(24), &tcp("10.0.0.1", "10.0.0.2", 40000, 1000, SYN));
     assert_eq!(h.sink.alerts.len(), 1);
     let a = &h.sink.alerts[0];
-    assert!(a.message.starts_with("SYN port scan from 10.0.0.1 to 10.0.0.2: 25 distinct ports"), "{}", a.message);
+    assert!(
+        a.message.starts_with("SYN port scan from 10.0.0.1 to 10.0.0.2: 25 distinct ports"),
+        "{}",
+        a.message
+    );
     assert!(a.stats.contains(&("syn_probes".into(), 25.0)));
     // NULL, XMAS, FIN and UDP scans are named.
     for (flags, name) in [(0u8, "NULL"), (F::FIN | F::PSH | F::URG, "XMAS"), (F::FIN, "FIN")] {
@@ -187,7 +191,8 @@ fn tcp_flag_anomaly_kinds() {
         assert!(h.sink.alerts[0].stats.contains(&(kind.into(), 1.0)), "{kind}: {:?}", h.sink.alerts[0].stats);
     }
     let mut h = Harness::new(&r);
-    for flags in [F::SYN, F::SYN | F::ACK, F::ACK, F::FIN | F::ACK, F::RST, F::RST | F::ACK, F::PSH | F::ACK] {
+    for flags in [F::SYN, F::SYN | F::ACK, F::ACK, F::FIN | F::ACK, F::RST, F::RST | F::ACK, F::PSH | F::ACK]
+    {
         h.feed(ms(0), &tcp("10.0.0.10", "10.0.0.80", 1, 80, flags));
     }
     assert_eq!(h.sink.alerts.len(), 0);

@@ -99,7 +99,8 @@ fn merge_overrides_by_id_and_digest_tracks_content() {
     assert_ne!(merged.digest(), base.digest());
     // Same effective rules from another file name: same digest.
     let a = RuleSet::parse("a.toml", "[[rule]]\nid = \"x\"\ndetector = \"land\"\n").unwrap();
-    let b = RuleSet::parse("b.toml", "\n\n[[rule]]\ndetector = \"land\"\nid = \"x\"\nwindow = \"10s\"\n").unwrap();
+    let b = RuleSet::parse("b.toml", "\n\n[[rule]]\ndetector = \"land\"\nid = \"x\"\nwindow = \"10s\"\n")
+        .unwrap();
     assert_eq!(a.digest(), b.digest());
 }
 
