@@ -14,10 +14,7 @@ fn captures_dir() -> std::path::PathBuf {
             return cand;
         }
         if !dir.pop() {
-            panic!(
-                "../shared/captures not found above {}; set NETREC_CAPTURES",
-                env!("CARGO_MANIFEST_DIR")
-            );
+            panic!("../shared/captures not found above {}; set NETREC_CAPTURES", env!("CARGO_MANIFEST_DIR"));
         }
     }
 }
@@ -102,8 +99,7 @@ fn every_shared_capture_matches_manifest() {
         }
         assert_eq!(n, row.count, "{}: packet count", row.file);
         assert_eq!(src.packets(), n);
-        let invalid_ts =
-            src.warnings().iter().filter(|w| w.kind == WarningKind::InvalidTimestamp).count();
+        let invalid_ts = src.warnings().iter().filter(|w| w.kind == WarningKind::InvalidTimestamp).count();
         match row.file.as_str() {
             // MANIFEST says n/a: no packets.
             "empty.pcap" => {

@@ -96,13 +96,17 @@ impl<W: Write> PcapNgWriter<W> {
         comment: Option<&str>,
     ) -> Result<(), CapWriteError> {
         let Some(&snaplen) = self.snaplens.get(iface_id as usize) else {
-            return Err(CapWriteError::UnknownInterface { iface: iface_id, count: self.snaplens.len() as u32 });
+            return Err(CapWriteError::UnknownInterface {
+                iface: iface_id,
+                count: self.snaplens.len() as u32,
+            });
         };
         let mut data = p.data;
         if snaplen != 0 && data.len() > snaplen as usize {
             data = &data[..snaplen as usize];
         }
-        let caplen = u32::try_from(data.len()).map_err(|_| CapWriteError::PacketTooLong { len: data.len() })?;
+        let caplen =
+            u32::try_from(data.len()).map_err(|_| CapWriteError::PacketTooLong { len: data.len() })?;
         let comment = comment.filter(|c| !c.is_empty());
         let flags = match p.direction {
             Direction::Unknown => None,

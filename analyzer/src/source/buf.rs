@@ -150,7 +150,7 @@ mod tests {
     fn fill_compacts_grows_and_tracks_offsets() {
         let data: Vec<u8> = (0..3 * BUF_SIZE as u32).map(|i| (i % 251) as u8).collect();
         let mut b = StreamBuf::new(Box::new(Trickle { data: data.clone(), at: 0, chunk: 7000 }));
-        assert!(b.fill(10).unwrap());
+        assert!(b.fill(BUF_SIZE).unwrap());
         b.consume(BUF_SIZE - 5);
         // Straddles the end of the first buffer: must compact.
         assert!(b.fill(100).unwrap());

@@ -69,7 +69,9 @@ impl PcapParser {
         if incl > self.max_caplen {
             let max = self.max_caplen;
             ctx.warnings.add(offset, WarningKind::BadRecordLength, true, || {
-                format!("record header claims {incl} captured bytes (limit {max}); framing lost, input ends here")
+                format!(
+                    "record header claims {incl} captured bytes (limit {max}); framing lost, input ends here"
+                )
             });
             return Ok(Step::End);
         }

@@ -113,7 +113,7 @@ impl PcapNgParser {
             return Err(bad(8, format!("bad byte-order magic 0x{:08x}", rd32(buf.avail(), 8, true))));
         };
         let total = rd32(buf.avail(), 4, le);
-        if !(28..=MAX_PARSED_BLOCK).contains(&total) || total % 4 != 0 {
+        if !(28..=MAX_PARSED_BLOCK).contains(&total) || !total.is_multiple_of(4) {
             return Err(bad(4, format!("section header block length {total} invalid")));
         }
         if !buf.fill(total as usize).map_err(HeaderFail::Io)? {
@@ -175,7 +175,7 @@ impl PcapNgParser {
                 self.le
             };
             let total = rd32(buf.avail(), 4, le);
-            if total < MIN_BLOCK || total % 4 != 0 {
+            if total < MIN_BLOCK || !total.is_multiple_of(4) {
                 ctx.warnings.add(offset, WarningKind::BadBlock, true, || {
                     format!("block type 0x{btype:08x} has invalid total length {total}; input ends here")
                 });
@@ -256,10 +256,8 @@ impl PcapNgParser {
         btype: u32,
         total: u32,
     ) -> io::Result<Option<Step>> {
-        let known = matches!(
-            btype,
-            BT_NRB | BT_ISB | BT_DSB | BT_SYSTEMD_JOURNAL | BT_CUSTOM | BT_CUSTOM_NOCOPY
-        );
+        let known =
+            matches!(btype, BT_NRB | BT_ISB | BT_DSB | BT_SYSTEMD_JOURNAL | BT_CUSTOM | BT_CUSTOM_NOCOPY);
         let body = total as u64 - 4;
         if buf.skip(body)? < body || !buf.fill(4)? {
             return Ok(Some(self.cut(buf, ctx, offset, total as usize)));
@@ -303,7 +301,8 @@ impl PcapNgParser {
                 OPT_IF_NAME => name = String::from_utf8_lossy(val).trim_end_matches('\0').to_owned(),
                 OPT_IF_TSRESOL => {
                     if let Some(&r) = val.first() {
-                        iface.res = if r & 0x80 != 0 { TsRes::Bin((r & 0x7f) as u32) } else { TsRes::Dec(r as u32) };
+                        iface.res =
+                            if r & 0x80 != 0 { TsRes::Bin((r & 0x7f) as u32) } else { TsRes::Dec(r as u32) };
                     }
                 }
                 OPT_IF_TSOFFSET => iface.offset_s = rd64(val, 0, le) as i64,
@@ -428,7 +427,10 @@ impl PcapNgParser {
             Some(ns) => Ts(ns),
             None => {
                 ctx.warnings.add(offset, WarningKind::InvalidTimestamp, false, || {
-                    format!("timestamp {raw} (offset {} s) outside the representable range; clamped", iface.offset_s)
+                    format!(
+                        "timestamp {raw} (offset {} s) outside the representable range; clamped",
+                        iface.offset_s
+                    )
                 });
                 Ts(if iface.offset_s < 0 { 0 } else { u64::MAX })
             }
