@@ -169,3 +169,34 @@ fn nanosecond_handshake_times() {
     }
     assert_eq!(ts, [1_418_145_369_924_505_488, 1_418_145_370_052_027_262, 1_418_145_370_052_115_157]);
 }
+
+#[test]
+fn real_pcapng_cut_at_every_byte() {
+    let bytes = std::fs::read(captures_dir().join("pcapng-multi-interface.pcapng")).unwrap();
+    // Block boundaries, walking the (little-endian) block lengths.
+    let mut bounds = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        at += u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        bounds.push(at);
+    }
+    assert_eq!(at, bytes.len());
+    let mut prev = 0;
+    for cut in 1..=bytes.len() {
+        let r = CaptureSource::from_reader(
+            std::path::Path::new("cut.pcapng"),
+            Box::new(std::io::Cursor::new(bytes[..cut].to_vec())),
+        );
+        let Ok(mut src) = r else { continue };
+        let mut n = 0;
+        while src.next_packet().unwrap().is_some() {
+            n += 1;
+        }
+        // More bytes never yield fewer packets; a partial tail is always reported.
+        assert!(n >= prev, "cut {cut}");
+        prev = n;
+        // Exactly the cuts at block boundaries are silent.
+        assert_eq!(src.warning_count() == 0, bounds.contains(&cut), "cut {cut}");
+    }
+    assert_eq!(prev, 6);
+}

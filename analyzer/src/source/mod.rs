@@ -571,6 +571,13 @@ mod tests {
     }
 
     #[test]
+    fn source_can_move_to_a_worker_thread() {
+        fn is_send<T: Send>() {}
+        is_send::<CaptureSource>();
+        is_send::<SourceError>();
+    }
+
+    #[test]
     fn readers_are_bounds_safe() {
         assert_eq!(rd32(&[1, 2, 3], 0, true), 0);
         assert_eq!(rd16(&[1, 2], 0, false), 0x0102);
