@@ -1,2 +1,5 @@
 //! netrec-analyzer: sources (pcap, pcapng, segments) -> decoder -> engine -> SQLite,
 //! and the reports.
+
+pub mod capwrite;
+pub mod source;
