@@ -135,6 +135,17 @@ struct Counts {
     last_ns: u64,
 }
 
+/// LRU list links, kept apart from `Flow` so relinking touches small, cache-resident
+/// entries instead of three large flow structs.
+#[derive(Clone, Copy, Debug)]
+struct Link {
+    prev: u32,
+    next: u32,
+    class: Class,
+}
+
+const UNLINKED: Link = Link { prev: NIL, next: NIL, class: Class::Other };
+
 #[derive(Clone, Debug)]
 struct Flow {
     id: u64,
@@ -146,9 +157,6 @@ struct Flow {
     is_tcp: bool,
     /// False for the continuation of an active-timeout split (no handshake in it).
     report_rtt: bool,
-    class: Class,
-    prev: u32,
-    next: u32,
     first_ns: u64,
     last_ns: u64,
     dirs: [DirStats; 2],
@@ -222,9 +230,6 @@ fn placeholder_flow() -> Flow {
         live: false,
         is_tcp: false,
         report_rtt: true,
-        class: Class::Other,
-        prev: NIL,
-        next: NIL,
         first_ns: 0,
         last_ns: 0,
         dirs: [DirStats::default(); 2],
@@ -242,6 +247,8 @@ pub struct FlowTable {
     malformed_mask: u32,
     map: FxHashMap<NKey, u32>,
     flows: Vec<Flow>,
+    /// Parallel to `flows`.
+    links: Vec<Link>,
     free: Vec<u32>,
     heads: [u32; 3],
     tails: [u32; 3],
@@ -264,6 +271,7 @@ impl FlowTable {
             malformed_mask,
             map: FxHashMap::default(),
             flows: Vec::new(),
+            links: Vec::new(),
             free: Vec::new(),
             heads: [NIL; 3],
             tails: [NIL; 3],
@@ -347,6 +355,7 @@ impl FlowTable {
         }
         self.map.clear();
         self.flows.clear();
+        self.links.clear();
         self.free.clear();
         self.heads = [NIL; 3];
         self.tails = [NIL; 3];
@@ -503,6 +512,7 @@ impl FlowTable {
                     Some(s) => s,
                     None => {
                         self.flows.push(placeholder_flow());
+                        self.links.push(UNLINKED);
                         (self.flows.len() - 1) as u32
                     }
                 };
@@ -610,7 +620,7 @@ impl FlowTable {
     fn evict_lru(&mut self, keep: u32) {
         let mut best: Option<(u64, u64, u32)> = None;
         for &h in &self.heads {
-            let cand = if h == keep { self.flows[h as usize].next } else { h };
+            let cand = if h == keep { self.links[h as usize].next } else { h };
             if cand == NIL {
                 continue;
             }
@@ -655,31 +665,24 @@ impl FlowTable {
     }
 
     fn unlink(&mut self, i: u32) {
-        let (p, n, c) = {
-            let f = &self.flows[i as usize];
-            (f.prev, f.next, f.class as usize)
-        };
+        let Link { prev: p, next: n, class } = self.links[i as usize];
+        let c = class as usize;
         if p == NIL {
             self.heads[c] = n
         } else {
-            self.flows[p as usize].next = n
+            self.links[p as usize].next = n
         }
-        if n == NIL { self.tails[c] = p } else { self.flows[n as usize].prev = p }
+        if n == NIL { self.tails[c] = p } else { self.links[n as usize].prev = p }
     }
 
     fn push_tail(&mut self, i: u32, class: Class) {
         let c = class as usize;
         let t = self.tails[c];
-        {
-            let f = &mut self.flows[i as usize];
-            f.class = class;
-            f.prev = t;
-            f.next = NIL;
-        }
+        self.links[i as usize] = Link { prev: t, next: NIL, class };
         if t == NIL {
             self.heads[c] = i
         } else {
-            self.flows[t as usize].next = i
+            self.links[t as usize].next = i
         }
         self.tails[c] = i;
     }
@@ -687,7 +690,7 @@ impl FlowTable {
     /// Mark `i` most recently seen in list `class`.
     #[inline]
     fn touch(&mut self, i: u32, class: Class) {
-        if self.flows[i as usize].class == class && self.tails[class as usize] == i {
+        if self.links[i as usize].class == class && self.tails[class as usize] == i {
             return;
         }
         self.unlink(i);
