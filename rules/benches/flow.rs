@@ -6,8 +6,8 @@ use netrec_format::decode::{Decoded, IcmpInfo, NetLayer, TcpInfo, Transport, Udp
 use netrec_format::{Direction, LinkType, PacketRef, Ts};
 use netrec_rules::flow::{FlowConfig, FlowTable};
 use std::hint::black_box;
-use std::time::Duration;
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 const PACKETS: usize = 1_000_000;
 const FLOWS: u32 = 50_000;
@@ -33,7 +33,10 @@ fn net(src: IpAddr, dst: IpAddr, proto: u8, l4: u32) -> NetLayer {
     }
 }
 
-fn mix() -> Vec<Pkt> {
+/// `train`: packets come in trains of one flow (mean length 4), as TCP windows and
+/// request/response exchanges do on real links; otherwise every packet picks a flow at
+/// random (no locality at all: the worst case for caches).
+fn mix(train: bool) -> Vec<Pkt> {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut rnd = move || {
         x ^= x << 13;
@@ -43,11 +46,15 @@ fn mix() -> Vec<Pkt> {
     };
     let server = IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1));
     let mut seq = vec![0u32; FLOWS as usize];
+    let mut cur = 0u32;
     (0..PACKETS)
         .map(|i| {
             let r = rnd();
             // Skewed popularity: half the packets go to 10% of the flows.
-            let f = if r & 1 == 0 { (r >> 8) as u32 % (FLOWS / 10) } else { (r >> 8) as u32 % FLOWS };
+            if !train || r >> 60 < 4 {
+                cur = if r & 1 == 0 { (r >> 8) as u32 % (FLOWS / 10) } else { (r >> 8) as u32 % FLOWS };
+            }
+            let f = cur;
             let client = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | f));
             let ts = Ts(1_700_000_000_000_000_000 + i as u64 * 20_000); // 50k packets/s
             let back = r >> 40 & 1 == 1;
@@ -127,21 +134,23 @@ fn thread_cpu() -> Option<Duration> {
 }
 
 fn bench(c: &mut Criterion) {
-    let pkts = mix();
     let mut g = c.benchmark_group("flow_table");
     g.throughput(Throughput::Elements(PACKETS as u64));
     g.sample_size(10);
-    g.bench_function("update_1M_packets_50k_flows", |b| b.iter(|| run(black_box(&pkts))));
-    if thread_cpu().is_some() {
-        g.bench_function("update_1M_packets_50k_flows_cpu_time", |b| {
-            b.iter_custom(|iters| {
-                let start = thread_cpu().unwrap_or_default();
-                for _ in 0..iters {
-                    black_box(run(black_box(&pkts)));
-                }
-                thread_cpu().unwrap_or_default().saturating_sub(start)
-            })
-        });
+    for (name, train) in [("random", false), ("trains", true)] {
+        let pkts = mix(train);
+        g.bench_function(format!("1M_packets_50k_flows_{name}"), |b| b.iter(|| run(black_box(&pkts))));
+        if thread_cpu().is_some() {
+            g.bench_function(format!("1M_packets_50k_flows_{name}_cpu_time"), |b| {
+                b.iter_custom(|iters| {
+                    let start = thread_cpu().unwrap_or_default();
+                    for _ in 0..iters {
+                        black_box(run(black_box(&pkts)));
+                    }
+                    thread_cpu().unwrap_or_default().saturating_sub(start)
+                })
+            });
+        }
     }
     g.finish();
 }

@@ -299,8 +299,12 @@ impl FlowTable {
             last_ns: ts,
         };
         match net.frag {
-            None => Some(self.apply(&net, dec.transport, dec.tunnel, vlan, c, dec.payload_len, true, false)),
-            Some(fi) => self.update_fragment(pkt, dec, &net, fi, vlan, c),
+            // An "atomic" fragment (offset 0, no more) is a whole datagram.
+            Some(fi) if fi.offset != 0 || fi.more => self.update_fragment(pkt, dec, &net, fi, vlan, c),
+            frag => {
+                let t = dec.transport;
+                Some(self.apply(&net, t, dec.tunnel, vlan, c, dec.payload_len, true, frag.is_some()))
+            }
         }
     }
 

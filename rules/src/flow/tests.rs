@@ -827,3 +827,14 @@ mod props {
         }
     }
 }
+
+#[test]
+fn atomic_fragment_is_a_whole_datagram() {
+    let mut t = table();
+    let u = feed(&mut t, &udp(C, 1, SV, 2, 10, 0).frag(3, 0, false)).unwrap();
+    assert!(u.fragment);
+    assert_eq!(u.key.src_port, 1);
+    // Nothing is remembered for it: a later "fragment" with the same id is unattributed.
+    feed(&mut t, &udp(C, 1, SV, 2, 10, 1).frag(3, 8, false));
+    assert_eq!(t.stats().fragments_unattributed, 1);
+}
