@@ -838,3 +838,22 @@ fn atomic_fragment_is_a_whole_datagram() {
     feed(&mut t, &udp(C, 1, SV, 2, 10, 1).frag(3, 8, false));
     assert_eq!(t.stats().fragments_unattributed, 1);
 }
+
+#[test]
+fn midstream_fin_and_sticky_end_states() {
+    let mut t = table();
+    let u = feed(&mut t, &tcp(C, 7, SV, 8, FINACK, 10, 20, 0, 0)).unwrap(); // FIN scan / late capture
+    assert_eq!(u.tcp_state, TcpState::FinWait);
+    let u = feed(&mut t, &tcp(SV, 8, C, 7, RST, 20, 0, 0, 1)).unwrap();
+    assert_eq!(u.tcp_state, TcpState::Reset);
+    let u = feed(&mut t, &tcp(SV, 8, C, 7, FINACK, 20, 11, 0, 2)).unwrap();
+    assert_eq!(u.tcp_state, TcpState::Reset, "reset is final");
+
+    let mut t = table();
+    feed(&mut t, &tcp(C, 7, SV, 8, PSHACK, 10, 20, 5, 0));
+    feed(&mut t, &tcp(C, 7, SV, 8, FINACK, 15, 20, 0, 1));
+    let u = feed(&mut t, &tcp(SV, 8, C, 7, FINACK, 20, 16, 0, 2)).unwrap();
+    assert_eq!(u.tcp_state, TcpState::Closed);
+    let u = feed(&mut t, &tcp(C, 7, SV, 8, RST, 16, 0, 0, 3)).unwrap();
+    assert_eq!(u.tcp_state, TcpState::Closed, "closed stays closed after a late RST");
+}
