@@ -284,3 +284,40 @@ fn every_classic_pcap_conserves_packets() {
     }
     assert!(checked >= 20, "only {checked} captures checked");
 }
+
+#[test]
+fn http_wikipedia_matches_zeek_conn_log() {
+    // Zeek conn.log baseline: 34 connections; each must be a netrec flow with the same
+    // initiator-first key and the same packet counts per direction.
+    let log =
+        std::fs::read_to_string(captures_dir().join("http-wikipedia.pcap.zeek.conn.log")).expect("conn.log");
+    let mut zeek: Vec<(String, u64, u64)> = log
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let key = format!("{} {}:{} {}:{}", f[6], f[2], f[3], f[4], f[5]);
+            (key, f[16].parse().expect("orig_pkts"), f[18].parse().expect("resp_pkts"))
+        })
+        .collect();
+    zeek.sort();
+    assert_eq!(zeek.len(), 34);
+    let flows = flows_real("http-wikipedia.pcap");
+    let mut ours: Vec<(String, u64, u64)> = flows
+        .iter()
+        .map(|r| {
+            let k = r.key;
+            let key = format!(
+                "{} {}:{} {}:{}",
+                netrec_format::proto_name(k.proto),
+                k.src_ip,
+                k.src_port,
+                k.dst_ip,
+                k.dst_port
+            );
+            (key, r.fwd.packets, r.rev.packets)
+        })
+        .collect();
+    ours.sort();
+    assert_eq!(ours, zeek);
+}
