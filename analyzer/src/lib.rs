@@ -1,5 +1,7 @@
 //! netrec-analyzer: sources (pcap, pcapng, segments) -> decoder -> engine -> SQLite,
 //! and the reports.
 
+pub mod capwrite;
 pub mod db;
 pub mod report;
+pub mod source;
