@@ -295,7 +295,7 @@ fn flows_hosts_timeseries_and_losses_hold_the_right_values() {
     let mut db = Db::open(dir.path().join("n.sqlite")).unwrap();
     write_sample(&mut db, "ee55");
     let c = db.conn();
-    let row: (String, i64, i64, String, f64, f64, String, String, i64) = c
+    let row: (String, i64, i64, String, String, f64, String, String, i64) = c
         .query_row(
             r#"SELECT proto, packets, bytes, first_ts, duration, rtt_ms, tcp_state, "end", retransmissions
                FROM flows ORDER BY id LIMIT 1"#,
@@ -317,7 +317,17 @@ fn flows_hosts_timeseries_and_losses_hold_the_right_values() {
         .unwrap();
     assert_eq!(
         row,
-        ("tcp".into(), 9, 4500, "100.000000000".into(), 1.5, 2.5, "closed".into(), "tcp_close".into(), 1)
+        (
+            "tcp".into(),
+            9,
+            4500,
+            "100.000000000".into(),
+            "1.500000000".into(),
+            2.5,
+            "closed".into(),
+            "tcp_close".into(),
+            1
+        )
     );
     // 10.0.0.2 is the responder of both flows: sent 4+1 packets / 4000+60 bytes, received 5+2 / 500+120.
     let h: (i64, i64, i64, i64, i64, i64, String, String) = c
@@ -387,4 +397,91 @@ fn same_inputs_give_identical_databases() {
     let da = dump(&a);
     assert!(da.lines().count() > 20);
     assert_eq!(da, dump(&b));
+}
+
+/// The `flows` columns named like the jsonl fields hold exactly what `flow_json` prints.
+#[test]
+fn flow_columns_equal_the_jsonl_schema() {
+    use netrec_format::model::{Tunnel, TunnelKind};
+    let mut tcp = flow("10.0.0.1", 40000, "10.0.0.2", 80, 100, (5, 500), (4, 4000));
+    tcp.first_ts = Ts(1_418_145_369_924_505_488);
+    tcp.last_ts = Ts(1_418_145_370_000_000_001);
+    let mut udp = flow("2001:db8::1", 5353, "2001:db8::53", 53, 200, (1, 80), (1, 120));
+    udp.key.proto = 17;
+    udp.key.vlan = 100;
+    udp.key.tunnel_id = 42;
+    udp.tcp_state = TcpState::None;
+    udp.rtt_server_ns = None;
+    udp.rtt_client_ns = None;
+    udp.end = FlowEnd::IdleTimeout;
+    udp.tunnel = Some(Tunnel {
+        kind: TunnelKind::Vxlan,
+        id: 42,
+        outer_src: ip("192.0.2.1"),
+        outer_dst: ip("192.0.2.2"),
+    });
+    let mut arp = flow("10.0.0.5", 0, "10.0.0.6", 0, 300, (1, 42), (0, 0));
+    arp.key.proto = PROTO_ARP;
+    arp.tcp_state = TcpState::None;
+    arp.end = FlowEnd::Open;
+    let flows = [tcp, udp, arp];
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = Db::open(dir.path().join("n.sqlite")).unwrap();
+    let mut w = db.begin_input(info("j.pcap", "99")).unwrap().unwrap();
+    for f in &flows {
+        w.add_flow(f).unwrap();
+    }
+    w.finish(InputStats::default()).unwrap();
+
+    const COLS: [&str; 23] = [
+        "proto",
+        "src_ip",
+        "src_port",
+        "dst_ip",
+        "dst_port",
+        "packets",
+        "bytes",
+        "fwd_packets",
+        "fwd_bytes",
+        "fwd_payload_bytes",
+        "rev_packets",
+        "rev_bytes",
+        "rev_payload_bytes",
+        "first_ts",
+        "last_ts",
+        "duration",
+        "tcp_state",
+        "rtt_ms",
+        "retransmissions",
+        "vlan",
+        "tunnel",
+        "end",
+        "id",
+    ];
+    let sql = format!(
+        "SELECT {} FROM flows ORDER BY id",
+        COLS.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ")
+    );
+    let mut st = db.conn().prepare(&sql).unwrap();
+    let mut rows = st.query([]).unwrap();
+    let mut n = 0;
+    while let Some(r) = rows.next().unwrap() {
+        let mut obj = serde_json::Map::new();
+        for (k, col) in COLS.iter().enumerate().take(COLS.len() - 1) {
+            use rusqlite::types::ValueRef;
+            let v = match r.get_ref(k).unwrap() {
+                ValueRef::Null => serde_json::Value::Null,
+                ValueRef::Integer(i) => i.into(),
+                ValueRef::Real(f) => f.into(),
+                ValueRef::Text(t) if *col == "tunnel" => serde_json::from_slice(t).unwrap(),
+                ValueRef::Text(t) => std::str::from_utf8(t).unwrap().into(),
+                ValueRef::Blob(_) => panic!("blob in {col}"),
+            };
+            obj.insert(col.to_string(), v);
+        }
+        assert_eq!(serde_json::Value::Object(obj), netrec_rules::flow::flow_json(&flows[n]), "flow {n}");
+        n += 1;
+    }
+    assert_eq!(n, 3);
 }

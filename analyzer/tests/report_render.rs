@@ -236,6 +236,7 @@ fn json_has_the_documented_keys_and_the_right_facts() {
     // Most severe first.
     assert_eq!(incs[0]["class"], "udp_flood");
     assert_eq!(incs[0]["severity"], "critical");
+    assert!(incs[0]["evidence"][0]["tcp_state"].is_null(), "UDP flows have no TCP state");
     let scan = &incs[1];
     assert_eq!(scan["severity"], "high", "max of medium and high");
     assert_eq!(scan["alert_count"], 2);

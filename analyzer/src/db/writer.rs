@@ -9,7 +9,7 @@ use super::incidents::{AlertForGrouping, INCIDENT_GAP_NS, group_incidents};
 use super::schema::INPUT_TABLES;
 use super::timeseries::TimeSeries;
 use super::{Db, DbError, SqlContext, i};
-use netrec_format::model::{Alert, FlowRecord, LossRecord, Ts, proto_name};
+use netrec_format::model::{Alert, FlowRecord, LossRecord, TcpState, Ts, Tunnel, proto_name};
 use rusqlite::{Connection, OptionalExtension, Statement, params};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -142,6 +142,7 @@ struct TextBufs {
     dst: String,
     first: String,
     last: String,
+    duration: String,
 }
 
 fn set_ip(buf: &mut String, ip: &IpAddr) {
@@ -207,6 +208,7 @@ impl InputWriter<'_> {
         set_ip(&mut t.dst, &k.dst_ip);
         set_ts(&mut t.first, f.first_ts);
         set_ts(&mut t.last, f.last_ts);
+        set_ts(&mut t.duration, Ts(duration_ns));
         self.flow_stmt
             .execute(params![
                 self.input_id,
@@ -225,12 +227,12 @@ impl InputWriter<'_> {
                 i(f.rev.payload_bytes),
                 t.first,
                 t.last,
-                duration_ns as f64 / 1e9,
-                f.tcp_state.as_str(),
+                t.duration,
+                (f.tcp_state != TcpState::None).then(|| f.tcp_state.as_str()),
                 rtt.map(|ns| ns as f64 / 1e6),
                 i(f.fwd.retransmissions.saturating_add(f.rev.retransmissions)),
-                k.vlan,
-                f.tunnel.map(|t| t.to_string()),
+                (k.vlan != 0).then_some(k.vlan),
+                f.tunnel.map(tunnel_json),
                 flow_end_str(f.end),
                 k.proto,
                 i(f.first_ts.nanos()),
@@ -445,6 +447,17 @@ impl Drop for InputWriter<'_> {
     }
 }
 
+/// The tunnel as the same JSON object `netrec flows --format jsonl` prints (docs/flows.md).
+fn tunnel_json(t: Tunnel) -> String {
+    serde_json::json!({
+        "kind": t.kind.as_str(),
+        "id": t.id,
+        "outer_src": t.outer_src.to_string(),
+        "outer_dst": t.outer_dst.to_string(),
+    })
+    .to_string()
+}
+
 fn flow_end_str(e: netrec_format::model::FlowEnd) -> &'static str {
     use netrec_format::model::FlowEnd;
     match e {
@@ -507,6 +520,22 @@ mod tests {
         assert_eq!(s, r#"{"rate":2.5,"a\"b":null,"n":3.0}"#);
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["rate"], 2.5);
+    }
+
+    #[test]
+    fn tunnel_is_the_jsonl_object() {
+        use netrec_format::model::TunnelKind;
+        let t = Tunnel {
+            kind: TunnelKind::Vxlan,
+            id: 42,
+            outer_src: "192.0.2.1".parse().unwrap(),
+            outer_dst: "192.0.2.2".parse().unwrap(),
+        };
+        // serde_json's map is sorted, like flow_json's output.
+        assert_eq!(
+            tunnel_json(t),
+            r#"{"id":42,"kind":"vxlan","outer_dst":"192.0.2.2","outer_src":"192.0.2.1"}"#
+        );
     }
 
     #[test]

@@ -171,7 +171,7 @@ fn flow_grid(caption: &str, flows: &[FlowBrief]) -> Block {
                 f.packets.to_string(),
                 bytes(f.bytes),
                 utc_of_decimal(&f.first_ts),
-                f.tcp_state.clone(),
+                f.tcp_state.clone().unwrap_or_else(|| "-".into()),
                 ms(f.rtt_ms),
                 f.retransmissions.to_string(),
             ]

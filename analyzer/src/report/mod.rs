@@ -129,7 +129,8 @@ pub struct FlowBrief {
     pub bytes: u64,
     pub first_ts: String,
     pub last_ts: String,
-    pub tcp_state: String,
+    /// None for non-TCP flows.
+    pub tcp_state: Option<String>,
     pub rtt_ms: Option<f64>,
     pub retransmissions: u64,
 }
