@@ -249,6 +249,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn crc32c_is_castagnoli() {
+        // Check value from the CRC catalogue (CRC-32/ISCSI), as SPEC.md states.
+        assert_eq!(crc32c::crc32c(b"123456789"), 0xe306_9283);
+    }
+
+    #[test]
     fn file_header_roundtrip() {
         let h = SegmentHeader::new(7, [0xab; 32], 1_700_000_000_123_456_789);
         let b = h.encode();

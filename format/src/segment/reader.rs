@@ -470,6 +470,16 @@ impl<R: Read> SegmentReader<R> {
             self.consume(BLOCK_HEADER_LEN);
             self.next_index += 1;
             let stored_len = u64::from(h.stored_len);
+            if bt != Some(BlockType::Trailer) {
+                // The trailer indexes every block, unknown optional ones included.
+                self.seen.push(IndexEntry {
+                    offset: start,
+                    block_type: h.block_type,
+                    count: h.count,
+                    min_ts: h.min_ts,
+                    max_ts: h.max_ts,
+                });
+            }
             let Some(bt) = bt else {
                 if !self.skip_payload(stored_len)? {
                     return self.truncated_payload(start, index).map(|()| None);
@@ -481,15 +491,6 @@ impl<R: Read> SegmentReader<R> {
                 });
                 continue;
             };
-            if bt != BlockType::Trailer {
-                self.seen.push(IndexEntry {
-                    offset: start,
-                    block_type: h.block_type,
-                    count: h.count,
-                    min_ts: h.min_ts,
-                    max_ts: h.max_ts,
-                });
-            }
             if let Some((from, to)) = self.range
                 && bt.is_timed()
                 && (h.max_ts < from || h.min_ts > to)
