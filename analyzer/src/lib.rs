@@ -1,2 +1,3 @@
 //! netrec-analyzer: sources (pcap, pcapng, segments) -> decoder -> engine -> SQLite,
 //! and the reports.
+pub mod segments;

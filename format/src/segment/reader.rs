@@ -156,13 +156,14 @@ pub struct SegmentReader<R> {
     header: SegmentHeader,
     mode: Recovery,
     range: Option<(u64, u64)>,
+    skip_data: bool,
     next_index: u32,
     warnings: Vec<ReadWarning>,
     trailer: Option<(u64, Trailer)>,
     done: bool,
     hasher: Option<Sha256>,
     content_sha256: Option<[u8; 32]>,
-    seen: Vec<IndexEntry>,
+    seen: Vec<(u64, BlockHeader)>,
     decompressor: Option<zstd::bulk::Decompressor<'static>>,
     raw: Vec<u8>,
 }
@@ -199,6 +200,7 @@ impl<R: Read> SegmentReader<R> {
             header: SegmentHeader::new(0, [0; 32], 0),
             mode,
             range: None,
+            skip_data: false,
             next_index: 0,
             warnings: Vec::new(),
             trailer: None,
@@ -245,6 +247,18 @@ impl<R: Read> SegmentReader<R> {
         self
     }
 
+    /// Skips every data block (packets, flows, alerts, loss) by its header: only metadata
+    /// and the trailer are decoded. For listings; see [`Self::block_headers`].
+    pub fn skip_data(mut self) -> Self {
+        self.skip_data = true;
+        self
+    }
+
+    /// Offset and header of every block passed so far (decoded or skipped), trailer excluded.
+    pub fn block_headers(&self) -> &[(u64, BlockHeader)] {
+        &self.seen
+    }
+
     pub fn header(&self) -> &SegmentHeader {
         &self.header
     }
@@ -261,9 +275,6 @@ impl<R: Read> SegmentReader<R> {
     /// Offset of the next unread byte.
     pub fn offset(&self) -> u64 {
         self.offset
-    }
-    pub(crate) fn seen(&self) -> &[IndexEntry] {
-        &self.seen
     }
     pub(crate) fn content_sha256(&self) -> Option<[u8; 32]> {
         self.content_sha256
@@ -472,13 +483,7 @@ impl<R: Read> SegmentReader<R> {
             let stored_len = u64::from(h.stored_len);
             if bt != Some(BlockType::Trailer) {
                 // The trailer indexes every block, unknown optional ones included.
-                self.seen.push(IndexEntry {
-                    offset: start,
-                    block_type: h.block_type,
-                    count: h.count,
-                    min_ts: h.min_ts,
-                    max_ts: h.max_ts,
-                });
+                self.seen.push((start, h));
             }
             let Some(bt) = bt else {
                 if !self.skip_payload(stored_len)? {
@@ -491,10 +496,8 @@ impl<R: Read> SegmentReader<R> {
                 });
                 continue;
             };
-            if let Some((from, to)) = self.range
-                && bt.is_timed()
-                && (h.max_ts < from || h.min_ts > to)
-            {
+            let out_of_range = self.range.is_some_and(|(from, to)| h.max_ts < from || h.min_ts > to);
+            if bt.is_timed() && (self.skip_data || out_of_range) {
                 if !self.skip_payload(stored_len)? {
                     return self.truncated_payload(start, index).map(|()| None);
                 }
