@@ -244,10 +244,9 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = self.path.display();
         match &self.kind {
-            ProblemKind::Damage { block: Some(b), offset, error } => {
-                write!(f, "{p}: block {b} at offset {offset}: {error}")
-            }
-            ProblemKind::Damage { block: None, offset, error } => write!(f, "{p}: offset {offset}: {error}"),
+            // Messages of errors inside a block already name the block and the offset.
+            ProblemKind::Damage { error, .. } if error.block().is_some() => write!(f, "{p}: {error}"),
+            ProblemKind::Damage { offset, error, .. } => write!(f, "{p}: offset {offset}: {error}"),
             ProblemKind::ChainBreak(b) => {
                 write!(f, "{p}: hash chain break after {}:", b.prev_path.display())?;
                 if b.is_sequence_gap() {
@@ -455,7 +454,10 @@ mod tests {
         assert_eq!(bad.problems.len(), 1, "{:?}", bad.problems);
         let line = bad.problems[0].to_string();
         assert!(
-            line.starts_with(&format!("{}: block 1 at offset {block1}: payload CRC", paths[1].display())),
+            line.starts_with(&format!(
+                "{}: payload CRC mismatch in block 1 at offset {block1}",
+                paths[1].display()
+            )),
             "{line}"
         );
         // The middle file missing: a chain break naming the third.
