@@ -329,6 +329,32 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// A valid header followed by arbitrary bytes (sometimes with sync markers sprinkled in)
+    /// never panics in any mode, and Strict never accepts it.
+    #[test]
+    fn garbage_after_a_valid_header_never_panics(tail in prop::collection::vec(any::<u8>(), 0..2000), syncs in prop::collection::vec(any::<prop::sample::Index>(), 0..4)) {
+        let mut b = SegmentHeader::new(1, [0; 32], 0).encode().to_vec();
+        let mut tail = tail;
+        for s in syncs {
+            if tail.len() >= 4 {
+                let i = s.index(tail.len() - 3);
+                tail[i..i + 4].copy_from_slice(&[b'N', b'R', b'B', 0xb7]);
+            }
+        }
+        b.extend_from_slice(&tail);
+        for mode in [Recovery::Strict, Recovery::TornTail, Recovery::SkipCorrupt] {
+            let (_, _, err) = read(&b, mode);
+            if mode == Recovery::Strict {
+                prop_assert!(err.is_some());
+            }
+        }
+        prop_assert!(!verify_file(&b[..]).is_intact());
+    }
+}
+
 /// Offsets at which each block ends, for the intact file.
 fn block_ends(bytes: &[u8]) -> Vec<(u64, DecodedBlock)> {
     let (blocks, _, err) = read(bytes, Recovery::Strict);
