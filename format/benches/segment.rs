@@ -89,6 +89,8 @@ fn bench(cr: &mut Criterion) {
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(10);
     g.bench_function("write_packets_zstd3", |b| b.iter(|| black_box(write(&c, cfg).len())));
+    let fast = WriterConfig { zstd_level: 1, ..cfg };
+    g.bench_function("write_packets_zstd1", |b| b.iter(|| black_box(write(&c, fast).len())));
     g.bench_function("read_packets_zstd3", |b| b.iter(|| black_box(read(&bytes))));
     g.bench_function("verify_file", |b| b.iter(|| black_box(verify_file_ok(&bytes))));
     g.finish();
