@@ -59,10 +59,12 @@ pub enum Anomaly {
     BadIpVersion = 1 << 21,
     /// TCP reserved bits (the 3 bits before NS/AE) set.
     TcpReservedBits = 1 << 22,
+    /// IPv6 payload length larger than the packet on the wire (the wire length is used).
+    BadIpv6PayloadLength = 1 << 23,
 }
 
 impl Anomaly {
-    pub const ALL: [Anomaly; 23] = [
+    pub const ALL: [Anomaly; 24] = [
         Anomaly::TruncatedLink,
         Anomaly::UnsupportedLinkType,
         Anomaly::VlanTooDeep,
@@ -86,6 +88,7 @@ impl Anomaly {
         Anomaly::TunnelTooDeep,
         Anomaly::BadIpVersion,
         Anomaly::TcpReservedBits,
+        Anomaly::BadIpv6PayloadLength,
     ];
 
     pub fn name(self) -> &'static str {
@@ -113,6 +116,7 @@ impl Anomaly {
             Anomaly::TunnelTooDeep => "tunnel_too_deep",
             Anomaly::BadIpVersion => "bad_ip_version",
             Anomaly::TcpReservedBits => "tcp_reserved_bits",
+            Anomaly::BadIpv6PayloadLength => "bad_ipv6_payload_length",
         }
     }
 

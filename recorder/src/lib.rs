@@ -1,6 +1,8 @@
 //! netrec-recorder: turns kernel records into `netrec-format` types (the kernel ABI is
 //! never the disk format) and, with issue #5, loads/attaches the eBPF programs.
 
+pub mod ebpf;
+
 use netrec_format::{Direction, LinkType, PacketRecord, Ts};
 use netrec_recorder_common as abi;
 

@@ -1,10 +1,30 @@
 //! The flow table: bidirectional flows keyed by the normalized 5-tuple (+ VLAN and
 //! tunnel id), driven by packet time only.
 //!
-//! CONTRACT (other modules code against it; the implementation lands with issue #3).
+//! Layout: a slab `Vec<Flow>` indexed by `u32`, a hash map from the canonical key to
+//! the slab index, three intrusive LRU lists (one per timeout class, so expiry only
+//! looks at list heads), and a creation-ordered queue for active timeouts. See
+//! `docs/flows.md` for every definition.
 
-use netrec_format::decode::{Decoded, Transport};
-use netrec_format::{FlowKey, FlowRecord, PacketRef, TcpState, Ts};
+mod frag;
+mod hash;
+mod json;
+mod key;
+mod tcp;
+#[cfg(test)]
+mod tests;
+
+pub use json::flow_json;
+
+use frag::{FragKey, FragState, FragTable, Held};
+use hash::FxHashMap;
+use key::NKey;
+use netrec_format::decode::{Anomaly, Decoded, FragInfo, NetLayer, Transport};
+use netrec_format::{DirStats, FlowEnd, FlowKey, FlowRecord, PacketRef, TcpState, Ts, Tunnel, ipproto};
+use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
+use std::net::{IpAddr, Ipv4Addr};
+use tcp::{TcpOutcome, TcpTrack};
 
 /// Flow table limits and timeouts (all in packet-time nanoseconds).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,34 +101,621 @@ pub struct FlowTableStats {
     pub active: u64,
     pub created: u64,
     pub evicted: u64,
+    /// Later fragments (and held tiny fragments) that could not be attributed to their
+    /// datagram's transport flow; they are counted in a flow keyed with ports 0.
     pub fragments_unattributed: u64,
     pub fragment_table_evictions: u64,
+    /// Flows ended early because a new SYN reused their key (added with issue #3).
+    pub port_reuse: u64,
+    /// Flows emitted by the active timeout and continued as a new record (issue #3).
+    pub active_restarts: u64,
 }
 
-/// Placeholder type until issue #3's implementation lands; every method is part of the contract.
+const NIL: u32 = u32::MAX;
+
+/// Timeout class, one LRU list each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    /// Established / FinWait TCP: `tcp_idle_ns`.
+    Tcp = 0,
+    /// Everything else that is open: `other_idle_ns`.
+    Other = 1,
+    /// TCP closed by FIN/FIN or RST: `tcp_close_linger_ns`.
+    Closed = 2,
+}
+
+/// Counters of one packet (or of several held fragments) to add to a flow.
+#[derive(Clone, Copy, Debug)]
+struct Counts {
+    packets: u64,
+    bytes: u64,
+    payload: u64,
+    malformed: u64,
+    first_ns: u64,
+    last_ns: u64,
+}
+
+/// LRU list links, kept apart from `Flow` so relinking touches small, cache-resident
+/// entries instead of three large flow structs.
+#[derive(Clone, Copy, Debug)]
+struct Link {
+    prev: u32,
+    next: u32,
+    class: Class,
+}
+
+const UNLINKED: Link = Link { prev: NIL, next: NIL, class: Class::Other };
+
+#[derive(Clone, Debug)]
+struct Flow {
+    id: u64,
+    key: FlowKey,
+    nkey: NKey,
+    /// The initiator is endpoint `a` of the canonical key.
+    init_is_a: bool,
+    live: bool,
+    is_tcp: bool,
+    /// False for the continuation of an active-timeout split (no handshake in it).
+    report_rtt: bool,
+    first_ns: u64,
+    last_ns: u64,
+    dirs: [DirStats; 2],
+    tcp: TcpTrack,
+    tunnel: Option<Tunnel>,
+    anomalies: u64,
+}
+
+impl Flow {
+    fn packets(&self) -> u64 {
+        self.dirs[0].packets + self.dirs[1].packets
+    }
+
+    fn tcp_state(&self) -> TcpState {
+        if self.is_tcp { self.tcp.state } else { TcpState::None }
+    }
+
+    fn class(&self) -> Class {
+        match self.tcp_state() {
+            TcpState::Closed | TcpState::Reset => Class::Closed,
+            TcpState::Established | TcpState::FinWait => Class::Tcp,
+            _ => Class::Other,
+        }
+    }
+
+    fn record(&self, end: FlowEnd) -> (u64, FlowRecord) {
+        let rtt = |v: Option<u64>| if self.report_rtt { v } else { None };
+        let rec = FlowRecord {
+            key: self.key,
+            first_ts: Ts(self.first_ns),
+            last_ts: Ts(self.last_ns),
+            fwd: self.dirs[0],
+            rev: self.dirs[1],
+            tcp_state: self.tcp_state(),
+            rtt_server_ns: rtt(self.tcp.rtt_server_ns),
+            rtt_client_ns: rtt(self.tcp.rtt_client_ns),
+            end,
+            tunnel: self.tunnel,
+            anomalies: self.anomalies,
+        };
+        (self.id, rec)
+    }
+}
+
+fn placeholder_flow() -> Flow {
+    let ip = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    let key = FlowKey { proto: 0, src_ip: ip, src_port: 0, dst_ip: ip, dst_port: 0, vlan: 0, tunnel_id: 0 };
+    let nkey = key::build(
+        &NetLayer {
+            src: ip,
+            dst: ip,
+            proto: 0,
+            ttl: 0,
+            header_len: 0,
+            total_len: 0,
+            frag: None,
+            dont_fragment: false,
+            tos: 0,
+            offset: 0,
+        },
+        &Transport::None,
+        0,
+        0,
+    )
+    .nkey;
+    Flow {
+        id: 0,
+        key,
+        nkey,
+        init_is_a: true,
+        live: false,
+        is_tcp: false,
+        report_rtt: true,
+        first_ns: 0,
+        last_ns: 0,
+        dirs: [DirStats::default(); 2],
+        tcp: TcpTrack::default(),
+        tunnel: None,
+        anomalies: 0,
+    }
+}
+
+/// The flow table. One per engine; not thread-safe by design (one core per table).
 #[derive(Debug)]
 pub struct FlowTable {
-    _cfg: FlowConfig,
+    cfg: FlowConfig,
+    /// Anomaly bits that count as malformed (all but "not decoded" ones).
+    malformed_mask: u32,
+    map: FxHashMap<NKey, u32>,
+    flows: Vec<Flow>,
+    /// Parallel to `flows`.
+    links: Vec<Link>,
+    free: Vec<u32>,
+    heads: [u32; 3],
+    tails: [u32; 3],
+    /// (slot, flow_id) in order of each record's first packet; stale entries are skipped.
+    active_q: VecDeque<(u32, u64)>,
+    /// Records ended outside `expire` (eviction, port reuse), emitted by the next call.
+    pending: Vec<(u64, FlowRecord)>,
+    frags: FragTable,
+    next_id: u64,
+    stats: FlowTableStats,
 }
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
-        FlowTable { _cfg: cfg }
+        let malformed_mask =
+            Anomaly::ALL.iter().filter(|a| a.is_malformed()).fold(0u32, |m, a| m | *a as u32);
+        FlowTable {
+            frags: FragTable::new(cfg.max_fragments),
+            cfg,
+            malformed_mask,
+            map: FxHashMap::default(),
+            flows: Vec::new(),
+            links: Vec::new(),
+            free: Vec::new(),
+            heads: [NIL; 3],
+            tails: [NIL; 3],
+            active_q: VecDeque::new(),
+            pending: Vec::new(),
+            next_id: 0,
+            stats: FlowTableStats::default(),
+        }
     }
+
     /// Account one packet. `None` when the packet belongs to no flow (not IP, or the
-    /// network header could not be decoded).
-    pub fn update(&mut self, _pkt: &PacketRef<'_>, _dec: &Decoded) -> Option<FlowUpdate> {
-        unimplemented!("flow table lands with issue #3")
+    /// network header could not be decoded), and for a too-short first fragment whose
+    /// transport header is still incomplete: it is held (counted) and attributed when a
+    /// later fragment completes the header (see `docs/flows.md`).
+    pub fn update(&mut self, pkt: &PacketRef<'_>, dec: &Decoded) -> Option<FlowUpdate> {
+        let net = dec.net?;
+        let ts = pkt.ts.0;
+        let vlan = dec.vlan();
+        let c = Counts {
+            packets: 1,
+            bytes: u64::from(pkt.wire_len),
+            payload: u64::from(dec.payload_len),
+            malformed: u64::from(dec.anomalies.0 & self.malformed_mask != 0),
+            first_ns: ts,
+            last_ns: ts,
+        };
+        match net.frag {
+            // An "atomic" fragment (offset 0, no more) is a whole datagram.
+            Some(fi) if fi.offset != 0 || fi.more => self.update_fragment(pkt, dec, &net, fi, vlan, c),
+            frag => {
+                let t = dec.transport;
+                Some(self.apply(&net, t, dec.tunnel, vlan, c, dec.payload_len, true, frag.is_some()))
+            }
+        }
     }
+
     /// Emit every flow whose idle/active/close timeout passed at `now`, ordered by flow_id.
-    pub fn expire(&mut self, _now: Ts, _out: &mut dyn FnMut(FlowRecord)) {
-        unimplemented!("flow table lands with issue #3")
+    /// Cost: proportional to the flows emitted plus a constant (list heads only).
+    pub fn expire(&mut self, now: Ts, out: &mut dyn FnMut(FlowRecord)) {
+        let now = now.0;
+        while let Some(e) = self.frags.pop_expired(now, self.cfg.other_idle_ns) {
+            self.flush_held(e);
+        }
+        let mut batch = std::mem::take(&mut self.pending);
+        for (class, timeout, end) in [
+            (Class::Tcp, self.cfg.tcp_idle_ns, FlowEnd::IdleTimeout),
+            (Class::Other, self.cfg.other_idle_ns, FlowEnd::IdleTimeout),
+            (Class::Closed, self.cfg.tcp_close_linger_ns, FlowEnd::TcpClose),
+        ] {
+            loop {
+                let head = self.heads[class as usize];
+                if head == NIL || now.saturating_sub(self.flows[head as usize].last_ns) <= timeout {
+                    break;
+                }
+                if let Some(r) = self.remove(head, end) {
+                    batch.push(r);
+                }
+            }
+        }
+        while let Some(&(slot, id)) = self.active_q.front() {
+            let f = &self.flows[slot as usize];
+            if !(f.live && f.id == id && f.packets() > 0) {
+                self.active_q.pop_front();
+                continue;
+            }
+            if now.saturating_sub(f.first_ns) <= self.cfg.active_timeout_ns {
+                break;
+            }
+            self.active_q.pop_front();
+            batch.push(self.restart(slot));
+        }
+        emit_sorted(batch, out);
     }
-    /// Emit every remaining flow (end = open), ordered by flow_id.
-    pub fn finish(&mut self, _out: &mut dyn FnMut(FlowRecord)) {
-        unimplemented!("flow table lands with issue #3")
+
+    /// Emit every remaining flow (end = open), ordered by flow_id, and empty the table.
+    pub fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) {
+        while let Some(e) = self.frags.pop_any() {
+            self.flush_held(e);
+        }
+        let mut batch = std::mem::take(&mut self.pending);
+        for f in &self.flows {
+            if f.live && f.packets() > 0 {
+                batch.push(f.record(FlowEnd::Open));
+            }
+        }
+        self.map.clear();
+        self.flows.clear();
+        self.links.clear();
+        self.free.clear();
+        self.heads = [NIL; 3];
+        self.tails = [NIL; 3];
+        self.active_q.clear();
+        emit_sorted(batch, out);
     }
+
     pub fn stats(&self) -> FlowTableStats {
-        FlowTableStats::default()
+        FlowTableStats { active: self.map.len() as u64, ..self.stats }
+    }
+
+    fn update_fragment(
+        &mut self,
+        pkt: &PacketRef<'_>,
+        dec: &Decoded,
+        net: &NetLayer,
+        fi: FragInfo,
+        vlan: u16,
+        c: Counts,
+    ) -> Option<FlowUpdate> {
+        let tunnel_id = dec.tunnel.map_or(0, |t| t.id);
+        let fk = FragKey::new(net, fi.id, vlan, tunnel_id);
+        let tiny = dec.transport == Transport::None && frag::reassemblable(net.proto);
+        if fi.is_first() && !tiny {
+            let t = dec.transport;
+            let up = self.apply(net, t, dec.tunnel, vlan, c, dec.payload_len, true, true);
+            if t == Transport::None {
+                return Some(up);
+            }
+            let held = match self.frags.get_mut(&fk) {
+                Some(e) => match std::mem::replace(&mut e.state, FragState::Known(t)) {
+                    FragState::Pending { held, .. } => Some(held),
+                    FragState::Known(_) => None,
+                },
+                None => {
+                    self.track_datagram(fk, c.first_ns, FragState::Known(t), net, vlan, dec.tunnel);
+                    None
+                }
+            };
+            // Fragments held for this datagram before its header arrived join it now.
+            if let Some(h) = held.filter(|h| h.packets > 0) {
+                self.apply(net, t, dec.tunnel, vlan, held_counts(&h), 0, false, true);
+            }
+            return Some(up);
+        }
+        let Some(entry) = self.frags.get_mut(&fk) else {
+            if fi.is_first() {
+                // Too short for the transport header: hold it and collect its bytes.
+                let mut held = Held::default();
+                held.add(c.first_ns, c.bytes, c.payload, c.malformed != 0);
+                let (mut buf, mut mask) = ([0u8; frag::HDR_CAP], 0u64);
+                frag::collect(&mut buf, &mut mask, 0, frag::fragment_payload(pkt.data, net));
+                let state = FragState::Pending { buf, mask, held };
+                self.track_datagram(fk, c.first_ns, state, net, vlan, dec.tunnel);
+                return self.try_complete(&fk, net, dec.tunnel, vlan, None);
+            }
+            // Before its first fragment (or the first was never seen): ports-0 flow.
+            self.stats.fragments_unattributed += 1;
+            return Some(self.apply(net, Transport::None, dec.tunnel, vlan, c, 0, false, true));
+        };
+        match &mut entry.state {
+            FragState::Known(t) => {
+                let t = *t;
+                Some(self.apply(net, t, dec.tunnel, vlan, c, 0, false, true))
+            }
+            FragState::Pending { buf, mask, .. } => {
+                frag::collect(buf, mask, fi.offset, frag::fragment_payload(pkt.data, net));
+                self.try_complete(&fk, net, dec.tunnel, vlan, Some(c))
+            }
+        }
+    }
+
+    /// If the pending datagram `fk` has a complete transport header now, attribute its
+    /// held fragments (they drive the TCP state machine: the first one carries the
+    /// header) and then `current`, the packet that completed it. Otherwise hold
+    /// `current` too and return None.
+    fn try_complete(
+        &mut self,
+        fk: &FragKey,
+        net: &NetLayer,
+        tunnel: Option<Tunnel>,
+        vlan: u16,
+        current: Option<Counts>,
+    ) -> Option<FlowUpdate> {
+        let entry = self.frags.get_mut(fk)?;
+        let FragState::Pending { buf, mask, held } = &mut entry.state else { return None };
+        let Some(t) = frag::parse(entry.net.proto, buf, *mask) else {
+            if let Some(c) = current {
+                held.add(c.first_ns, c.bytes, c.payload, c.malformed != 0);
+            }
+            return None;
+        };
+        let h = *held;
+        let (first_net, first_vlan, first_tunnel) = (entry.net, entry.vlan, entry.tunnel);
+        entry.state = FragState::Known(t);
+        let first = self.apply(&first_net, t, first_tunnel, first_vlan, held_counts(&h), 0, true, true);
+        let Some(c) = current else { return Some(first) };
+        let mut up = self.apply(net, t, tunnel, vlan, c, 0, false, true);
+        up.new_flow |= first.new_flow;
+        up.handshake_done_now |= first.handshake_done_now;
+        up.retransmission |= first.retransmission;
+        Some(up)
+    }
+
+    fn track_datagram(
+        &mut self,
+        fk: FragKey,
+        now: u64,
+        state: FragState,
+        net: &NetLayer,
+        vlan: u16,
+        tunnel: Option<Tunnel>,
+    ) {
+        if let Some(ev) = self.frags.insert(fk, now, state, *net, vlan, tunnel) {
+            self.stats.fragment_table_evictions += 1;
+            self.flush_held(ev);
+        }
+    }
+
+    /// Count fragments still held for a datagram that will never complete its header.
+    fn flush_held(&mut self, e: frag::FragEntry) {
+        if let FragState::Pending { held, .. } = e.state
+            && held.packets > 0
+        {
+            self.stats.fragments_unattributed += held.packets;
+            self.apply(&e.net, Transport::None, e.tunnel, e.vlan, held_counts(&held), 0, false, true);
+        }
+    }
+
+    /// Find or create the flow of a packet and account it. `track` runs TCP analysis
+    /// (false for non-first fragments, which carry no TCP header of their own).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn apply(
+        &mut self,
+        net: &NetLayer,
+        transport: Transport,
+        tunnel: Option<Tunnel>,
+        vlan: u16,
+        c: Counts,
+        seq_payload: u32,
+        track: bool,
+        fragment: bool,
+    ) -> FlowUpdate {
+        let ki = key::build(net, &transport, vlan, tunnel.map_or(0, |t| t.id));
+        let tcp = match transport {
+            Transport::Tcp(t) if track => Some(t),
+            _ => None,
+        };
+        let (slot, mut new_flow) = match self.map.entry(ki.nkey) {
+            Entry::Occupied(o) => (*o.get(), false),
+            Entry::Vacant(v) => {
+                let slot = match self.free.pop() {
+                    Some(s) => s,
+                    None => {
+                        self.flows.push(placeholder_flow());
+                        self.links.push(UNLINKED);
+                        (self.flows.len() - 1) as u32
+                    }
+                };
+                v.insert(slot);
+                (slot, true)
+            }
+        };
+        if new_flow {
+            let sender_init = match tcp {
+                Some(t) => tcp::sender_initiates(&t),
+                None => !ki.receiver_initiates,
+            };
+            self.init_flow(slot, &ki, sender_init, net.proto, tunnel);
+            self.push_tail(slot, Class::Other);
+            self.stats.created += 1;
+            if self.map.len() > self.cfg.max_flows.max(1) {
+                self.evict_lru(slot);
+            }
+        } else if let Some(t) = tcp
+            && tcp::is_pure_syn(&t)
+        {
+            let f = &self.flows[slot as usize];
+            let dir = usize::from(ki.sender_is_a != f.init_is_a);
+            if f.tcp.is_reuse(dir, t.seq) {
+                // Port reuse: end the old connection, start a new one in the same slot.
+                if f.packets() > 0 {
+                    self.pending.push(f.record(FlowEnd::TcpClose));
+                }
+                self.stats.port_reuse += 1;
+                self.stats.created += 1;
+                self.init_flow(slot, &ki, true, net.proto, tunnel);
+                new_flow = true;
+            }
+        }
+
+        let f = &mut self.flows[slot as usize];
+        let dir = usize::from(ki.sender_is_a != f.init_is_a);
+        if f.packets() == 0 {
+            f.first_ns = c.first_ns;
+            f.last_ns = c.last_ns;
+            self.active_q.push_back((slot, f.id));
+        }
+        f.first_ns = f.first_ns.min(c.first_ns);
+        f.last_ns = f.last_ns.max(c.last_ns);
+        f.anomalies += c.malformed;
+        let d = &mut f.dirs[dir];
+        d.packets += c.packets;
+        d.bytes += c.bytes;
+        d.payload_bytes += c.payload;
+        let mut o = TcpOutcome::default();
+        if let Some(t) = tcp {
+            o = f.tcp.process(dir, &t, seq_payload, c.first_ns);
+            let d = &mut f.dirs[dir];
+            d.tcp_flags |= t.flags;
+            d.retransmissions += u64::from(o.retransmission);
+            d.out_of_order += u64::from(o.out_of_order);
+            d.zero_window += u64::from(o.zero_window);
+        }
+        let update = FlowUpdate {
+            flow_id: f.id,
+            key: f.key,
+            dir: if dir == 0 { FlowDir::Fwd } else { FlowDir::Rev },
+            new_flow,
+            transport,
+            tcp_state: f.tcp_state(),
+            handshake_done_now: o.handshake_done,
+            retransmission: o.retransmission,
+            fragment,
+            fwd_packets: f.dirs[0].packets,
+            rev_packets: f.dirs[1].packets,
+            fwd_payload_bytes: f.dirs[0].payload_bytes,
+            rev_payload_bytes: f.dirs[1].payload_bytes,
+            first_ts: Ts(f.first_ns),
+        };
+        let class = f.class();
+        self.touch(slot, class);
+        update
+    }
+
+    fn init_flow(
+        &mut self,
+        slot: u32,
+        ki: &key::KeyInfo,
+        sender_init: bool,
+        proto: u8,
+        tunnel: Option<Tunnel>,
+    ) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let f = &mut self.flows[slot as usize];
+        f.id = id;
+        f.key = ki.oriented(sender_init);
+        f.nkey = ki.nkey;
+        f.init_is_a = ki.sender_is_a == sender_init;
+        f.live = true;
+        f.is_tcp = proto == ipproto::TCP;
+        f.report_rtt = true;
+        f.dirs = [DirStats::default(); 2];
+        f.tcp = TcpTrack::default();
+        f.tunnel = tunnel;
+        f.anomalies = 0;
+    }
+
+    /// Evict the least recently seen flow other than `keep`.
+    fn evict_lru(&mut self, keep: u32) {
+        let mut best: Option<(u64, u64, u32)> = None;
+        for &h in &self.heads {
+            let cand = if h == keep { self.links[h as usize].next } else { h };
+            if cand == NIL {
+                continue;
+            }
+            let f = &self.flows[cand as usize];
+            let k = (f.last_ns, f.id, cand);
+            if best.is_none_or(|b| k < b) {
+                best = Some(k);
+            }
+        }
+        if let Some((_, _, slot)) = best {
+            self.stats.evicted += 1;
+            if let Some(r) = self.remove(slot, FlowEnd::Evicted) {
+                self.pending.push(r);
+            }
+        }
+    }
+
+    /// Remove a flow; its record unless it is an empty active-timeout continuation.
+    fn remove(&mut self, slot: u32, end: FlowEnd) -> Option<(u64, FlowRecord)> {
+        self.unlink(slot);
+        let f = &mut self.flows[slot as usize];
+        f.live = false;
+        let nkey = f.nkey;
+        let rec = (f.packets() > 0).then(|| f.record(end));
+        self.map.remove(&nkey);
+        self.free.push(slot);
+        rec
+    }
+
+    /// Active timeout: emit the flow so far and continue it as a new, empty record.
+    fn restart(&mut self, slot: u32) -> (u64, FlowRecord) {
+        self.stats.active_restarts += 1;
+        let id = self.next_id;
+        self.next_id += 1;
+        let f = &mut self.flows[slot as usize];
+        let rec = f.record(FlowEnd::ActiveTimeout);
+        f.id = id;
+        f.dirs = [DirStats::default(); 2];
+        f.anomalies = 0;
+        f.report_rtt = false;
+        rec
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let Link { prev: p, next: n, class } = self.links[i as usize];
+        let c = class as usize;
+        if p == NIL {
+            self.heads[c] = n
+        } else {
+            self.links[p as usize].next = n
+        }
+        if n == NIL { self.tails[c] = p } else { self.links[n as usize].prev = p }
+    }
+
+    fn push_tail(&mut self, i: u32, class: Class) {
+        let c = class as usize;
+        let t = self.tails[c];
+        self.links[i as usize] = Link { prev: t, next: NIL, class };
+        if t == NIL {
+            self.heads[c] = i
+        } else {
+            self.links[t as usize].next = i
+        }
+        self.tails[c] = i;
+    }
+
+    /// Mark `i` most recently seen in list `class`.
+    #[inline]
+    fn touch(&mut self, i: u32, class: Class) {
+        if self.links[i as usize].class == class && self.tails[class as usize] == i {
+            return;
+        }
+        self.unlink(i);
+        self.push_tail(i, class);
+    }
+}
+
+fn held_counts(h: &Held) -> Counts {
+    Counts {
+        packets: h.packets,
+        bytes: h.bytes,
+        payload: h.payload,
+        malformed: h.malformed,
+        first_ns: h.first_ns,
+        last_ns: h.last_ns,
+    }
+}
+
+fn emit_sorted(mut batch: Vec<(u64, FlowRecord)>, out: &mut dyn FnMut(FlowRecord)) {
+    batch.sort_unstable_by_key(|(id, _)| *id);
+    for (_, r) in batch {
+        out(r);
     }
 }

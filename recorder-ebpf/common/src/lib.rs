@@ -10,6 +10,16 @@ pub const DEFAULT_SNAPLEN: u32 = 128;
 /// Largest snaplen the kernel program supports (the record's fixed data array).
 pub const MAX_SNAPLEN: usize = 256;
 
+/// Slots of the `CONFIG` array map, written by user space before attaching.
+pub const CONFIG_SNAPLEN: u32 = 0;
+pub const CONFIG_FLAGS: u32 = 1;
+pub const CONFIG_SLOTS: u32 = 4;
+/// `CONFIG_FLAGS` bit: copy packet headers into the ring buffer (off = flow counters only).
+pub const FLAG_RECORD_HEADERS: u32 = 1;
+/// The kernel wakes the ring reader only when this many bytes are queued; user space also
+/// drains on a short timer, so records never wait long.
+pub const WAKEUP_BYTES: u64 = 64 * 1024;
+
 /// Direction values carried in [`PacketMeta::direction`] and [`FlowKey::direction`].
 pub const DIR_INGRESS: u8 = 1;
 pub const DIR_EGRESS: u8 = 2;
@@ -53,6 +63,8 @@ pub struct FlowKey {
 pub struct FlowCounters {
     pub packets: u64,
     pub bytes: u64,
+    /// Transport payload bytes (frame length minus link, network and transport headers).
+    pub payload_bytes: u64,
     pub first_ns: u64,
     pub last_ns: u64,
     /// OR of TCP flag bytes seen.
@@ -83,7 +95,7 @@ pub struct PacketRecord {
 }
 
 const _: () = assert!(core::mem::size_of::<FlowKey>() == 44);
-const _: () = assert!(core::mem::size_of::<FlowCounters>() == 40);
+const _: () = assert!(core::mem::size_of::<FlowCounters>() == 48);
 const _: () = assert!(core::mem::size_of::<PacketMeta>() == 24);
 const _: () = assert!(core::mem::size_of::<PacketRecord>() == 24 + MAX_SNAPLEN);
 
@@ -93,6 +105,12 @@ impl FlowKey {
         [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, addr[0], addr[1], addr[2], addr[3]]
     }
 }
+
+// SAFETY: plain #[repr(C)] data with explicit padding; every bit pattern is valid.
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for FlowKey {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for FlowCounters {}
 
 #[cfg(test)]
 mod tests {

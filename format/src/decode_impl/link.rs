@@ -1,0 +1,246 @@
+//! Link layers: pick where the network header starts and what it is.
+
+use super::{Cx, be16, get};
+use crate::decode::*;
+use crate::model::LinkType;
+use std::net::Ipv4Addr;
+
+const ETH_IPV4: u16 = 0x0800;
+const ETH_IPV6: u16 = 0x86dd;
+const ETH_ARP: u16 = 0x0806;
+const ETH_RARP: u16 = 0x8035;
+const ETH_PPPOE_SESSION: u16 = 0x8864;
+
+/// NFLOG TLV type carrying the packet.
+const NFULA_PAYLOAD: u16 = 9;
+
+impl Cx<'_> {
+    pub(super) fn link(&mut self, lt: LinkType, end: usize) {
+        match lt {
+            LinkType::ETHERNET => self.ethernet(0, end, true),
+            LinkType::RAW | LinkType::RAW_BSD12 | LinkType::RAW_BSD14 => self.ip_any(0, end),
+            LinkType::IPV4 => self.ipv4(0, end),
+            LinkType::IPV6 => self.ipv6(0, end),
+            LinkType::NULL => self.null(end),
+            LinkType::LOOP => self.af_family(get::<4>(self.data, 0).map(u32::from_be_bytes), 4, end),
+            LinkType::LINUX_SLL => self.sll(end),
+            LinkType::LINUX_SLL2 => self.sll2(end),
+            LinkType::PPP => self.ppp(0, end),
+            LinkType::PPP_HDLC => self.ppp_hdlc(end),
+            LinkType::PPP_ETHER => self.pppoe(0, end),
+            LinkType::NFLOG => self.nflog(end),
+            _ => self.flag(Anomaly::UnsupportedLinkType),
+        }
+    }
+
+    /// Raw IP: the version nibble says which.
+    fn ip_any(&mut self, off: usize, end: usize) {
+        match self.data.get(off).map(|b| b >> 4) {
+            None => self.flag(Anomaly::TruncatedLink),
+            Some(4) => self.ipv4(off, end),
+            Some(6) => self.ipv6(off, end),
+            Some(_) => self.flag(Anomaly::BadIpVersion),
+        }
+    }
+
+    /// Ethernet II at `off`. `outer` is false for frames inside a tunnel: their VLAN ids
+    /// are skipped, not recorded (flows stay keyed on the capture-side VLANs).
+    pub(super) fn ethernet(&mut self, off: usize, end: usize, outer: bool) {
+        let Some(h) = get::<14>(self.data, off) else {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        };
+        self.ethertype(be16([h[12], h[13]]), off + 14, end, outer);
+    }
+
+    /// Dispatch on an ethertype whose payload starts at `off`, skipping VLAN tags first.
+    fn ethertype(&mut self, mut et: u16, mut off: usize, end: usize, outer: bool) {
+        while matches!(et, 0x8100 | 0x88a8 | 0x9100) {
+            let Some(tag) = get::<4>(self.data, off) else {
+                self.flag(Anomaly::TruncatedLink);
+                return;
+            };
+            if outer {
+                let n = usize::from(self.d.vlan_count);
+                if let Some(slot) = self.d.vlans.get_mut(n) {
+                    *slot = be16([tag[0], tag[1]]) & 0x0fff;
+                    self.d.vlan_count += 1;
+                } else {
+                    self.flag(Anomaly::VlanTooDeep);
+                }
+            }
+            et = be16([tag[2], tag[3]]);
+            off += 4;
+        }
+        // Values up to 1500 are 802.3 lengths (LLC follows), not ethertypes.
+        self.d.ethertype = (et >= 0x0600).then_some(et);
+        match et {
+            ETH_IPV4 => self.ipv4(off, end),
+            ETH_IPV6 => self.ipv6(off, end),
+            ETH_ARP | ETH_RARP => self.arp(off),
+            ETH_PPPOE_SESSION => self.pppoe(off, end),
+            _ => {
+                self.flag(Anomaly::UnknownEthertype);
+                self.payload(off, end.saturating_sub(off));
+            }
+        }
+    }
+
+    fn arp(&mut self, off: usize) {
+        let Some(h) = get::<8>(self.data, off) else {
+            self.flag(Anomaly::TruncatedArp);
+            return;
+        };
+        let (hlen, plen) = (usize::from(h[4]), usize::from(h[5]));
+        if self.data.len() < off + 8 + 2 * hlen + 2 * plen {
+            self.flag(Anomaly::TruncatedArp);
+            return;
+        }
+        // Only IPv4 protocol addresses are reported; other ARP variants are left alone.
+        if plen != 4 {
+            return;
+        }
+        let sender = off + 8 + hlen;
+        let target = sender + 4 + hlen;
+        if let (Some(s), Some(t)) = (get::<4>(self.data, sender), get::<4>(self.data, target)) {
+            self.d.arp = Some(ArpInfo {
+                op: be16([h[6], h[7]]),
+                sender_ip: Ipv4Addr::from(s),
+                target_ip: Ipv4Addr::from(t),
+            });
+        }
+    }
+
+    /// BSD null/loopback: a 4-byte address family in the writer's byte order.
+    fn null(&mut self, end: usize) {
+        let Some(h) = get::<4>(self.data, 0) else {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        };
+        let le = u32::from_le_bytes(h);
+        let af = if af_is_ip(le) { le } else { u32::from_be_bytes(h) };
+        self.af_family(Some(af), 4, end);
+    }
+
+    /// Dispatch on a BSD address family (AF_INET 2; AF_INET6 24, 28 or 30 by BSD).
+    fn af_family(&mut self, af: Option<u32>, off: usize, end: usize) {
+        match af {
+            None => self.flag(Anomaly::TruncatedLink),
+            Some(2) => self.ipv4(off, end),
+            Some(24 | 28 | 30) => self.ipv6(off, end),
+            Some(_) => self.flag(Anomaly::UnknownEthertype),
+        }
+    }
+
+    /// Linux cooked capture v1: 16 bytes, protocol (an ethertype) last.
+    fn sll(&mut self, end: usize) {
+        let Some(h) = get::<16>(self.data, 0) else {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        };
+        self.ethertype(be16([h[14], h[15]]), 16, end, true);
+    }
+
+    /// Linux cooked capture v2: 20 bytes, protocol first.
+    fn sll2(&mut self, end: usize) {
+        let Some(h) = get::<20>(self.data, 0) else {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        };
+        self.ethertype(be16([h[0], h[1]]), 20, end, true);
+    }
+
+    /// PPP: optional 0xff03 address/control, then a 1- or 2-byte protocol (RFC 1661
+    /// protocol-field compression: an odd first byte is the whole field).
+    fn ppp(&mut self, off: usize, end: usize) {
+        let mut p = off;
+        if get::<2>(self.data, p) == Some([0xff, 0x03]) {
+            p += 2;
+        }
+        let Some(&b0) = self.data.get(p) else {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        };
+        let proto = if b0 & 1 == 1 {
+            p += 1;
+            u16::from(b0)
+        } else {
+            let Some(b) = get::<2>(self.data, p) else {
+                self.flag(Anomaly::TruncatedLink);
+                return;
+            };
+            p += 2;
+            be16(b)
+        };
+        match proto {
+            0x0021 => self.ipv4(p, end),
+            0x0057 => self.ipv6(p, end),
+            _ => self.flag(Anomaly::UnknownEthertype),
+        }
+    }
+
+    /// PPP in HDLC-like framing; the same link type also carries Cisco HDLC frames
+    /// (address 0x0f/0x8f, then an ethertype).
+    fn ppp_hdlc(&mut self, end: usize) {
+        match get::<4>(self.data, 0) {
+            Some([0x0f | 0x8f, _, a, b]) => self.ethertype(be16([a, b]), 4, end, true),
+            _ => self.ppp(0, end),
+        }
+    }
+
+    /// PPPoE session header (6 bytes), then PPP without address/control.
+    fn pppoe(&mut self, off: usize, end: usize) {
+        let Some(h) = get::<6>(self.data, off) else {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        };
+        let end = end.min(off + 6 + usize::from(be16([h[4], h[5]])));
+        self.ppp(off + 6, end);
+    }
+
+    /// NFLOG: family, version, resource id, then TLVs (host-endian length and type,
+    /// padded to 4 bytes). The packet is in the NFULA_PAYLOAD TLV.
+    fn nflog(&mut self, end: usize) {
+        let Some(h) = get::<4>(self.data, 0) else {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        };
+        // The writer's byte order is not recorded: take the one whose first TLV length is sane.
+        let little = match get::<2>(self.data, 4) {
+            Some(l) => {
+                let le = usize::from(u16::from_le_bytes(l));
+                (4..=end.saturating_sub(4)).contains(&le)
+                    || !(4..=end.saturating_sub(4)).contains(&usize::from(be16(l)))
+            }
+            None => true,
+        };
+        let rd = |b: [u8; 2]| if little { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) };
+        let mut off = 4;
+        while let Some(t) = get::<4>(self.data, off) {
+            let len = usize::from(rd([t[0], t[1]]));
+            // Flag bits NLA_F_NESTED / NLA_F_NET_BYTEORDER are not part of the type.
+            let ty = rd([t[2], t[3]]) & 0x3fff;
+            if len < 4 || off + len > end {
+                self.flag(Anomaly::TruncatedLink);
+                return;
+            }
+            if ty == NFULA_PAYLOAD {
+                let (p, pend) = (off + 4, off + len);
+                // The family says v4/v6; the version nibble must agree.
+                match (h[0], self.data.get(p).map(|b| b >> 4)) {
+                    (_, None) => self.flag(Anomaly::TruncatedLink),
+                    (2, Some(4)) | (10, Some(6)) => self.ip_any(p, pend),
+                    (2 | 10, Some(_)) => self.flag(Anomaly::BadIpVersion),
+                    _ => self.ip_any(p, pend),
+                }
+                return;
+            }
+            off += (len + 3) & !3;
+        }
+        // No payload TLV (or the capture ends before it): nothing more to decode.
+    }
+}
+
+fn af_is_ip(af: u32) -> bool {
+    matches!(af, 2 | 24 | 28 | 30)
+}

@@ -1,0 +1,182 @@
+//! Tunnels: validate the tunnel header, then decode the inner packet in place of the
+//! outer one. A malformed tunnel header sets `BadTunnel` and leaves the outer packet as
+//! decoded; a tunnel payload type netrec does not follow leaves it too, silently.
+
+use super::{Cx, MAX_TUNNEL_DEPTH, be16, get};
+use crate::decode::*;
+use crate::model::{Tunnel, TunnelKind};
+
+/// What the tunnel carries.
+#[derive(Clone, Copy)]
+enum Inner {
+    Ethernet,
+    Ipv4,
+    Ipv6,
+}
+
+impl Inner {
+    fn from_ethertype(et: u16) -> Option<Inner> {
+        match et {
+            0x6558 => Some(Inner::Ethernet),
+            0x0800 => Some(Inner::Ipv4),
+            0x86dd => Some(Inner::Ipv6),
+            _ => None,
+        }
+    }
+}
+
+const GRE_CSUM: u16 = 0x8000;
+const GRE_ROUTING: u16 = 0x4000;
+const GRE_KEY: u16 = 0x2000;
+const GRE_SEQ: u16 = 0x1000;
+const GRE_ERSPAN2: u16 = 0x88be;
+const GRE_ERSPAN3: u16 = 0x22eb;
+
+impl Cx<'_> {
+    /// GRE at `off`, `len` bytes on the wire (RFC 2784/2890, version 0 only).
+    pub(super) fn gre(&mut self, off: usize, len: usize) {
+        let end = off + len;
+        let Some(h) = get::<4>(self.data, off).filter(|_| len >= 4) else {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        };
+        let (flags, ptype) = (be16([h[0], h[1]]), be16([h[2], h[3]]));
+        if flags & 0x0007 != 0 {
+            return; // version 1 (PPTP) and others: not followed
+        }
+        if flags & GRE_ROUTING != 0 {
+            // RFC 1701 source routing: obsolete, and its SRE list is not parsed.
+            self.flag(Anomaly::BadTunnel);
+            return;
+        }
+        let mut p = off + 4;
+        if flags & GRE_CSUM != 0 {
+            p += 4;
+        }
+        let mut key = 0;
+        if flags & GRE_KEY != 0 {
+            match get::<4>(self.data, p) {
+                Some(k) => key = u32::from_be_bytes(k),
+                None => {
+                    self.flag(Anomaly::BadTunnel);
+                    return;
+                }
+            }
+            p += 4;
+        }
+        let seq = flags & GRE_SEQ != 0;
+        if seq {
+            p += 4;
+        }
+        if p > end || p > self.data.len() {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        }
+        match ptype {
+            // ERSPAN type I has no sequence number and no ERSPAN header.
+            GRE_ERSPAN2 if !seq => self.decap(TunnelKind::Erspan, 0, p, end, Inner::Ethernet),
+            GRE_ERSPAN2 => self.erspan2(p, end),
+            GRE_ERSPAN3 => self.erspan3(p, end),
+            _ => {
+                if let Some(inner) = Inner::from_ethertype(ptype) {
+                    self.decap(TunnelKind::Gre, key, p, end, inner);
+                }
+            }
+        }
+    }
+
+    /// ERSPAN type II: 8-byte header (version 1, 10-bit session id), then Ethernet.
+    fn erspan2(&mut self, off: usize, end: usize) {
+        match get::<8>(self.data, off) {
+            Some(h) if h[0] >> 4 == 1 && off + 8 <= end => {
+                let session = u32::from(be16([h[2], h[3]]) & 0x03ff);
+                self.decap(TunnelKind::Erspan, session, off + 8, end, Inner::Ethernet);
+            }
+            _ => self.flag(Anomaly::BadTunnel),
+        }
+    }
+
+    /// ERSPAN type III: 12-byte header (version 2), an 8-byte platform subheader when the
+    /// O bit is set, then the frame (followed only for frame type 0, Ethernet).
+    fn erspan3(&mut self, off: usize, end: usize) {
+        let Some(h) = get::<12>(self.data, off).filter(|h| h[0] >> 4 == 2) else {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        };
+        let session = u32::from(be16([h[2], h[3]]) & 0x03ff);
+        let frame_type = (h[10] >> 2) & 0x1f;
+        let hl = if h[11] & 1 != 0 { 20 } else { 12 };
+        if off + hl > end {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        }
+        if frame_type == 0 {
+            self.decap(TunnelKind::Erspan, session, off + hl, end, Inner::Ethernet);
+        }
+    }
+
+    /// VXLAN (RFC 7348) in a UDP payload at `off`, `len` bytes.
+    pub(super) fn vxlan(&mut self, off: usize, len: usize) {
+        match get::<8>(self.data, off) {
+            Some(h) if h[0] & 0x08 != 0 && len >= 8 => {
+                let vni = u32::from_be_bytes([0, h[4], h[5], h[6]]);
+                self.decap(TunnelKind::Vxlan, vni, off + 8, off + len, Inner::Ethernet);
+            }
+            _ => self.flag(Anomaly::BadTunnel),
+        }
+    }
+
+    /// Geneve (RFC 8926) in a UDP payload at `off`, `len` bytes.
+    pub(super) fn geneve(&mut self, off: usize, len: usize) {
+        let Some(h) = get::<8>(self.data, off).filter(|h| h[0] >> 6 == 0) else {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        };
+        let hl = 8 + usize::from(h[0] & 0x3f) * 4;
+        if hl > len || off + hl > self.data.len() {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        }
+        let vni = u32::from_be_bytes([0, h[4], h[5], h[6]]);
+        if let Some(inner) = Inner::from_ethertype(be16([h[2], h[3]])) {
+            self.decap(TunnelKind::Geneve, vni, off + hl, off + len, inner);
+        }
+    }
+
+    /// IPv4 or IPv6 directly inside IP (protocols 4 and 41).
+    pub(super) fn ip_in_ip(&mut self, off: usize, end: usize, v6: bool) {
+        let inner = if v6 { Inner::Ipv6 } else { Inner::Ipv4 };
+        self.decap(TunnelKind::IpInIp, 0, off, end, inner);
+    }
+
+    /// Replace the outer packet by the inner one at `off` (ending at `end` on the wire).
+    fn decap(&mut self, kind: TunnelKind, id: u32, off: usize, end: usize, inner: Inner) {
+        // The inner packet must at least start like what the tunnel says it carries.
+        let starts_ok = match inner {
+            Inner::Ethernet => off + 14 <= end && off + 14 <= self.data.len(),
+            Inner::Ipv4 => off < end && self.data.get(off).is_some_and(|b| b >> 4 == 4),
+            Inner::Ipv6 => off < end && self.data.get(off).is_some_and(|b| b >> 4 == 6),
+        };
+        if !starts_ok {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        }
+        if self.depth >= MAX_TUNNEL_DEPTH {
+            self.flag(Anomaly::TunnelTooDeep);
+            return;
+        }
+        let Some(outer) = self.d.net else { return };
+        self.depth += 1;
+        if self.d.tunnel.is_none() {
+            self.d.tunnel = Some(Tunnel { kind, id, outer_src: outer.src, outer_dst: outer.dst });
+        }
+        self.d.net = None;
+        self.d.transport = Transport::None;
+        self.payload(off, end.saturating_sub(off));
+        match inner {
+            Inner::Ethernet => self.ethernet(off, end, false),
+            Inner::Ipv4 => self.ipv4(off, end),
+            Inner::Ipv6 => self.ipv6(off, end),
+        }
+    }
+}

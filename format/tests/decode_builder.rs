@@ -1,0 +1,282 @@
+//! Test-only frame builder shared by the decoder tests and bench (`#[path]`-included).
+//! Builds headers with correct length fields; checksums are zero (the decoder ignores
+//! them). Tests patch individual bytes afterwards to make headers lie.
+#![allow(dead_code)]
+
+use netrec_format::LinkType;
+
+pub const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
+pub const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xbb];
+
+pub fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+/// Ethernet II header + payload.
+pub fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    eth_tags(&[], ethertype, payload)
+}
+
+/// Ethernet with 802.1Q tags, outermost first.
+pub fn eth_vlans(vids: &[u16], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let tags: Vec<(u16, u16)> = vids.iter().map(|&v| (0x8100, v)).collect();
+    eth_tags(&tags, ethertype, payload)
+}
+
+/// Ethernet with (TPID, TCI) tags, outermost first.
+pub fn eth_tags(tags: &[(u16, u16)], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = cat(&[&MAC_B, &MAC_A]);
+    for &(tpid, tci) in tags {
+        f.extend_from_slice(&tpid.to_be_bytes());
+        f.extend_from_slice(&tci.to_be_bytes());
+    }
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// IPv4 header (IHL 5, TTL 64, id 0x1234) + payload; total length = 20 + payload.
+pub fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, payload: &[u8]) -> Vec<u8> {
+    let total = (20 + payload.len()) as u16;
+    let mut h = vec![0x45, 0, 0, 0, 0x12, 0x34, 0, 0, 64, proto, 0, 0];
+    h[2..4].copy_from_slice(&total.to_be_bytes());
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    h.extend_from_slice(payload);
+    h
+}
+
+/// IPv6 header (hop limit 64) + payload (which includes any extension headers).
+pub fn ipv6(src: [u8; 16], dst: [u8; 16], next: u8, payload: &[u8]) -> Vec<u8> {
+    let mut h = vec![0x60, 0, 0, 0];
+    h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    h.push(next);
+    h.push(64);
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    h.extend_from_slice(payload);
+    h
+}
+
+/// A generic IPv6 extension header (hop-by-hop, routing, destination options) of
+/// `8 * (words + 1)` bytes.
+pub fn ext6(next: u8, words: u8) -> Vec<u8> {
+    let mut e = vec![0u8; 8 * (usize::from(words) + 1)];
+    e[0] = next;
+    e[1] = words;
+    e
+}
+
+/// IPv6 fragment header (`offset` in bytes, a multiple of 8).
+pub fn frag6(next: u8, offset: u16, more: bool, id: u32) -> Vec<u8> {
+    let fo = (offset & 0xfff8) | u16::from(more);
+    let mut e = vec![next, 0];
+    e.extend_from_slice(&fo.to_be_bytes());
+    e.extend_from_slice(&id.to_be_bytes());
+    e
+}
+
+/// 2001:db8::<last>
+pub fn v6(last: u16) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    a[14..].copy_from_slice(&last.to_be_bytes());
+    a
+}
+
+/// TCP header with options (zero-padded to 4 bytes) + payload. Window 65535.
+pub fn tcp(sport: u16, dport: u16, flags: u8, seq: u32, ack: u32, opts: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut o = opts.to_vec();
+    while !o.len().is_multiple_of(4) {
+        o.push(0);
+    }
+    let hl = 20 + o.len();
+    let mut h = Vec::with_capacity(hl + payload.len());
+    h.extend_from_slice(&sport.to_be_bytes());
+    h.extend_from_slice(&dport.to_be_bytes());
+    h.extend_from_slice(&seq.to_be_bytes());
+    h.extend_from_slice(&ack.to_be_bytes());
+    h.push(((hl / 4) as u8) << 4);
+    h.push(flags);
+    h.extend_from_slice(&65535u16.to_be_bytes());
+    h.extend_from_slice(&[0, 0, 0, 0]);
+    h.extend_from_slice(&o);
+    h.extend_from_slice(payload);
+    h
+}
+
+pub fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut h = Vec::new();
+    h.extend_from_slice(&sport.to_be_bytes());
+    h.extend_from_slice(&dport.to_be_bytes());
+    h.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    h.extend_from_slice(&[0, 0]);
+    h.extend_from_slice(payload);
+    h
+}
+
+pub fn icmp(ty: u8, code: u8, ident: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
+    let mut h = vec![ty, code, 0, 0];
+    h.extend_from_slice(&ident.to_be_bytes());
+    h.extend_from_slice(&seq.to_be_bytes());
+    h.extend_from_slice(payload);
+    h
+}
+
+/// GRE version 0 with optional checksum, key and sequence number.
+pub fn gre(csum: bool, key: Option<u32>, seq: Option<u32>, ptype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut flags = 0u16;
+    if csum {
+        flags |= 0x8000;
+    }
+    if key.is_some() {
+        flags |= 0x2000;
+    }
+    if seq.is_some() {
+        flags |= 0x1000;
+    }
+    let mut h = Vec::new();
+    h.extend_from_slice(&flags.to_be_bytes());
+    h.extend_from_slice(&ptype.to_be_bytes());
+    if csum {
+        h.extend_from_slice(&[0, 0, 0, 0]);
+    }
+    if let Some(k) = key {
+        h.extend_from_slice(&k.to_be_bytes());
+    }
+    if let Some(s) = seq {
+        h.extend_from_slice(&s.to_be_bytes());
+    }
+    h.extend_from_slice(payload);
+    h
+}
+
+/// ERSPAN type II header (version 1) + frame.
+pub fn erspan2(session: u16, vlan: u16, frame: &[u8]) -> Vec<u8> {
+    let mut h = Vec::new();
+    h.extend_from_slice(&((1u16 << 12) | (vlan & 0x0fff)).to_be_bytes());
+    h.extend_from_slice(&(session & 0x03ff).to_be_bytes());
+    h.extend_from_slice(&[0, 0, 0, 7]);
+    h.extend_from_slice(frame);
+    h
+}
+
+/// ERSPAN type III header (version 2, frame type 0) with optional platform subheader.
+pub fn erspan3(session: u16, subheader: bool, frame: &[u8]) -> Vec<u8> {
+    let mut h = Vec::new();
+    h.extend_from_slice(&(2u16 << 12).to_be_bytes());
+    h.extend_from_slice(&(session & 0x03ff).to_be_bytes());
+    h.extend_from_slice(&0x1122_3344u32.to_be_bytes()); // timestamp
+    h.extend_from_slice(&[0, 0, 0, u8::from(subheader)]);
+    if subheader {
+        h.extend_from_slice(&[0xee; 8]);
+    }
+    h.extend_from_slice(frame);
+    h
+}
+
+pub fn vxlan(vni: u32, frame: &[u8]) -> Vec<u8> {
+    let mut h = vec![0x08, 0, 0, 0];
+    h.extend_from_slice(&(vni << 8).to_be_bytes());
+    h.extend_from_slice(frame);
+    h
+}
+
+/// Geneve with `opt_words` 4-byte words of (opaque) options.
+pub fn geneve(vni: u32, ptype: u16, opt_words: u8, payload: &[u8]) -> Vec<u8> {
+    let mut h = vec![opt_words & 0x3f, 0];
+    h.extend_from_slice(&ptype.to_be_bytes());
+    h.extend_from_slice(&(vni << 8).to_be_bytes());
+    h.extend(std::iter::repeat_n(0xab, 4 * usize::from(opt_words)));
+    h.extend_from_slice(payload);
+    h
+}
+
+/// ARP request/reply for Ethernet/IPv4.
+pub fn arp(op: u16, sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
+    let mut h = vec![0, 1, 0x08, 0x00, 6, 4];
+    h.extend_from_slice(&op.to_be_bytes());
+    h.extend_from_slice(&MAC_A);
+    h.extend_from_slice(&sender);
+    h.extend_from_slice(&[0; 6]);
+    h.extend_from_slice(&target);
+    h
+}
+
+/// NFLOG frame with little-endian TLVs: packet header, prefix, then the payload.
+pub fn nflog(family: u8, packet: &[u8]) -> Vec<u8> {
+    let mut f = vec![family, 0, 0, 20];
+    let tlv = |f: &mut Vec<u8>, ty: u16, v: &[u8]| {
+        f.extend_from_slice(&((4 + v.len()) as u16).to_le_bytes());
+        f.extend_from_slice(&ty.to_le_bytes());
+        f.extend_from_slice(v);
+        while !f.len().is_multiple_of(4) {
+            f.push(0);
+        }
+    };
+    tlv(&mut f, 1, &[0x08, 0x00, 1, 0]);
+    tlv(&mut f, 10, b"log-prefix\0");
+    tlv(&mut f, 9, packet);
+    f
+}
+
+/// Linux cooked v1 header for `ethertype`.
+pub fn sll(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    cat(&[&[0, 0, 0, 1, 0, 6], &MAC_A, &[0, 0], &ethertype.to_be_bytes(), payload])
+}
+
+/// Linux cooked v2 header for `ethertype`.
+pub fn sll2(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    cat(&[&ethertype.to_be_bytes(), &[0, 0, 0, 0, 0, 2, 0, 1, 0, 6], &MAC_A, &[0, 0], payload])
+}
+
+pub fn hex(s: &str) -> Vec<u8> {
+    let s: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+    s.chunks(2)
+        .map(|c| u8::from_str_radix(std::str::from_utf8(c).expect("ascii"), 16).expect("hex"))
+        .collect()
+}
+
+/// A mix of valid frames over every link type and tunnel, for mutation tests and the bench.
+pub fn corpus() -> Vec<(LinkType, Vec<u8>)> {
+    use LinkType as L;
+    let a = [10, 0, 0, 1];
+    let b = [10, 0, 0, 2];
+    let syn = tcp(40000, 80, 0x02, 1, 0, &[2, 4, 5, 0xb4, 1, 3, 3, 7, 4, 2], b"");
+    let t4 = ipv4(a, b, 6, &tcp(40000, 80, 0x18, 100, 200, &[], b"GET / HTTP/1.1\r\n\r\n"));
+    let u4 = ipv4(a, b, 17, &udp(5353, 53, b"query"));
+    let i4 = ipv4(a, b, 1, &icmp(8, 0, 7, 9, b"ping"));
+    let t6 = ipv6(v6(1), v6(2), 6, &syn);
+    let f6 = ipv6(v6(1), v6(2), 0, &cat(&[&ext6(44, 0), &frag6(17, 0, true, 77), &udp(1, 2, &[0; 16])]));
+    let inner = eth(0x0800, &i4);
+    vec![
+        (L::ETHERNET, eth(0x0800, &t4)),
+        (L::ETHERNET, eth(0x0800, &ipv4(a, b, 6, &syn))),
+        (L::ETHERNET, eth_vlans(&[10, 20, 30], 0x0800, &u4)),
+        (L::ETHERNET, eth(0x86dd, &t6)),
+        (L::ETHERNET, eth(0x86dd, &f6)),
+        (L::ETHERNET, eth(0x0806, &arp(1, a, b))),
+        (L::ETHERNET, eth(0x0800, &ipv4(a, b, 47, &gre(true, Some(5), Some(1), 0x6558, &inner)))),
+        (
+            L::ETHERNET,
+            eth(0x0800, &ipv4(a, b, 47, &gre(false, None, Some(1), 0x88be, &erspan2(9, 0, &inner)))),
+        ),
+        (
+            L::ETHERNET,
+            eth(0x0800, &ipv4(a, b, 47, &gre(false, None, None, 0x22eb, &erspan3(9, true, &inner)))),
+        ),
+        (L::ETHERNET, eth(0x0800, &ipv4(a, b, 17, &udp(1, 4789, &vxlan(42, &inner))))),
+        (L::ETHERNET, eth(0x0800, &ipv4(a, b, 17, &udp(1, 6081, &geneve(42, 0x6558, 2, &inner))))),
+        (L::ETHERNET, eth(0x0800, &ipv4(a, b, 41, &t6))),
+        (L::RAW, t4.clone()),
+        (L::IPV4, u4.clone()),
+        (L::IPV6, t6.clone()),
+        (L::NULL, cat(&[&2u32.to_le_bytes(), &t4])),
+        (L::LOOP, cat(&[&30u32.to_be_bytes(), &t6])),
+        (L::LINUX_SLL, sll(0x0800, &t4)),
+        (L::LINUX_SLL2, sll2(0x86dd, &t6)),
+        (L::PPP, cat(&[&[0xff, 0x03, 0x00, 0x21], &u4])),
+        (L::PPP_HDLC, cat(&[&[0xff, 0x03, 0x57], &t6])),
+        (L::NFLOG, nflog(2, &u4)),
+    ]
+}

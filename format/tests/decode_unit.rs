@@ -1,0 +1,704 @@
+//! Decoder unit tests on hand-built frames: one group per link type, network layer,
+//! transport and tunnel. Expected values are the ones the builder put in.
+
+#[path = "decode_builder.rs"]
+mod builder;
+
+use builder::*;
+use netrec_format::decode::{Anomaly, Decoded, FragInfo, Transport, decode, tcp_flags};
+use netrec_format::{LinkType, TunnelKind};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+const A: [u8; 4] = [192, 0, 2, 1];
+const B: [u8; 4] = [198, 51, 100, 7];
+
+fn dec(lt: LinkType, f: &[u8]) -> Decoded {
+    decode(lt, f, f.len() as u32)
+}
+
+fn ip4(a: [u8; 4]) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(a))
+}
+
+fn ip6(a: [u8; 16]) -> IpAddr {
+    IpAddr::V6(Ipv6Addr::from(a))
+}
+
+fn anomalies(d: &Decoded) -> Vec<&'static str> {
+    d.anomalies.iter().map(Anomaly::name).collect()
+}
+
+fn tcp_of(d: &Decoded) -> netrec_format::decode::TcpInfo {
+    match d.transport {
+        Transport::Tcp(t) => t,
+        other => panic!("expected TCP, got {other:?}"),
+    }
+}
+
+fn udp_of(d: &Decoded) -> netrec_format::decode::UdpInfo {
+    match d.transport {
+        Transport::Udp(u) => u,
+        other => panic!("expected UDP, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- Ethernet / VLAN / ARP
+
+#[test]
+fn ethernet_ipv4_tcp_syn_with_options() {
+    let opts = [2, 4, 0x05, 0xb4, 1, 3, 3, 7, 4, 2, 1, 1];
+    let f = eth(0x0800, &ipv4(A, B, 6, &tcp(40000, 443, tcp_flags::SYN, 1000, 0, &opts, b"")));
+    let d = dec(LinkType::ETHERNET, &f);
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    assert_eq!(d.ethertype, Some(0x0800));
+    let n = d.net.unwrap();
+    assert_eq!((n.src, n.dst, n.proto, n.ttl), (ip4(A), ip4(B), 6, 64));
+    assert_eq!((n.header_len, n.total_len, n.offset, n.frag), (20, 52, 14, None));
+    let t = tcp_of(&d);
+    assert_eq!((t.src_port, t.dst_port, t.seq, t.ack), (40000, 443, 1000, 0));
+    assert_eq!((t.flags, t.ns, t.window, t.header_len), (tcp_flags::SYN, false, 65535, 32));
+    assert_eq!((t.mss, t.wscale, t.sack_permitted), (Some(1460), Some(7), true));
+    assert_eq!((d.payload_offset, d.payload_len), (14 + 20 + 32, 0));
+    assert_eq!(d.ports(), Some((40000, 443)));
+    assert_eq!(d.vlan(), 0);
+}
+
+#[test]
+fn ethernet_ipv4_tcp_payload_and_padding() {
+    // 6 bytes of payload, then Ethernet padding up to 60 bytes: padding is not payload.
+    let mut f = eth(0x0800, &ipv4(A, B, 6, &tcp(1, 2, 0x18, 5, 6, &[], b"abcdef")));
+    f.resize(f.len() + 4, 0);
+    let d = dec(LinkType::ETHERNET, &f);
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    assert_eq!((d.payload_offset, d.payload_len), (54, 6));
+    assert_eq!(&f[54..60], b"abcdef");
+}
+
+#[test]
+fn vlan_stacks_any_tpid_outermost_first() {
+    let tags = [(0x88a8, 0x2000 | 100), (0x8100, 200), (0x9100, 300)];
+    let f = eth_tags(&tags, 0x0800, &ipv4(A, B, 17, &udp(1, 2, b"x")));
+    let d = dec(LinkType::ETHERNET, &f);
+    assert!(d.anomalies.is_empty());
+    assert_eq!((d.vlan_count, &d.vlans[..3]), (3, &[100, 200, 300][..]));
+    assert_eq!(d.vlan(), 300);
+    assert_eq!(d.net.unwrap().offset, 14 + 12);
+    assert_eq!(udp_of(&d).dst_port, 2);
+}
+
+#[test]
+fn vlan_too_deep_keeps_first_four_and_decodes() {
+    let f = eth_vlans(&[1, 2, 3, 4, 5, 6], 0x0800, &ipv4(A, B, 17, &udp(1, 2, b"x")));
+    let d = dec(LinkType::ETHERNET, &f);
+    assert_eq!(anomalies(&d), ["vlan_too_deep"]);
+    assert_eq!((d.vlan_count, d.vlans), (4, [1, 2, 3, 4]));
+    assert_eq!(d.net.unwrap().src, ip4(A));
+    assert_eq!(udp_of(&d).src_port, 1);
+}
+
+#[test]
+fn vlan_tag_cut_short_is_truncated_link() {
+    let f = cat(&[&MAC_B, &MAC_A, &[0x81, 0x00, 0x00]]);
+    let d = dec(LinkType::ETHERNET, &f);
+    assert_eq!(anomalies(&d), ["truncated_link"]);
+}
+
+#[test]
+fn arp_and_rarp() {
+    let d = dec(LinkType::ETHERNET, &eth(0x0806, &arp(1, A, B)));
+    let a = d.arp.unwrap();
+    assert_eq!((a.op, a.sender_ip, a.target_ip), (1, Ipv4Addr::from(A), Ipv4Addr::from(B)));
+    assert!(d.net.is_none() && d.anomalies.is_empty());
+    let d = dec(LinkType::ETHERNET, &eth(0x8035, &arp(3, A, B)));
+    assert_eq!(d.arp.unwrap().op, 3);
+    assert_eq!(d.ethertype, Some(0x8035));
+    let mut short = eth(0x0806, &arp(2, A, B));
+    short.truncate(14 + 20);
+    let d = dec(LinkType::ETHERNET, &short);
+    assert_eq!((d.arp, anomalies(&d)), (None, vec!["truncated_arp"]));
+}
+
+#[test]
+fn short_and_unknown_ethernet() {
+    assert_eq!(anomalies(&dec(LinkType::ETHERNET, &[0u8; 13])), ["truncated_link"]);
+    assert_eq!(anomalies(&dec(LinkType::ETHERNET, &[])), ["truncated_link"]);
+    let d = dec(LinkType::ETHERNET, &eth(0x88cc, &[0; 20]));
+    assert_eq!((d.ethertype, anomalies(&d)), (Some(0x88cc), vec!["unknown_ethertype"]));
+    assert!(!d.anomalies.any_malformed());
+    assert_eq!((d.payload_offset, d.payload_len), (14, 20));
+    // 802.3 length field (LLC follows): not an ethertype.
+    let d = dec(LinkType::ETHERNET, &eth(0x0026, &[0x42; 38]));
+    assert_eq!((d.ethertype, anomalies(&d)), (None, vec!["unknown_ethertype"]));
+}
+
+// ---------------------------------------------------------------- IPv4
+
+#[test]
+fn ipv4_options_are_skipped() {
+    let mut ip = ipv4(A, B, 17, &cat(&[&[1, 1, 1, 0], &udp(7, 9, b"hi")]));
+    ip[0] = 0x46;
+    let d = dec(LinkType::RAW, &ip);
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    assert_eq!(d.net.unwrap().header_len, 24);
+    assert_eq!(udp_of(&d).src_port, 7);
+    assert_eq!((d.payload_offset, d.payload_len), (32, 2));
+}
+
+#[test]
+fn ipv4_bad_header_length_stops_after_addresses() {
+    let mut ip = ipv4(A, B, 6, &tcp(1, 2, 2, 0, 0, &[], b""));
+    ip[0] = 0x44;
+    let d = dec(LinkType::IPV4, &ip);
+    assert_eq!(anomalies(&d), ["bad_ipv4_header_length"]);
+    assert_eq!(d.net.unwrap().header_len, 16);
+    assert_eq!(d.transport, Transport::None);
+    // IHL larger than the total length.
+    let mut ip = ipv4(A, B, 6, &[]);
+    ip[0] = 0x4f;
+    let d = dec(LinkType::IPV4, &ip);
+    assert!(d.anomalies.has(Anomaly::BadIpv4HeaderLength));
+    assert_eq!(d.transport, Transport::None);
+}
+
+#[test]
+fn ipv4_total_length_lies() {
+    // Larger than the wire: clamp to the wire.
+    let mut ip = ipv4(A, B, 17, &udp(1, 2, b"abcd"));
+    ip[2..4].copy_from_slice(&1000u16.to_be_bytes());
+    let d = dec(LinkType::RAW, &ip);
+    assert!(d.anomalies.has(Anomaly::BadIpv4TotalLength));
+    assert_eq!(d.net.unwrap().total_len, 1000);
+    assert_eq!(udp_of(&d).dst_port, 2);
+    assert_eq!(d.payload_len, 4);
+    // Smaller than the header (e.g. TSO captures with length 0): take the wire length.
+    ip[2..4].copy_from_slice(&0u16.to_be_bytes());
+    let d = dec(LinkType::RAW, &ip);
+    assert!(d.anomalies.has(Anomaly::BadIpv4TotalLength));
+    assert_eq!(d.payload_len, 4);
+}
+
+#[test]
+fn ipv4_reserved_flag_and_low_ttl() {
+    let mut ip = ipv4(A, B, 17, &udp(1, 2, b""));
+    ip[6] |= 0x80 | 0x40;
+    ip[8] = 1;
+    let d = dec(LinkType::RAW, &ip);
+    assert_eq!(anomalies(&d), ["ipv4_reserved_flag", "low_ttl"]);
+    let n = d.net.unwrap();
+    assert!(n.dont_fragment && n.frag.is_none());
+    ip[8] = 0;
+    assert!(dec(LinkType::RAW, &ip).anomalies.has(Anomaly::LowTtl));
+    ip[8] = 2;
+    assert!(!dec(LinkType::RAW, &ip).anomalies.has(Anomaly::LowTtl));
+}
+
+#[test]
+fn ipv4_snaplen_truncation_counts_wire_payload() {
+    let f = eth(0x0800, &ipv4(A, B, 6, &tcp(1, 2, 0x10, 0, 0, &[], &[7; 1000])));
+    let wire = f.len() as u32;
+    // Cut after the TCP header: everything decoded, payload counted from the headers.
+    let d = decode(LinkType::ETHERNET, &f[..54], wire);
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    assert_eq!((d.payload_offset, d.payload_len), (54, 1000));
+    // Cut inside the TCP header.
+    let d = decode(LinkType::ETHERNET, &f[..40], wire);
+    assert_eq!(anomalies(&d), ["truncated_tcp"]);
+    assert_eq!(d.net.unwrap().dst, ip4(B));
+    assert_eq!(d.transport, Transport::None);
+    // Cut inside the IPv4 header.
+    let d = decode(LinkType::ETHERNET, &f[..20], wire);
+    assert_eq!(anomalies(&d), ["truncated_ipv4"]);
+    assert!(d.net.is_none());
+    // Options cut by the snaplen.
+    let mut g = ipv4(A, B, 17, &cat(&[&[1; 8], &udp(1, 2, b"")]));
+    g[0] = 0x47;
+    let d = decode(LinkType::RAW, &g[..24], g.len() as u32);
+    assert_eq!(anomalies(&d), ["truncated_ipv4"]);
+}
+
+#[test]
+fn ipv4_fragments() {
+    let seg = tcp(1000, 80, tcp_flags::SYN, 1, 0, &[], &[0; 4]);
+    // First fragment: transport parsed, frag info set.
+    let mut first = ipv4(A, B, 6, &seg);
+    first[4..6].copy_from_slice(&0xbeefu16.to_be_bytes());
+    first[6] = 0x20;
+    let d = dec(LinkType::RAW, &first);
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    assert_eq!(d.net.unwrap().frag, Some(FragInfo { id: 0xbeef, offset: 0, more: true }));
+    assert_eq!(tcp_of(&d).flags, tcp_flags::SYN);
+    // A later fragment: no transport, the fragment data is the payload.
+    let mut later = ipv4(A, B, 6, &[0; 16]);
+    later[6..8].copy_from_slice(&(0x2000u16 | 3).to_be_bytes());
+    let d = dec(LinkType::RAW, &later);
+    assert_eq!(d.net.unwrap().frag, Some(FragInfo { id: 0x1234, offset: 24, more: true }));
+    assert_eq!((d.transport, d.payload_offset, d.payload_len), (Transport::None, 20, 16));
+    assert!(d.anomalies.is_empty());
+    // Tiny first fragment: 8 bytes cannot hold a TCP header.
+    let mut tiny = ipv4(A, B, 6, &seg[..8]);
+    tiny[6] = 0x20;
+    let d = dec(LinkType::RAW, &tiny);
+    assert_eq!(anomalies(&d), ["tiny_fragment"]);
+    assert_eq!(d.transport, Transport::None);
+    // Non-last fragment whose size is not a multiple of 8, and one past 65535.
+    let mut odd = ipv4(A, B, 17, &[0; 13]);
+    odd[6..8].copy_from_slice(&(0x2000u16 | 10).to_be_bytes());
+    assert_eq!(anomalies(&dec(LinkType::RAW, &odd)), ["bad_fragment"]);
+    let mut far = ipv4(A, B, 17, &[0; 16]);
+    far[6..8].copy_from_slice(&0x1fffu16.to_be_bytes());
+    assert_eq!(anomalies(&dec(LinkType::RAW, &far)), ["bad_fragment"]);
+}
+
+// ---------------------------------------------------------------- IPv6
+
+#[test]
+fn ipv6_extension_chain_to_tcp() {
+    let payload = cat(&[&ext6(60, 0), &ext6(43, 1), &ext6(6, 0), &tcp(5, 6, 0x12, 9, 10, &[], b"zz")]);
+    let d = dec(LinkType::IPV6, &ipv6(v6(1), v6(2), 0, &payload));
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    let n = d.net.unwrap();
+    assert_eq!((n.src, n.dst, n.proto, n.ttl), (ip6(v6(1)), ip6(v6(2)), 6, 64));
+    assert_eq!((n.header_len, n.total_len), (40 + 8 + 16 + 8, 40 + payload.len() as u32));
+    assert_eq!(tcp_of(&d).flags, 0x12);
+    assert_eq!((d.payload_offset, d.payload_len), (72 + 20, 2));
+}
+
+#[test]
+fn ipv6_fragment_header() {
+    let first = cat(&[&frag6(17, 0, true, 0xdead_beef), &udp(53, 5353, &[0; 8])]);
+    let d = dec(LinkType::IPV6, &ipv6(v6(1), v6(2), 44, &first));
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    let n = d.net.unwrap();
+    assert_eq!(n.frag, Some(FragInfo { id: 0xdead_beef, offset: 0, more: true }));
+    assert_eq!((n.proto, n.header_len), (17, 48));
+    assert_eq!(udp_of(&d).src_port, 53);
+    // Later fragment: proto is the fragment's next header, no transport.
+    let later = cat(&[&frag6(17, 1448, false, 7), &[0; 10]]);
+    let d = dec(LinkType::IPV6, &ipv6(v6(1), v6(2), 44, &later));
+    let n = d.net.unwrap();
+    assert_eq!((n.proto, n.frag.unwrap().offset, n.frag.unwrap().more), (17, 1448, false));
+    assert_eq!((d.transport, d.payload_offset, d.payload_len), (Transport::None, 48, 10));
+    // Non-last fragment of 10 bytes: bad.
+    let odd = cat(&[&frag6(17, 8, true, 7), &[0; 10]]);
+    assert_eq!(anomalies(&dec(LinkType::IPV6, &ipv6(v6(1), v6(2), 44, &odd))), ["bad_fragment"]);
+}
+
+#[test]
+fn ipv6_bad_extension_chains() {
+    // Nine destination-options headers: over the bound.
+    let mut chain = Vec::new();
+    for _ in 0..9 {
+        chain.extend(ext6(60, 0));
+    }
+    chain.extend(udp(1, 2, b""));
+    let last = chain.len() - 8 - 8;
+    chain[last] = 17;
+    let d = dec(LinkType::IPV6, &ipv6(v6(1), v6(2), 60, &chain));
+    assert_eq!(anomalies(&d), ["bad_ipv6_ext_header"]);
+    assert_eq!(d.transport, Transport::None);
+    // Eight is fine.
+    let d = dec(LinkType::IPV6, &ipv6(v6(1), v6(2), 60, &chain[8..]));
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    // Extension header longer than the payload.
+    let d = dec(LinkType::IPV6, &ipv6(v6(1), v6(2), 0, &ext6(6, 4)[..16]));
+    assert_eq!(anomalies(&d), ["bad_ipv6_ext_header"]);
+}
+
+#[test]
+fn ipv6_stops_at_esp_and_no_next() {
+    let d = dec(LinkType::IPV6, &ipv6(v6(1), v6(2), 50, &[1; 24]));
+    assert_eq!((d.net.unwrap().proto, d.transport), (50, Transport::Other));
+    assert_eq!((d.payload_offset, d.payload_len), (40, 24));
+    let d = dec(LinkType::IPV6, &ipv6(v6(1), v6(2), 0, &ext6(59, 0)));
+    assert_eq!((d.net.unwrap().proto, d.payload_len), (59, 0));
+    assert!(d.anomalies.is_empty());
+}
+
+#[test]
+fn ipv6_truncated_and_lying_length() {
+    let f = ipv6(v6(1), v6(2), 17, &udp(1, 2, b"abc"));
+    assert_eq!(anomalies(&decode(LinkType::IPV6, &f[..39], f.len() as u32)), ["truncated_ipv6"]);
+    let mut g = f.clone();
+    g[4..6].copy_from_slice(&500u16.to_be_bytes());
+    let d = dec(LinkType::IPV6, &g);
+    assert!(d.anomalies.has(Anomaly::BadIpv6PayloadLength));
+    assert_eq!(d.net.unwrap().total_len, 540);
+    assert_eq!(udp_of(&d).src_port, 1);
+    let mut h = f.clone();
+    h[7] = 1;
+    assert_eq!(anomalies(&dec(LinkType::IPV6, &h)), ["low_ttl"]);
+}
+
+// ---------------------------------------------------------------- transports
+
+#[test]
+fn tcp_all_flags_ns_and_reserved_bits() {
+    let mut seg = tcp(1, 2, 0xff, 0, 0, &[], b"");
+    seg[12] |= 0x0f;
+    let d = dec(LinkType::RAW, &ipv4(A, B, 6, &seg));
+    assert_eq!(anomalies(&d), ["tcp_reserved_bits"]);
+    let t = tcp_of(&d);
+    assert_eq!((t.flags, t.ns), (0xff, true));
+}
+
+#[test]
+fn tcp_bad_header_length_keeps_fixed_fields() {
+    let mut seg = tcp(1, 2, tcp_flags::SYN, 0, 0, &[], b"");
+    seg[12] = 0x40;
+    let d = dec(LinkType::RAW, &ipv4(A, B, 6, &seg));
+    assert_eq!(anomalies(&d), ["bad_tcp_header_length"]);
+    assert_eq!(tcp_of(&d).header_len, 16);
+    assert_eq!(d.payload_len, 0);
+    let mut seg = tcp(1, 2, tcp_flags::SYN, 0, 0, &[], b"");
+    seg[12] = 0xf0; // 60 bytes in a 20-byte segment
+    assert!(dec(LinkType::RAW, &ipv4(A, B, 6, &seg)).anomalies.has(Anomaly::BadTcpHeaderLength));
+}
+
+#[test]
+fn tcp_malformed_options_are_ignored() {
+    // MSS with length 0, then garbage: no values, no panic, no anomaly.
+    let d = dec(LinkType::RAW, &ipv4(A, B, 6, &tcp(1, 2, 2, 0, 0, &[2, 0, 5, 0xb4], b"")));
+    let t = tcp_of(&d);
+    assert_eq!((t.mss, t.wscale, t.sack_permitted), (None, None, false));
+    // Window scale with a wrong length is not taken; a later valid SACK-permitted is.
+    let d = dec(LinkType::RAW, &ipv4(A, B, 6, &tcp(1, 2, 2, 0, 0, &[3, 4, 7, 0, 4, 2], b"")));
+    let t = tcp_of(&d);
+    assert_eq!((t.wscale, t.sack_permitted), (None, true));
+}
+
+#[test]
+fn udp_length_checks() {
+    let mut seg = udp(1, 2, b"abcdef");
+    seg[4..6].copy_from_slice(&10u16.to_be_bytes());
+    let d = dec(LinkType::RAW, &ipv4(A, B, 17, &seg));
+    assert_eq!(anomalies(&d), ["bad_udp_length"]);
+    assert_eq!((udp_of(&d).length, d.payload_len), (10, 2));
+    let d = dec(LinkType::RAW, &ipv4(A, B, 17, &[0; 5]));
+    assert_eq!((anomalies(&d), d.transport), (vec!["truncated_udp"], Transport::None));
+}
+
+#[test]
+fn icmp_and_icmpv6_echo() {
+    let d = dec(LinkType::RAW, &ipv4(A, B, 1, &icmp(8, 0, 0x1234, 7, &[0; 56])));
+    match d.transport {
+        Transport::Icmp(i) => assert_eq!((i.icmp_type, i.code, i.ident, i.seq), (8, 0, 0x1234, 7)),
+        t => panic!("{t:?}"),
+    }
+    assert_eq!((d.payload_offset, d.payload_len), (28, 56));
+    // Destination unreachable carries no id/seq.
+    let d = dec(LinkType::RAW, &ipv4(A, B, 1, &icmp(3, 3, 9, 9, &[0; 28])));
+    assert_eq!(
+        d.transport,
+        Transport::Icmp(netrec_format::decode::IcmpInfo { icmp_type: 3, code: 3, ident: 0, seq: 0 })
+    );
+    let d = dec(LinkType::IPV6, &ipv6(v6(1), v6(2), 58, &icmp(129, 0, 5, 6, b"")));
+    match d.transport {
+        Transport::Icmpv6(i) => assert_eq!((i.icmp_type, i.ident, i.seq), (129, 5, 6)),
+        t => panic!("{t:?}"),
+    }
+    let d = dec(LinkType::RAW, &ipv4(A, B, 1, &[8, 0, 0, 0]));
+    assert_eq!(anomalies(&d), ["truncated_icmp"]);
+}
+
+#[test]
+fn other_ip_protocol() {
+    let d = dec(LinkType::RAW, &ipv4(A, B, 132, &[0; 12]));
+    assert_eq!((d.transport, d.net.unwrap().proto), (Transport::Other, 132));
+    assert_eq!((d.payload_offset, d.payload_len), (20, 12));
+    assert!(d.anomalies.is_empty());
+}
+
+// ---------------------------------------------------------------- link types
+
+fn udp4() -> Vec<u8> {
+    ipv4(A, B, 17, &udp(1111, 53, b"dns?"))
+}
+
+fn udp6() -> Vec<u8> {
+    ipv6(v6(1), v6(2), 17, &udp(2222, 53, b"dns?"))
+}
+
+/// The frame decodes to the IPv4 (or IPv6) UDP packet above, starting at `net_off`.
+#[track_caller]
+fn assert_udp(d: &Decoded, v6_: bool, net_off: u32) {
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(d));
+    let n = d.net.expect("net layer");
+    assert_eq!(n.offset, net_off);
+    if v6_ {
+        assert_eq!((n.src, udp_of(d).src_port), (ip6(v6(1)), 2222));
+    } else {
+        assert_eq!((n.src, udp_of(d).src_port), (ip4(A), 1111));
+    }
+    assert_eq!(d.payload_len, 4);
+}
+
+#[test]
+fn raw_ip_link_types() {
+    for lt in [LinkType::RAW, LinkType::RAW_BSD12, LinkType::RAW_BSD14] {
+        assert_udp(&dec(lt, &udp4()), false, 0);
+        assert_udp(&dec(lt, &udp6()), true, 0);
+        assert_eq!(anomalies(&dec(lt, &[0x55; 30])), ["bad_ip_version"]);
+        assert_eq!(anomalies(&dec(lt, &[])), ["truncated_link"]);
+    }
+    assert_udp(&dec(LinkType::IPV4, &udp4()), false, 0);
+    assert_udp(&dec(LinkType::IPV6, &udp6()), true, 0);
+    assert_eq!(anomalies(&dec(LinkType::IPV4, &udp6())), ["bad_ip_version"]);
+    assert_eq!(anomalies(&dec(LinkType::IPV6, &udp4())), ["bad_ip_version"]);
+}
+
+#[test]
+fn null_and_loop() {
+    for af in [24u32, 28, 30] {
+        assert_udp(&dec(LinkType::NULL, &cat(&[&af.to_le_bytes(), &udp6()])), true, 4);
+        assert_udp(&dec(LinkType::NULL, &cat(&[&af.to_be_bytes(), &udp6()])), true, 4);
+        assert_udp(&dec(LinkType::LOOP, &cat(&[&af.to_be_bytes(), &udp6()])), true, 4);
+    }
+    assert_udp(&dec(LinkType::NULL, &cat(&[&2u32.to_le_bytes(), &udp4()])), false, 4);
+    assert_udp(&dec(LinkType::NULL, &cat(&[&2u32.to_be_bytes(), &udp4()])), false, 4);
+    assert_udp(&dec(LinkType::LOOP, &cat(&[&2u32.to_be_bytes(), &udp4()])), false, 4);
+    // LOOP is network order only.
+    let d = dec(LinkType::LOOP, &cat(&[&2u32.to_le_bytes(), &udp4()]));
+    assert_eq!(anomalies(&d), ["unknown_ethertype"]);
+    assert_eq!(anomalies(&dec(LinkType::NULL, &cat(&[&7u32.to_le_bytes(), &udp4()]))), ["unknown_ethertype"]);
+    assert_eq!(anomalies(&dec(LinkType::NULL, &[2, 0])), ["truncated_link"]);
+}
+
+#[test]
+fn linux_cooked_v1_and_v2() {
+    let d = dec(LinkType::LINUX_SLL, &sll(0x0800, &udp4()));
+    assert_udp(&d, false, 16);
+    assert_eq!(d.ethertype, Some(0x0800));
+    assert_udp(&dec(LinkType::LINUX_SLL2, &sll2(0x86dd, &udp6())), true, 20);
+    // A VLAN tag left in the cooked payload.
+    let d = dec(LinkType::LINUX_SLL, &sll(0x8100, &cat(&[&[0, 42, 0x08, 0x00], &udp4()])));
+    assert_eq!((d.vlan(), d.net.unwrap().offset), (42, 20));
+    let d = dec(LinkType::LINUX_SLL2, &sll2(0x0806, &arp(2, A, B)));
+    assert_eq!(d.arp.unwrap().op, 2);
+    assert_eq!(anomalies(&dec(LinkType::LINUX_SLL, &[0; 15])), ["truncated_link"]);
+    assert_eq!(anomalies(&dec(LinkType::LINUX_SLL2, &[0; 19])), ["truncated_link"]);
+}
+
+#[test]
+fn ppp_variants() {
+    assert_udp(&dec(LinkType::PPP, &cat(&[&[0x00, 0x21], &udp4()])), false, 2);
+    assert_udp(&dec(LinkType::PPP, &cat(&[&[0xff, 0x03, 0x00, 0x57], &udp6()])), true, 4);
+    // Protocol-field compression: one odd byte.
+    assert_udp(&dec(LinkType::PPP, &cat(&[&[0x21], &udp4()])), false, 1);
+    assert_udp(&dec(LinkType::PPP_HDLC, &cat(&[&[0xff, 0x03, 0x57], &udp6()])), true, 3);
+    // Cisco HDLC in the same link type.
+    assert_udp(&dec(LinkType::PPP_HDLC, &cat(&[&[0x0f, 0x00, 0x08, 0x00], &udp4()])), false, 4);
+    // LCP is not decoded.
+    assert_eq!(anomalies(&dec(LinkType::PPP, &[0xff, 0x03, 0xc0, 0x21, 1, 1])), ["unknown_ethertype"]);
+    assert_eq!(anomalies(&dec(LinkType::PPP, &[0xff, 0x03])), ["truncated_link"]);
+}
+
+#[test]
+fn pppoe_session() {
+    let ip = udp4();
+    let mut h = vec![0x11, 0x00, 0x12, 0x34];
+    h.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+    let sess = cat(&[&h, &[0x00, 0x21], &ip]);
+    assert_udp(&dec(LinkType::PPP_ETHER, &sess), false, 8);
+    assert_udp(&dec(LinkType::ETHERNET, &eth(0x8864, &sess)), false, 22);
+}
+
+#[test]
+fn nflog_little_and_big_endian() {
+    let f = nflog(2, &udp4());
+    let d = dec(LinkType::NFLOG, &f);
+    assert_udp(&d, false, f.len() as u32 - udp4().len() as u32);
+    // The same frame written on a big-endian host.
+    let mut be = f.clone();
+    let mut off = 4;
+    while off + 4 <= be.len() {
+        let len = u16::from_le_bytes([be[off], be[off + 1]]) as usize;
+        be.swap(off, off + 1);
+        be.swap(off + 2, off + 3);
+        off += (len + 3) & !3;
+    }
+    assert_udp(&dec(LinkType::NFLOG, &be), false, f.len() as u32 - udp4().len() as u32);
+    assert_udp(&dec(LinkType::NFLOG, &nflog(10, &udp6())), true, f.len() as u32 - udp4().len() as u32);
+    assert_eq!(anomalies(&dec(LinkType::NFLOG, &nflog(10, &udp4()))), ["bad_ip_version"]);
+    // A TLV running past the frame.
+    let mut bad = f.clone();
+    bad[4] = 0xf0;
+    assert_eq!(anomalies(&dec(LinkType::NFLOG, &bad)), ["truncated_link"]);
+}
+
+#[test]
+fn unsupported_link_type() {
+    let d = dec(LinkType(147), &udp4());
+    assert_eq!(anomalies(&d), ["unsupported_link_type"]);
+    assert!(d.net.is_none() && !d.anomalies.any_malformed());
+}
+
+// ---------------------------------------------------------------- tunnels
+
+const OA: [u8; 4] = [172, 16, 0, 1];
+const OB: [u8; 4] = [172, 16, 0, 2];
+
+fn inner_eth() -> Vec<u8> {
+    eth(0x0800, &ipv4(A, B, 6, &tcp(3333, 22, tcp_flags::SYN, 1, 0, &[], b"")))
+}
+
+/// The innermost packet is the TCP SYN A:3333 -> B:22 at `net_off`; the tunnel is as given.
+#[track_caller]
+fn assert_inner_syn(d: &Decoded, kind: TunnelKind, id: u32, net_off: u32) {
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(d));
+    let t = d.tunnel.expect("tunnel");
+    assert_eq!((t.kind, t.id, t.outer_src, t.outer_dst), (kind, id, ip4(OA), ip4(OB)));
+    let n = d.net.unwrap();
+    assert_eq!((n.src, n.dst, n.offset), (ip4(A), ip4(B), net_off));
+    assert_eq!(d.ports(), Some((3333, 22)));
+    assert_eq!((d.payload_offset, d.payload_len), (net_off + 40, 0));
+}
+
+#[test]
+fn gre_plain_ipv4_and_key() {
+    let inner = ipv4(A, B, 6, &tcp(3333, 22, tcp_flags::SYN, 1, 0, &[], b""));
+    let d = dec(LinkType::ETHERNET, &eth(0x0800, &ipv4(OA, OB, 47, &gre(false, None, None, 0x0800, &inner))));
+    assert_inner_syn(&d, TunnelKind::Gre, 0, 14 + 20 + 4);
+    let f = eth(0x0800, &ipv4(OA, OB, 47, &gre(true, Some(0xabcd), Some(9), 0x0800, &inner)));
+    assert_inner_syn(&dec(LinkType::ETHERNET, &f), TunnelKind::Gre, 0xabcd, 14 + 20 + 16);
+}
+
+#[test]
+fn gre_transparent_ethernet_keeps_outer_vlans() {
+    let inner = eth_vlans(&[777], 0x0800, &ipv4(A, B, 6, &tcp(3333, 22, tcp_flags::SYN, 1, 0, &[], b"")));
+    let f = eth_vlans(&[10], 0x0800, &ipv4(OA, OB, 47, &gre(false, Some(5), None, 0x6558, &inner)));
+    let d = dec(LinkType::ETHERNET, &f);
+    assert_inner_syn(&d, TunnelKind::Gre, 5, 18 + 20 + 8 + 18);
+    assert_eq!((d.vlan_count, d.vlan()), (1, 10));
+    assert_eq!(d.ethertype, Some(0x0800));
+}
+
+#[test]
+fn gre_ipv6_inner() {
+    let inner = ipv6(v6(1), v6(2), 17, &udp(1, 2, b"x"));
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 47, &gre(false, None, None, 0x86dd, &inner)));
+    assert_eq!(d.tunnel.unwrap().kind, TunnelKind::Gre);
+    assert_eq!((d.net.unwrap().src, udp_of(&d).dst_port), (ip6(v6(1)), 2));
+}
+
+#[test]
+fn gre_not_followed_or_malformed_keeps_outer() {
+    // Unknown payload type (Cisco 0x8909) and keepalives: outer packet, no anomaly.
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 47, &gre(false, Some(40), None, 0x8909, &[0; 12])));
+    assert_eq!((d.tunnel, d.transport, d.net.unwrap().src), (None, Transport::Other, ip4(OA)));
+    assert!(d.anomalies.is_empty());
+    assert_eq!((d.payload_offset, d.payload_len), (20, 20));
+    // Key announced but cut off.
+    let mut g = gre(false, Some(40), None, 0x0800, &[]);
+    g.truncate(6);
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 47, &g));
+    assert_eq!((anomalies(&d), d.tunnel), (vec!["bad_tunnel"], None));
+    assert_eq!(d.net.unwrap().src, ip4(OA));
+    // IPv4 type but no IPv4 inside.
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 47, &gre(false, None, None, 0x0800, &[0x60; 20])));
+    assert_eq!((anomalies(&d), d.tunnel), (vec!["bad_tunnel"], None));
+    // Routing present (RFC 1701): not parsed.
+    let mut r = gre(false, None, None, 0x0800, &udp4());
+    r[0] |= 0x40;
+    assert_eq!(anomalies(&dec(LinkType::RAW, &ipv4(OA, OB, 47, &r))), ["bad_tunnel"]);
+}
+
+#[test]
+fn erspan_types_i_ii_iii() {
+    let f2 = ipv4(OA, OB, 47, &gre(false, None, Some(1), 0x88be, &erspan2(0x155, 3, &inner_eth())));
+    let d = dec(LinkType::RAW, &f2);
+    assert_inner_syn(&d, TunnelKind::Erspan, 0x155, 20 + 8 + 8 + 14);
+    assert_eq!(d.vlan_count, 0);
+    let f1 = ipv4(OA, OB, 47, &gre(false, None, None, 0x88be, &inner_eth()));
+    assert_inner_syn(&dec(LinkType::RAW, &f1), TunnelKind::Erspan, 0, 20 + 4 + 14);
+    let f3 = ipv4(OA, OB, 47, &gre(false, None, Some(1), 0x22eb, &erspan3(0x3ff, false, &inner_eth())));
+    assert_inner_syn(&dec(LinkType::RAW, &f3), TunnelKind::Erspan, 0x3ff, 20 + 8 + 12 + 14);
+    let f3s = ipv4(OA, OB, 47, &gre(false, None, None, 0x22eb, &erspan3(2, true, &inner_eth())));
+    assert_inner_syn(&dec(LinkType::RAW, &f3s), TunnelKind::Erspan, 2, 20 + 4 + 20 + 14);
+    // Wrong ERSPAN version: malformed.
+    let mut bad = gre(false, None, Some(1), 0x88be, &erspan2(1, 0, &inner_eth()));
+    bad[8] = 0x70;
+    assert_eq!(anomalies(&dec(LinkType::RAW, &ipv4(OA, OB, 47, &bad))), ["bad_tunnel"]);
+}
+
+#[test]
+fn vxlan_tunnel() {
+    let f = eth(0x0800, &ipv4(OA, OB, 17, &udp(50000, 4789, &vxlan(1111, &inner_eth()))));
+    let d = dec(LinkType::ETHERNET, &f);
+    assert_inner_syn(&d, TunnelKind::Vxlan, 1111, 14 + 20 + 8 + 8 + 14);
+    // I flag missing: the packet stays plain UDP to 4789.
+    let mut v = vxlan(1111, &inner_eth());
+    v[0] = 0;
+    let d = dec(LinkType::ETHERNET, &eth(0x0800, &ipv4(OA, OB, 17, &udp(50000, 4789, &v))));
+    assert_eq!((anomalies(&d), d.tunnel), (vec!["bad_tunnel"], None));
+    assert_eq!(d.ports(), Some((50000, 4789)));
+    assert_eq!((d.payload_offset, d.payload_len), (42, v.len() as u32));
+    // Inner frame cut short on the wire.
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(1, 4789, &vxlan(1, &[0; 10]))));
+    assert_eq!((anomalies(&d), d.tunnel), (vec!["bad_tunnel"], None));
+    // Source port 4789 alone is not VXLAN.
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(4789, 1, &vxlan(1, &inner_eth()))));
+    assert_eq!((d.tunnel, d.ports()), (None, Some((4789, 1))));
+}
+
+#[test]
+fn geneve_tunnel() {
+    let g = geneve(0xa, 0x6558, 2, &inner_eth());
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(12618, 6081, &g)));
+    assert_inner_syn(&d, TunnelKind::Geneve, 0xa, 20 + 8 + 16 + 14);
+    let inner_ip = ipv4(A, B, 6, &tcp(3333, 22, tcp_flags::SYN, 1, 0, &[], b""));
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(1, 6081, &geneve(7, 0x0800, 0, &inner_ip))));
+    assert_inner_syn(&d, TunnelKind::Geneve, 7, 20 + 8 + 8);
+    // Version 1 and options running past the packet: malformed.
+    let mut v1 = g.clone();
+    v1[0] |= 0x40;
+    assert_eq!(anomalies(&dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(1, 6081, &v1)))), ["bad_tunnel"]);
+    let long = geneve(7, 0x6558, 63, &[]);
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(1, 6081, &long[..40])));
+    assert_eq!((anomalies(&d), d.tunnel), (vec!["bad_tunnel"], None));
+}
+
+#[test]
+fn ip_in_ip_variants() {
+    let inner4 = ipv4(A, B, 6, &tcp(3333, 22, tcp_flags::SYN, 1, 0, &[], b""));
+    assert_inner_syn(&dec(LinkType::RAW, &ipv4(OA, OB, 4, &inner4)), TunnelKind::IpInIp, 0, 20);
+    let inner6 = ipv6(v6(1), v6(2), 17, &udp(1, 2, b"x"));
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 41, &inner6));
+    assert_eq!(d.tunnel.unwrap().kind, TunnelKind::IpInIp);
+    assert_eq!((d.net.unwrap().dst, d.net.unwrap().offset), (ip6(v6(2)), 20));
+    let d = dec(LinkType::IPV6, &ipv6(v6(8), v6(9), 41, &inner6));
+    let t = d.tunnel.unwrap();
+    assert_eq!((t.outer_src, t.outer_dst, d.net.unwrap().src), (ip6(v6(8)), ip6(v6(9)), ip6(v6(1))));
+    assert_eq!(udp_of(&d).src_port, 1);
+    // Protocol 41 with an IPv4 packet inside: malformed.
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 41, &inner4));
+    assert_eq!((anomalies(&d), d.tunnel), (vec!["bad_tunnel"], None));
+}
+
+#[test]
+fn tunnel_nesting_is_bounded() {
+    let mut pkt = ipv4(A, B, 6, &tcp(3333, 22, tcp_flags::SYN, 1, 0, &[], b""));
+    // Three levels are followed.
+    for _ in 0..3 {
+        pkt = ipv4(OA, OB, 4, &pkt);
+    }
+    let d = dec(LinkType::RAW, &pkt);
+    assert_inner_syn(&d, TunnelKind::IpInIp, 0, 60);
+    // A fourth stops at the third inner packet.
+    let mut deep = ipv4(OA, OB, 47, &gre(false, Some(99), None, 0x0800, &pkt));
+    deep = eth(0x0800, &deep);
+    let d = dec(LinkType::ETHERNET, &deep);
+    assert_eq!(anomalies(&d), ["tunnel_too_deep"]);
+    let t = d.tunnel.unwrap();
+    assert_eq!((t.kind, t.id), (TunnelKind::Gre, 99));
+    let n = d.net.unwrap();
+    assert_eq!((n.src, n.proto, n.offset), (ip4(OA), 4, 14 + 20 + 8 + 40));
+}
+
+#[test]
+fn fragmented_tunnel_is_not_followed() {
+    let mut f = ipv4(OA, OB, 17, &udp(1, 4789, &vxlan(5, &inner_eth())));
+    f[6] = 0x20; // first fragment
+    let d = dec(LinkType::RAW, &f);
+    assert_eq!(d.tunnel, None);
+    assert_eq!(d.ports(), Some((1, 4789)));
+}

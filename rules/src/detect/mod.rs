@@ -1,0 +1,471 @@
+//! Detector plumbing: the per-packet context, keyed window state with bounded LRU
+//! eviction, incidents (suppression) and alert construction.
+//!
+//! Detectors see a [`PacketCtx`] (packet, decoded headers, optional flow update), so
+//! they are unit-testable without the flow table.
+
+use crate::flow::{FlowDir, FlowUpdate};
+use crate::ruleset::Rule;
+use crate::sink::EngineSink;
+use netrec_format::decode::{Decoded, Transport};
+use netrec_format::{Alert, PacketRef, Severity, TcpState, Ts};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+pub(crate) mod anomaly;
+pub(crate) mod flood;
+pub(crate) mod misc;
+pub(crate) mod scan;
+
+/// At most this many addresses/ports are listed in an alert (the smallest, sorted).
+pub const MAX_LIST: usize = 32;
+/// Distinct sources/targets/ports counted per incident; beyond it counts saturate.
+pub const MAX_DISTINCT: usize = 65_536;
+
+/// Everything a detector may look at for one packet.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketCtx<'a> {
+    /// Packet time, already clamped to be non-decreasing by the engine.
+    pub ts: Ts,
+    pub pkt: &'a PacketRef<'a>,
+    pub dec: &'a Decoded,
+    pub flow: Option<&'a FlowUpdate>,
+}
+
+impl PacketCtx<'_> {
+    /// Effective transport: the flow table knows it for non-first fragments.
+    pub fn transport(&self) -> Transport {
+        match (self.dec.transport, self.flow) {
+            (Transport::None, Some(f)) => f.transport,
+            (t, _) => t,
+        }
+    }
+    /// True when the packet is not part of a conversation the destination answered:
+    /// it created its flow or belongs to one whose responder never replied.
+    /// Without flow information every packet counts as unsolicited.
+    pub fn unsolicited(&self) -> bool {
+        match self.flow {
+            None => true,
+            Some(f) => f.dir == FlowDir::Fwd && f.rev_packets == 0,
+        }
+    }
+    /// Outside an established TCP connection / answered flow.
+    pub fn non_established(&self) -> bool {
+        match self.flow {
+            None => true,
+            Some(f) => match f.tcp_state {
+                TcpState::Established | TcpState::FinWait | TcpState::Closed => false,
+                TcpState::None => f.rev_packets == 0,
+                _ => true,
+            },
+        }
+    }
+    /// The transport payload bytes that were captured.
+    pub fn payload(&self) -> &[u8] {
+        let start = self.dec.payload_offset as usize;
+        let end = start.saturating_add(self.dec.payload_len as usize).min(self.pkt.data.len());
+        self.pkt.data.get(start..end).unwrap_or(&[])
+    }
+}
+
+/// Unicast, routable-as-a-target address (floods and sweeps ignore multicast/broadcast).
+pub(crate) fn is_unicast(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => !(a.is_multicast() || a.is_broadcast() || a.is_unspecified()),
+        IpAddr::V6(a) => !(a.is_multicast() || a.is_unspecified()),
+    }
+}
+
+/// What a detector's state is keyed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Key {
+    Ip(IpAddr),
+    Pair(IpAddr, IpAddr),
+    Service(IpAddr, IpAddr, u16),
+    Flow(u8, IpAddr, u16, IpAddr, u16),
+    /// Source and hash of a registered domain.
+    Domain(IpAddr, u64),
+}
+
+/// Alert ids and the sink, shared by all detectors of one engine.
+pub(crate) struct Out<'s> {
+    pub next_id: &'s mut u64,
+    pub sink: &'s mut dyn EngineSink,
+}
+
+/// The parts of a rule every alert carries.
+#[derive(Clone, Debug)]
+pub(crate) struct Meta {
+    pub rule_id: String,
+    pub class: &'static str,
+    pub severity: Severity,
+    pub attack_id: String,
+    pub window_ns: u64,
+    pub suppress_ns: u64,
+}
+
+impl Meta {
+    pub fn new(r: &Rule) -> Meta {
+        Meta {
+            rule_id: r.id.clone(),
+            class: r.detector.name(),
+            severity: r.severity,
+            attack_id: r.attack_id.clone(),
+            window_ns: r.window_ns,
+            suppress_ns: r.suppress_ns,
+        }
+    }
+}
+
+/// Distinct values, counted up to a cap (then the count saturates).
+#[derive(Debug, Clone)]
+pub(crate) struct Distinct<T> {
+    set: HashSet<T>,
+    cap: usize,
+}
+
+impl<T: std::hash::Hash + Eq + Copy + Ord> Distinct<T> {
+    pub fn new(cap: usize) -> Self {
+        Distinct { set: HashSet::new(), cap: cap.max(1) }
+    }
+    pub fn insert(&mut self, v: T) {
+        if self.set.len() < self.cap {
+            self.set.insert(v);
+        }
+    }
+    pub fn len(&self) -> u64 {
+        self.set.len() as u64
+    }
+    pub fn clear(&mut self) {
+        self.set.clear();
+    }
+    pub fn smallest(&self, n: usize) -> Vec<T> {
+        let mut v: Vec<T> = self.set.iter().copied().collect();
+        v.sort_unstable();
+        v.truncate(n);
+        v
+    }
+}
+
+/// Misra-Gries heavy hitters over ports: bounded, gives a lower bound of each count.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TopPorts {
+    slots: Vec<(u16, u64)>,
+}
+
+impl TopPorts {
+    const K: usize = 16;
+    pub fn add(&mut self, port: u16) {
+        if let Some(s) = self.slots.iter_mut().find(|s| s.0 == port) {
+            s.1 += 1;
+        } else if self.slots.len() < Self::K {
+            self.slots.push((port, 1));
+        } else {
+            for s in &mut self.slots {
+                s.1 -= 1;
+            }
+            self.slots.retain(|s| s.1 > 0);
+        }
+    }
+    /// (port, count) of the most frequent port; ties -> lowest port.
+    pub fn top(&self) -> Option<(u16, u64)> {
+        self.slots.iter().copied().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+    }
+    pub fn clear(&mut self) {
+        self.slots.clear();
+    }
+}
+
+/// One open incident of a rule and key: the alert was emitted, later events update it.
+#[derive(Debug)]
+pub(crate) struct Incident {
+    id: u64,
+    first_ts: Ts,
+    last_ts: Ts,
+    count: u64,
+    srcs: Distinct<IpAddr>,
+    dsts: Distinct<IpAddr>,
+    ports: Distinct<u16>,
+    stats: Vec<(String, f64)>,
+    message: String,
+}
+
+/// What a detector reports when a threshold is crossed.
+#[derive(Debug)]
+pub(crate) struct Fire {
+    /// Start of the window that crossed.
+    pub first_ts: Ts,
+    pub count: u64,
+    pub srcs: Vec<IpAddr>,
+    pub dsts: Vec<IpAddr>,
+    pub ports: Vec<u16>,
+    pub stats: Vec<(String, f64)>,
+    pub message: String,
+}
+
+/// The addresses of one event, folded into an open incident.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Ev {
+    pub src: Option<IpAddr>,
+    pub dst: Option<IpAddr>,
+    pub port: Option<u16>,
+}
+
+impl Incident {
+    fn open(meta: &Meta, ts: Ts, f: Fire, out: &mut Out<'_>) -> Incident {
+        let id = *out.next_id;
+        *out.next_id += 1;
+        let mut inc = Incident {
+            id,
+            first_ts: f.first_ts.min(ts),
+            last_ts: ts,
+            count: f.count,
+            srcs: Distinct::new(MAX_DISTINCT),
+            dsts: Distinct::new(MAX_DISTINCT),
+            ports: Distinct::new(MAX_DISTINCT),
+            stats: f.stats,
+            message: f.message,
+        };
+        f.srcs.into_iter().for_each(|s| inc.srcs.insert(s));
+        f.dsts.into_iter().for_each(|s| inc.dsts.insert(s));
+        f.ports.into_iter().for_each(|s| inc.ports.insert(s));
+        out.sink.alert(inc.alert(meta));
+        inc
+    }
+    fn add(&mut self, ts: Ts, ev: Ev) {
+        self.count += 1;
+        self.last_ts = self.last_ts.max(ts);
+        if let Some(s) = ev.src {
+            self.srcs.insert(s);
+        }
+        if let Some(d) = ev.dst {
+            self.dsts.insert(d);
+        }
+        if let Some(p) = ev.port {
+            self.ports.insert(p);
+        }
+    }
+    fn alert(&self, meta: &Meta) -> Alert {
+        Alert {
+            id: self.id,
+            rule_id: meta.rule_id.clone(),
+            class: meta.class.to_string(),
+            severity: meta.severity,
+            attack_id: meta.attack_id.clone(),
+            first_ts: self.first_ts,
+            last_ts: self.last_ts,
+            src: self.srcs.smallest(MAX_LIST),
+            src_count: self.srcs.len(),
+            dst: self.dsts.smallest(MAX_LIST),
+            dst_count: self.dsts.len(),
+            dst_ports: self.ports.smallest(MAX_LIST),
+            count: self.count,
+            stats: self.stats.clone(),
+            message: self.message.clone(),
+        }
+    }
+}
+
+/// Per-key state: the detector's window, its start, last update and the open incident.
+#[derive(Debug)]
+pub(crate) struct Slot<W> {
+    pub win: W,
+    pub win_start: Ts,
+    pub last: Ts,
+    inc: Option<Incident>,
+}
+
+/// Window state of a detector; `reset` must keep allocations for reuse.
+pub(crate) trait Window: std::fmt::Debug {
+    fn reset(&mut self);
+}
+
+/// Bounded keyed state of one rule, with incident handling and LRU eviction.
+#[derive(Debug)]
+pub(crate) struct Tracker<W> {
+    pub meta: Meta,
+    map: HashMap<Key, Slot<W>>,
+    max_keys: usize,
+    evictions: u64,
+    alerts: u64,
+    make: fn(&Rule) -> W,
+    rule: Rule,
+}
+
+impl<W: Window> Tracker<W> {
+    pub fn new(rule: &Rule, max_keys: usize, make: fn(&Rule) -> W) -> Self {
+        Tracker {
+            meta: Meta::new(rule),
+            map: HashMap::new(),
+            max_keys: max_keys.max(1),
+            evictions: 0,
+            alerts: 0,
+            make,
+            rule: rule.clone(),
+        }
+    }
+
+    pub fn keys(&self) -> usize {
+        self.map.len()
+    }
+    pub fn evictions(&self) -> u64 {
+        self.evictions
+    }
+    pub fn alerts(&self) -> u64 {
+        self.alerts
+    }
+
+    /// Record one event for `key`. While an incident is open the event only updates it;
+    /// otherwise `update` adds the event to the window and returns `Some` when the
+    /// threshold is crossed, which opens an incident and emits the alert.
+    pub fn event(
+        &mut self,
+        key: Key,
+        ts: Ts,
+        ev: Ev,
+        out: &mut Out<'_>,
+        update: impl FnOnce(&mut W, Ts) -> Option<Fire>,
+    ) {
+        if !self.map.contains_key(&key) {
+            if self.map.len() >= self.max_keys {
+                self.evict(out);
+            }
+            let win = (self.make)(&self.rule);
+            self.map.insert(key, Slot { win, win_start: ts, last: ts, inc: None });
+        }
+        let Some(slot) = self.map.get_mut(&key) else { return };
+        slot.last = ts;
+        if let Some(inc) = &mut slot.inc {
+            inc.add(ts, ev);
+            return;
+        }
+        if ts.saturating_sub(slot.win_start) >= self.meta.window_ns {
+            slot.win.reset();
+            slot.win_start = ts;
+        }
+        if let Some(fire) = update(&mut slot.win, slot.win_start) {
+            slot.inc = Some(Incident::open(&self.meta, ts, fire, out));
+            self.alerts += 1;
+        }
+    }
+
+    /// Mutate the window of an existing key (e.g. credit an answer) without creating it.
+    pub fn with_existing(&mut self, key: &Key, f: impl FnOnce(&mut W)) {
+        if let Some(slot) = self.map.get_mut(key)
+            && slot.inc.is_none()
+        {
+            f(&mut slot.win);
+        }
+    }
+
+    /// Drop the least recently updated eighth of the keys (amortized O(log n) per
+    /// insert), closing their incidents; ties broken by key for determinism.
+    fn evict(&mut self, out: &mut Out<'_>) {
+        let mut all: Vec<(Ts, Key)> = self.map.iter().map(|(k, s)| (s.last, *k)).collect();
+        all.sort_unstable();
+        let n = (all.len() / 8).max(1);
+        for (_, k) in all.into_iter().take(n) {
+            if let Some(slot) = self.map.remove(&k) {
+                self.evictions += 1;
+                if let Some(inc) = slot.inc {
+                    out.sink.alert_update(inc.alert(&self.meta));
+                }
+            }
+        }
+    }
+
+    /// Close incidents quiet for `suppress` and forget stale windows. Closed incidents
+    /// are emitted sorted by key.
+    pub fn expire(&mut self, now: Ts, out: &mut Out<'_>) {
+        let suppress = self.meta.suppress_ns;
+        let window = self.meta.window_ns;
+        let mut closed: Vec<(Key, Incident)> = Vec::new();
+        self.map.retain(|k, s| match &s.inc {
+            Some(inc) if now.saturating_sub(inc.last_ts) >= suppress => {
+                if let Some(inc) = s.inc.take() {
+                    closed.push((*k, inc));
+                }
+                false
+            }
+            Some(_) => true,
+            None => now.saturating_sub(s.last) < window,
+        });
+        closed.sort_unstable_by_key(|(k, _)| *k);
+        for (_, inc) in closed {
+            out.sink.alert_update(inc.alert(&self.meta));
+        }
+    }
+
+    pub fn finish(&mut self, out: &mut Out<'_>) {
+        let mut closed: Vec<(Key, Incident)> =
+            self.map.drain().filter_map(|(k, s)| s.inc.map(|i| (k, i))).collect();
+        closed.sort_unstable_by_key(|(k, _)| *k);
+        for (_, inc) in closed {
+            out.sink.alert_update(inc.alert(&self.meta));
+        }
+    }
+}
+
+/// Seconds as f64 for stats and messages.
+pub(crate) fn secs(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+/// Round for stats (3 decimals) so JSON output stays short and stable.
+pub(crate) fn r3(x: f64) -> f64 {
+    if x.is_finite() { (x * 1000.0).round() / 1000.0 } else { 0.0 }
+}
+
+pub(crate) fn stat(name: &str, v: f64) -> (String, f64) {
+    (name.to_string(), r3(v))
+}
+
+/// A detector instance (one per enabled rule).
+pub(crate) trait Detector: std::fmt::Debug + Send {
+    fn on_packet(&mut self, cx: &PacketCtx<'_>, out: &mut Out<'_>);
+    fn expire(&mut self, now: Ts, out: &mut Out<'_>);
+    fn finish(&mut self, out: &mut Out<'_>);
+    /// (tracked keys, evictions, alerts)
+    fn counters(&self) -> (usize, u64, u64);
+}
+
+/// Delegates the bookkeeping methods of [`Detector`] to a `tracker` field.
+macro_rules! tracker_common {
+    () => {
+        fn expire(&mut self, now: netrec_format::Ts, out: &mut $crate::detect::Out<'_>) {
+            self.t.expire(now, out)
+        }
+        fn finish(&mut self, out: &mut $crate::detect::Out<'_>) {
+            self.t.finish(out)
+        }
+        fn counters(&self) -> (usize, u64, u64) {
+            (self.t.keys(), self.t.evictions(), self.t.alerts())
+        }
+    };
+}
+pub(crate) use tracker_common;
+
+/// Build the detector for a rule.
+pub(crate) fn build(rule: &Rule, max_keys: usize) -> Box<dyn Detector> {
+    use crate::ruleset::DetectorKind as D;
+    match rule.detector {
+        D::SynFlood | D::UdpFlood | D::IcmpFlood | D::Volumetric | D::Amplification => {
+            Box::new(flood::Flood::new(rule, max_keys))
+        }
+        D::PortScan => Box::new(scan::PortScan::new(rule, max_keys)),
+        D::HostSweep => Box::new(scan::HostSweep::new(rule, max_keys)),
+        D::TcpFlagAnomaly | D::Land | D::IpHeaderAnomaly => Box::new(anomaly::OneShot::new(rule, max_keys)),
+        D::FragmentAnomaly => Box::new(anomaly::Fragments::new(rule, max_keys)),
+        D::BruteForce => Box::new(misc::BruteForce::new(rule, max_keys)),
+        D::DnsTunnel => Box::new(misc::DnsTunnel::new(rule, max_keys)),
+        D::Blocklist => Box::new(misc::Blocklist::new(rule, max_keys)),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+#[cfg(test)]
+mod prop;
+#[cfg(test)]
+mod tests;
