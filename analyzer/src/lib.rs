@@ -2,5 +2,7 @@
 //! and the reports.
 
 pub mod capwrite;
+pub mod pipeline;
+pub mod segsource;
 pub mod segments;
 pub mod source;
