@@ -2,7 +2,9 @@
 //! and the reports.
 
 pub mod capwrite;
+pub mod db;
 pub mod pipeline;
-pub mod segsource;
+pub mod report;
 pub mod segments;
+pub mod segsource;
 pub mod source;

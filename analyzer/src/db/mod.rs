@@ -1,0 +1,280 @@
+//! The analyzer's embedded store: one SQLite file holding every analyzed input, its flows,
+//! alerts, incidents, hosts, per-minute time series and loss records (`docs/schema.md`).
+//!
+//! Opening is careful: a file that is not a netrec database, or one written by a newer netrec, is
+//! inspected read-only and rejected without a single byte changing. Writing goes through
+//! [`InputWriter`], one per input, with batched transactions.
+
+mod incidents;
+mod schema;
+mod timeseries;
+mod writer;
+
+pub use incidents::{AlertForGrouping, INCIDENT_GAP_NS, IncidentDraft, group_incidents};
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+pub use writer::{InputInfo, InputStats, InputTotals, InputWriter};
+
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+
+/// Errors of the store. Every variant names what was being done; SQLite causes are `#[source]`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    #[error("database {path} does not exist")]
+    Missing { path: PathBuf },
+    #[error("cannot open database {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{path} is not an SQLite database")]
+    NotSqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "{path} is not a netrec database (application_id {application_id:#x}, {table_count} tables; \
+         expected application_id {expected:#x}); refusing to touch it"
+    )]
+    Foreign { path: PathBuf, application_id: i32, expected: i32, table_count: i64 },
+    #[error(
+        "{path} has schema version {found}, newer than the {supported} this netrec supports; \
+         use a newer netrec"
+    )]
+    TooNew { path: PathBuf, found: i64, supported: i64 },
+    #[error(
+        "{path} has schema version {found}, older than {supported}; open it read-write once \
+         (e.g. `netrec analyze --db`) to migrate it"
+    )]
+    NeedsMigration { path: PathBuf, found: i64, supported: i64 },
+    #[error("migrating {path} from schema version {from} to {to} failed")]
+    Migrate {
+        path: PathBuf,
+        from: i64,
+        to: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database operation failed: {op}")]
+    Sql {
+        op: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// Attach an operation name to a SQLite error.
+pub(crate) trait SqlContext<T> {
+    fn op(self, op: &'static str) -> Result<T, DbError>;
+}
+
+impl<T> SqlContext<T> for rusqlite::Result<T> {
+    fn op(self, op: &'static str) -> Result<T, DbError> {
+        self.map_err(|source| DbError::Sql { op, source })
+    }
+}
+
+/// An open netrec database.
+#[derive(Debug)]
+pub struct Db {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// What a read-only look at an existing file found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// No tables, no application id: a new (or zero-length) file we may initialize.
+    Empty,
+    Netrec {
+        version: i64,
+    },
+}
+
+impl Db {
+    /// Open or create the database at `path`, migrating an older netrec schema forward.
+    ///
+    /// A foreign SQLite file, a non-SQLite file or a newer schema is rejected and left untouched:
+    /// existing files are first probed through a read-only connection.
+    pub fn open(path: impl AsRef<Path>) -> Result<Db, DbError> {
+        let path = path.as_ref().to_path_buf();
+        let existing = path.exists();
+        if existing {
+            let probe = probe(&path)?;
+            if let Probe::Netrec { version } = probe
+                && version > SCHEMA_VERSION
+            {
+                return Err(DbError::TooNew { path, found: version, supported: SCHEMA_VERSION });
+            }
+        }
+        let conn = Connection::open(&path).map_err(|source| DbError::Open { path: path.clone(), source })?;
+        // WAL: readers (reports) never block the writer; NORMAL sync is durable at checkpoints and
+        // loses at most the last transactions on power failure, never corrupts.
+        conn.execute_batch(
+            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+             PRAGMA cache_size = -32768;",
+        )
+        .map_err(|source| DbError::Open { path: path.clone(), source })?;
+        let mut db = Db { conn, path };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// Open an existing database for reading only (reports). Never creates, never migrates.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Db, DbError> {
+        let path = path.as_ref().to_path_buf();
+        if !path.exists() {
+            return Err(DbError::Missing { path });
+        }
+        match probe(&path)? {
+            Probe::Netrec { version } if version == SCHEMA_VERSION => {}
+            Probe::Netrec { version } if version > SCHEMA_VERSION => {
+                return Err(DbError::TooNew { path, found: version, supported: SCHEMA_VERSION });
+            }
+            Probe::Netrec { version } => {
+                return Err(DbError::NeedsMigration { path, found: version, supported: SCHEMA_VERSION });
+            }
+            Probe::Empty => {
+                return Err(DbError::Foreign {
+                    path,
+                    application_id: 0,
+                    expected: APPLICATION_ID,
+                    table_count: 0,
+                });
+            }
+        }
+        let conn = open_ro(&path)?;
+        Ok(Db { conn, path })
+    }
+
+    /// The file this database lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying connection, for read queries (reports).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Schema version stored in the file.
+    pub fn schema_version(&self) -> Result<i64, DbError> {
+        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).op("read user_version")
+    }
+
+    /// Run the forward migrations inside one write transaction. The version is re-read under the
+    /// write lock so two processes opening the same new file do not both migrate it.
+    fn migrate(&mut self) -> Result<(), DbError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|source| DbError::Open { path: path.clone(), source })?;
+        // Re-check under the lock: the file may have changed since the read-only probe.
+        let (app_id, version, tables) =
+            read_identity(&tx).map_err(|source| DbError::Open { path: path.clone(), source })?;
+        if app_id != APPLICATION_ID && (app_id != 0 || tables != 0 || version != 0) {
+            return Err(DbError::Foreign {
+                path,
+                application_id: app_id,
+                expected: APPLICATION_ID,
+                table_count: tables,
+            });
+        }
+        if version > SCHEMA_VERSION {
+            return Err(DbError::TooNew { path, found: version, supported: SCHEMA_VERSION });
+        }
+        if version == SCHEMA_VERSION {
+            return Ok(()); // dropping `tx` rolls back the empty transaction
+        }
+        let from = usize::try_from(version).unwrap_or(0);
+        for (step, sql) in pending_migrations(from) {
+            tx.execute_batch(sql).map_err(|source| DbError::Migrate {
+                path: path.clone(),
+                from: step as i64,
+                to: step as i64 + 1,
+                source,
+            })?;
+        }
+        let err = |source| DbError::Migrate { path: path.clone(), from: version, to: SCHEMA_VERSION, source };
+        tx.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+        ))
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+}
+
+/// The migration steps still to run from `version`, with their source version.
+fn pending_migrations(version: usize) -> impl Iterator<Item = (usize, &'static str)> {
+    schema::MIGRATIONS.iter().copied().enumerate().skip(version)
+}
+
+fn open_ro(path: &Path) -> Result<Connection, DbError> {
+    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|source| DbError::Open { path: path.to_path_buf(), source })
+}
+
+/// (application_id, user_version, number of schema objects).
+fn read_identity(conn: &Connection) -> rusqlite::Result<(i32, i64, i64)> {
+    let app: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    Ok((app, version, tables))
+}
+
+/// Look at an existing file through a read-only connection and classify it.
+fn probe(path: &Path) -> Result<Probe, DbError> {
+    let conn = open_ro(path)?;
+    let (app, version, tables) = read_identity(&conn).map_err(|source| match source.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => DbError::NotSqlite { path: path.to_path_buf(), source },
+        _ => DbError::Open { path: path.to_path_buf(), source },
+    })?;
+    if app == APPLICATION_ID {
+        return Ok(Probe::Netrec { version });
+    }
+    if app == 0 && tables == 0 && version == 0 {
+        return Ok(Probe::Empty);
+    }
+    Err(DbError::Foreign {
+        path: path.to_path_buf(),
+        application_id: app,
+        expected: APPLICATION_ID,
+        table_count: tables,
+    })
+}
+
+/// SQLite stores signed 64-bit integers; counters and times beyond that saturate (year 2262).
+#[inline]
+pub(crate) fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Read back a stored non-negative integer.
+#[inline]
+pub(crate) fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_chain_matches_version() {
+        assert_eq!(SCHEMA_VERSION as usize, schema::MIGRATIONS.len());
+        assert_eq!(pending_migrations(0).count(), schema::MIGRATIONS.len());
+        assert_eq!(pending_migrations(schema::MIGRATIONS.len()).count(), 0);
+    }
+
+    #[test]
+    fn saturating_conversions() {
+        assert_eq!(i(u64::MAX), i64::MAX);
+        assert_eq!(i(7), 7);
+        assert_eq!(u(-1), 0);
+        assert_eq!(u(9), 9);
+    }
+}
