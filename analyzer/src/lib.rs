@@ -3,5 +3,8 @@
 
 pub mod capwrite;
 pub mod db;
+pub mod pipeline;
 pub mod report;
+pub mod segments;
+pub mod segsource;
 pub mod source;

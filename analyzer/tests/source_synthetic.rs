@@ -553,7 +553,7 @@ fn empty_text_and_segment_inputs() {
     assert!(err.to_string().contains("68656c6c"), "{err}");
 
     let seg = dir.path().join("seg.pcap");
-    std::fs::write(&seg, b"\x89NRSEG\r\n\x1a\n\x01\x00rest of a segment").unwrap();
+    std::fs::write(&seg, b"\x89NRS\r\n\x1a\n\x01\x00rest of a segment").unwrap();
     assert!(matches!(CaptureSource::open(&seg), Err(SourceError::IsSegment { .. })));
 
     let missing = dir.path().join("missing.pcap");

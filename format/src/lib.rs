@@ -10,3 +10,5 @@ mod decode_impl;
 pub mod model;
 
 pub use model::*;
+pub mod segment;
+pub mod store;

@@ -326,6 +326,16 @@ impl KernelProbe {
     }
 }
 
+impl KernelProbe {
+    /// Delete flow entries (after their counters were emitted). A packet counted between the read
+    /// and the delete is lost with the entry; idle entries make that window negligible.
+    pub fn remove_flows(&mut self, keys: &[abi::FlowKey]) {
+        for k in keys {
+            let _ = self.flows.remove(k);
+        }
+    }
+}
+
 fn verifier_tail(err: &aya::programs::ProgramError) -> String {
     let text = format!("{err:?}");
     let lines: Vec<&str> = text.lines().collect();

@@ -2,6 +2,8 @@
 //! never the disk format) and, with issue #5, loads/attaches the eBPF programs.
 
 pub mod ebpf;
+pub mod live;
+pub mod run;
 
 use netrec_format::{Direction, LinkType, PacketRecord, Ts};
 use netrec_recorder_common as abi;

@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// First bytes of a netrec segment file. Sources refuse such files with
 /// [`SourceError::IsSegment`] so the caller can route them to the segment reader.
-pub const SEGMENT_MAGIC_PREFIX: &[u8] = b"\x89NRSEG";
+pub const SEGMENT_MAGIC_PREFIX: &[u8] = &netrec_format::segment::MAGIC;
 
 /// Largest captured length accepted for one packet (tcpdump's and Wireshark's maximum
 /// snapshot length). A larger length in a record header means the framing is damaged.

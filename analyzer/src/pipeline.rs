@@ -1,0 +1,244 @@
+//! The replay pipeline shared by `flows`, `alerts` and `analyze`:
+//! input (pcap, pcapng, segment) -> decoder -> engine -> sink.
+
+use crate::source::{CaptureSource, SourceError};
+use netrec_format::decode::{Decoded, decode};
+use netrec_format::{PacketRef, Ts};
+use netrec_rules::{Engine, EngineSink};
+use std::path::{Path, PathBuf};
+
+/// What one input contributed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    pub packets: u64,
+    /// Wire bytes.
+    pub bytes: u64,
+    pub first_ts: Option<Ts>,
+    pub last_ts: Option<Ts>,
+    /// Packets with at least one malformed-header anomaly.
+    pub decode_anomalies: u64,
+    /// Packets whose link type netrec cannot decode.
+    pub unsupported_link: u64,
+    /// Reader warnings (damaged tails, invalid timestamps...), already formatted with the byte offset.
+    pub warnings: Vec<String>,
+    pub warning_count: u64,
+}
+
+impl ReplayStats {
+    fn account(&mut self, pkt: &PacketRef<'_>, dec: &Decoded) {
+        self.packets += 1;
+        self.bytes += pkt.wire_len as u64;
+        if self.first_ts.is_none_or(|t| pkt.ts < t) {
+            self.first_ts = Some(pkt.ts);
+        }
+        if self.last_ts.is_none_or(|t| pkt.ts > t) {
+            self.last_ts = Some(pkt.ts);
+        }
+        if dec.anomalies.any_malformed() {
+            self.decode_anomalies += 1;
+        }
+        if dec.anomalies.has(netrec_format::decode::Anomaly::UnsupportedLinkType) {
+            self.unsupported_link += 1;
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("{path}: {source}")]
+    Segment {
+        path: PathBuf,
+        #[source]
+        source: netrec_format::segment::SegmentError,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// An opened input of any supported kind, detected by content.
+#[derive(Debug)]
+pub struct Input {
+    path: PathBuf,
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Capture(CaptureSource),
+    Segment(crate::segsource::SegmentPackets),
+}
+
+impl Input {
+    pub fn open(path: &Path) -> Result<Input, InputError> {
+        let inner = match CaptureSource::open(path) {
+            Ok(src) => Inner::Capture(src),
+            Err(SourceError::IsSegment { .. }) => Inner::Segment(crate::segsource::SegmentPackets::open(path)?),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Input { path: path.to_path_buf(), inner })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// "pcap", "pcapng" or "segment" (with "+gz"/"+zst" when compressed).
+    pub fn format_name(&self) -> String {
+        match &self.inner {
+            Inner::Capture(c) => {
+                let base = match c.format() {
+                    crate::source::CaptureFormat::Pcap => "pcap",
+                    crate::source::CaptureFormat::PcapNg => "pcapng",
+                };
+                match c.compression() {
+                    Some(comp) => format!("{base}+{}", comp.name()),
+                    None => base.to_string(),
+                }
+            }
+            Inner::Segment(_) => "segment".to_string(),
+        }
+    }
+
+    pub fn next_packet(&mut self) -> Result<Option<PacketRef<'_>>, InputError> {
+        match &mut self.inner {
+            Inner::Capture(c) => Ok(c.next_packet()?),
+            Inner::Segment(s) => s.next_packet(),
+        }
+    }
+
+    /// Input bytes consumed so far (for progress).
+    pub fn bytes_consumed(&self) -> u64 {
+        match &self.inner {
+            Inner::Capture(c) => c.bytes_consumed(),
+            Inner::Segment(s) => s.bytes_consumed(),
+        }
+    }
+
+    fn collect_warnings(&self, stats: &mut ReplayStats) {
+        match &self.inner {
+            Inner::Capture(c) => {
+                stats.warning_count += c.warning_count();
+                stats.warnings.extend(c.warnings().iter().map(|w| format!("{}: {w}", self.path.display())));
+            }
+            Inner::Segment(s) => {
+                stats.warning_count += s.warnings().len() as u64;
+                stats.warnings.extend(s.warnings().iter().map(|w| format!("{}: {w}", self.path.display())));
+            }
+        }
+    }
+}
+
+/// Replay every packet of `input` through the decoder and `engine`, reporting each decoded packet
+/// to `on_packet` with the sink (for per-packet aggregates such as time series). The engine is not finished:
+/// the caller decides whether several inputs form one stream.
+pub fn replay<S: EngineSink>(
+    input: &mut Input,
+    engine: &mut Engine,
+    sink: &mut S,
+    stats: &mut ReplayStats,
+    mut on_packet: impl FnMut(&mut S, &PacketRef<'_>, &Decoded),
+) -> Result<(), InputError> {
+    let result = loop {
+        match input.next_packet() {
+            Ok(Some(pkt)) => {
+                let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
+                stats.account(&pkt, &dec);
+                on_packet(sink, &pkt, &dec);
+                engine.process(&pkt, &dec, sink);
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    input.collect_warnings(stats);
+    result
+}
+
+/// Expand command-line inputs: files stay as given; a directory contributes its segment files
+/// (sorted by sequence) or, without segments, its capture files (sorted by name). A path with
+/// `*` or `?` in its last component that does not exist is expanded as a glob.
+pub fn expand_inputs(args: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
+    let mut out = Vec::new();
+    for arg in args {
+        if arg.is_dir() {
+            let rd = std::fs::read_dir(arg).map_err(|source| InputError::Io { path: arg.clone(), source })?;
+            let mut names: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file()).collect();
+            names.sort();
+            let segs: Vec<PathBuf> =
+                names.iter().filter(|p| p.extension().is_some_and(|e| e == "nrseg")).cloned().collect();
+            if segs.is_empty() {
+                out.extend(names.into_iter().filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))));
+            } else {
+                out.extend(segs);
+            }
+        } else if !arg.exists() && arg.file_name().is_some_and(|n| n.to_string_lossy().contains(['*', '?'])) {
+            let dir = arg.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let pattern = arg.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let rd = std::fs::read_dir(dir).map_err(|source| InputError::Io { path: dir.to_path_buf(), source })?;
+            let mut hits: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok())
+                .filter(|e| glob_match(&pattern, &e.file_name().to_string_lossy()))
+                .map(|e| e.path())
+                .collect();
+            hits.sort();
+            if hits.is_empty() {
+                return Err(InputError::Io {
+                    path: arg.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no file matches this pattern"),
+                });
+            }
+            out.extend(hits);
+        } else {
+            out.push(arg.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// `*` and `?` wildcard match (no character classes).
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut pi, mut ni, mut star, mut mark) = (0usize, 0usize, None, 0usize);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob() {
+        assert!(glob_match("*.pcap", "a.pcap"));
+        assert!(glob_match("a?c*", "abcdef"));
+        assert!(!glob_match("*.pcap", "a.pcapng"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("?", ""));
+    }
+}

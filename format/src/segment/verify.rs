@@ -1,0 +1,220 @@
+//! Whole-file and chain verification (SPEC.md §7).
+
+use super::error::SegmentError;
+use super::header::SegmentHeader;
+use super::reader::{BlockBody, SegmentReader};
+use super::records::{IndexEntry, Trailer};
+use super::writer::RecordCounts;
+use crate::model::Ts;
+use std::io::Read;
+use std::path::PathBuf;
+
+/// The first damage found in a file.
+#[derive(Debug)]
+pub struct Damage {
+    /// Index of the damaged block, when the damage is inside a block.
+    pub block: Option<u32>,
+    /// Byte offset of the damaged structure from the start of the file.
+    pub offset: u64,
+    pub error: SegmentError,
+}
+
+/// Result of [`verify_file`].
+#[derive(Debug)]
+pub struct VerifyReport {
+    /// None when the file header itself is unreadable.
+    pub header: Option<SegmentHeader>,
+    /// Data blocks read before the trailer or the damage.
+    pub blocks: u32,
+    pub counts: RecordCounts,
+    pub min_ts: Option<Ts>,
+    pub max_ts: Option<Ts>,
+    /// A trailer was found (its consistency is part of `damage`).
+    pub trailer: bool,
+    /// SHA-256 of every byte of the file (None if reading failed).
+    pub sha256: Option<[u8; 32]>,
+    pub bytes: u64,
+    pub damage: Option<Damage>,
+}
+
+impl VerifyReport {
+    pub fn is_intact(&self) -> bool {
+        self.damage.is_none()
+    }
+}
+
+fn damage(error: SegmentError, fallback_offset: u64) -> Damage {
+    Damage { block: error.block(), offset: error.offset().unwrap_or(fallback_offset), error }
+}
+
+/// Checks every CRC, decodes every record, requires the trailer and checks it against the
+/// file (index, totals, previous hash, content SHA-256). Stops at the first damage.
+pub fn verify_file<R: Read>(r: R) -> VerifyReport {
+    let mut rep = VerifyReport {
+        header: None,
+        blocks: 0,
+        counts: RecordCounts::default(),
+        min_ts: None,
+        max_ts: None,
+        trailer: false,
+        sha256: None,
+        bytes: 0,
+        damage: None,
+    };
+    let mut rd = match SegmentReader::new_hashing(r) {
+        Ok(rd) => rd,
+        Err(e) => {
+            rep.damage = Some(damage(e, 0));
+            return rep;
+        }
+    };
+    rep.header = Some(rd.header().clone());
+    let mut trailer: Option<(u64, Trailer)> = None;
+    loop {
+        match rd.next_block() {
+            Ok(None) => break,
+            Ok(Some(b)) => match b.body {
+                BlockBody::Trailer(t) => trailer = Some((b.offset, t)),
+                _ => {
+                    rep.blocks += 1;
+                    rep.counts.add(b.header.block_type, u64::from(b.header.count));
+                    if !matches!(b.body, BlockBody::Meta(_)) {
+                        rep.min_ts =
+                            Some(rep.min_ts.map_or(Ts(b.header.min_ts), |m| m.min(Ts(b.header.min_ts))));
+                        rep.max_ts =
+                            Some(rep.max_ts.map_or(Ts(b.header.max_ts), |m| m.max(Ts(b.header.max_ts))));
+                    }
+                }
+            },
+            Err(e) => {
+                let at = rd.offset();
+                rep.damage = Some(damage(e, at));
+                break;
+            }
+        }
+    }
+    if rep.damage.is_none()
+        && let Some((off, t)) = &trailer
+    {
+        rep.trailer = true;
+        let mismatch = |what| Some(damage(SegmentError::TrailerMismatch { offset: *off, what }, *off));
+        let seen = rd.block_headers().iter().map(|(offset, h)| IndexEntry {
+            offset: *offset,
+            block_type: h.block_type,
+            count: h.count,
+            min_ts: h.min_ts,
+            max_ts: h.max_ts,
+        });
+        if !t.index.iter().copied().eq(seen) {
+            rep.damage = mismatch("block index differs from the blocks in the file");
+        } else if t.totals != Trailer::totals_of(&t.index) {
+            rep.damage = mismatch("totals differ from the block index");
+        } else if Some(&t.prev_sha256) != rep.header.as_ref().map(|h| &h.prev_sha256) {
+            rep.damage = mismatch("previous-segment SHA-256 differs from the file header");
+        } else if rd.content_sha256() != Some(t.content_sha256) {
+            let actual = rd.content_sha256().map(hex::encode).unwrap_or_default();
+            rep.damage = Some(damage(
+                SegmentError::ContentHash { offset: *off, expected: hex::encode(t.content_sha256), actual },
+                *off,
+            ));
+        }
+    } else if trailer.is_some() {
+        rep.trailer = true;
+    }
+    match rd.finish_hash() {
+        Ok((h, n)) => {
+            rep.sha256 = Some(h);
+            rep.bytes = n;
+        }
+        Err(e) => {
+            if rep.damage.is_none() {
+                rep.damage = Some(damage(SegmentError::Io(e), 0));
+            }
+        }
+    }
+    rep
+}
+
+/// A file whose header does not continue the chain from the file before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    /// Position of the file in the list handed to `verify_chain`.
+    pub index: usize,
+    pub path: PathBuf,
+    pub prev_path: PathBuf,
+    pub expected_seq: u64,
+    pub found_seq: u64,
+    /// SHA-256 of the previous file.
+    pub expected_prev_sha256: [u8; 32],
+    /// `prev_sha256` in this file's header.
+    pub found_prev_sha256: [u8; 32],
+}
+
+impl ChainBreak {
+    pub fn is_sequence_gap(&self) -> bool {
+        self.expected_seq != self.found_seq
+    }
+    pub fn is_hash_mismatch(&self) -> bool {
+        self.expected_prev_sha256 != self.found_prev_sha256
+    }
+}
+
+/// Result of [`verify_chain`].
+#[derive(Debug)]
+pub struct ChainReport {
+    pub files: Vec<(PathBuf, VerifyReport)>,
+    pub breaks: Vec<ChainBreak>,
+}
+
+/// The first problem of a chain, in file order.
+#[derive(Debug)]
+pub enum ChainProblem<'a> {
+    Damaged { path: &'a PathBuf, damage: &'a Damage },
+    Break(&'a ChainBreak),
+}
+
+impl ChainReport {
+    pub fn is_intact(&self) -> bool {
+        self.first_problem().is_none()
+    }
+    pub fn first_problem(&self) -> Option<ChainProblem<'_>> {
+        for (i, (path, rep)) in self.files.iter().enumerate() {
+            if let Some(b) = self.breaks.iter().find(|b| b.index == i) {
+                return Some(ChainProblem::Break(b));
+            }
+            if let Some(d) = &rep.damage {
+                return Some(ChainProblem::Damaged { path, damage: d });
+            }
+        }
+        None
+    }
+}
+
+/// Verifies each file, then checks that each file's header names the previous file: its
+/// `prev_sha256` equals the SHA-256 of the entire previous file and its sequence number is
+/// the previous one plus one. The first file's `prev_sha256` is not checked (earlier
+/// segments may have been removed by retention). Files should be given in sequence order.
+pub fn verify_chain<R: Read>(files: impl IntoIterator<Item = (PathBuf, R)>) -> ChainReport {
+    let files: Vec<(PathBuf, VerifyReport)> = files.into_iter().map(|(p, r)| (p, verify_file(r))).collect();
+    let mut breaks = Vec::new();
+    for i in 1..files.len() {
+        let (prev_path, prev) = &files[i - 1];
+        let (path, cur) = &files[i];
+        let (Some(ph), Some(psha), Some(ch)) = (&prev.header, prev.sha256, &cur.header) else {
+            continue;
+        };
+        let expected_seq = ph.seq.wrapping_add(1);
+        if ch.seq != expected_seq || ch.prev_sha256 != psha {
+            breaks.push(ChainBreak {
+                index: i,
+                path: path.clone(),
+                prev_path: prev_path.clone(),
+                expected_seq,
+                found_seq: ch.seq,
+                expected_prev_sha256: psha,
+                found_prev_sha256: ch.prev_sha256,
+            });
+        }
+    }
+    ChainReport { files, breaks }
+}

@@ -1,0 +1,362 @@
+//! The recording loop: packets from a source -> the one decoder -> the one engine, and
+//! headers, flows, alerts and loss counters -> rotated segment files.
+//!
+//! `run(config, source, shutdown)` takes its packet source as a parameter, so everything but
+//! the kernel part is tested without root (see `ReplaySource`).
+
+use netrec_format::decode::decode;
+use netrec_format::segment::{SegmentError, SegmentHeaderInfo, WriterConfig};
+use netrec_format::store::{RetentionPolicy, RotationPolicy, SegmentFile, apply_retention, list_segments};
+use netrec_format::{Alert, FlowRecord, LossRecord, PacketRecord, SegmentMeta, Ts};
+use netrec_rules::engine::Limits;
+use netrec_rules::ruleset::RuleSet;
+use netrec_rules::{Engine, EngineSink};
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where packets come from: the kernel ring buffer live, or a replay in tests.
+pub trait PacketSource {
+    /// Wait until packets may be queued, at most `timeout`.
+    fn wait(&mut self, timeout: Duration) -> impl Future<Output = std::io::Result<()>>;
+    /// Hand every queued packet to `f`; returns how many.
+    fn drain(&mut self, f: &mut dyn FnMut(&PacketRecord)) -> usize;
+    /// Loss and kernel counters since the previous call (None for sources without a kernel).
+    fn loss(&mut self, now: Ts) -> Option<LossRecord>;
+    /// Flows the kernel counted that ended (idle) by `now`, or all of them when `all`.
+    fn ended_flows(&mut self, now: Ts, all: bool) -> Vec<FlowRecord>;
+    /// True when the source has nothing more to give (replays); live sources never end.
+    fn exhausted(&self) -> bool {
+        false
+    }
+}
+
+/// Where live alerts go besides the segments.
+pub enum AlertOutput {
+    None,
+    /// JSON lines (the `netrec alerts --format jsonl` schema, plus `"event": "alert" | "update"`).
+    Jsonl(Box<dyn Write + Send>),
+}
+
+impl std::fmt::Debug for AlertOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AlertOutput::None => "None",
+            AlertOutput::Jsonl(_) => "Jsonl",
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct RecordConfig {
+    pub dir: PathBuf,
+    pub rotation: RotationPolicy,
+    pub retention: Option<RetentionPolicy>,
+    pub writer: WriterConfig,
+    pub rules: RuleSet,
+    pub meta: SegmentMeta,
+    pub alerts: AlertOutput,
+    /// Stop after this much wall time (None: until shutdown).
+    pub duration: Option<Duration>,
+    /// How often queued packets are drained without a kernel wakeup, and counters polled.
+    pub poll: Duration,
+    /// Unix permission bits for segment files and the directory.
+    pub file_mode: u32,
+    pub dir_mode: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordSummary {
+    pub packets: u64,
+    pub alerts: u64,
+    pub flows: u64,
+    pub segments: Vec<PathBuf>,
+    pub ring_drops: u64,
+    pub kernel_packets: u64,
+    pub writer_errors: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    #[error("output directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("segment in {dir}: {source}")]
+    Segment {
+        dir: PathBuf,
+        #[source]
+        source: SegmentError,
+    },
+    #[error("packet source: {0}")]
+    Source(#[source] std::io::Error),
+}
+
+/// Wall-clock now. The recorder (not the engine) may read clocks: segment rotation and block
+/// age are about the file system, not about packet time.
+fn wall_now() -> Ts {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Ts(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The open segment and the chain state.
+struct Segments {
+    dir: PathBuf,
+    cfg: WriterConfig,
+    meta: SegmentMeta,
+    file_mode: u32,
+    current: Option<SegmentFile>,
+    next_seq: u64,
+    prev_sha256: [u8; 32],
+    closed: Vec<PathBuf>,
+}
+
+impl Segments {
+    fn open_dir(dir: &Path, cfg: WriterConfig, meta: SegmentMeta, dir_mode: u32, file_mode: u32) -> Result<Segments, RunError> {
+        let io = |source| RunError::Dir { path: dir.to_path_buf(), source };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        set_mode(dir, dir_mode).map_err(io)?;
+        // Continue the chain of an earlier run: the next sequence number and the SHA-256 of the
+        // last closed segment. Unfinished `.partial` files are left where they are, never deleted.
+        let list = list_segments(dir).map_err(io)?;
+        let next_seq = list.iter().map(|l| l.name.seq + 1).max().unwrap_or(1);
+        let prev_sha256 = match list.iter().rev().find(|l| !l.name.partial) {
+            Some(last) => sha256_file(&last.path).map_err(io)?,
+            None => [0; 32],
+        };
+        Ok(Segments { dir: dir.to_path_buf(), cfg, meta, file_mode, current: None, next_seq, prev_sha256, closed: Vec::new() })
+    }
+
+    fn err(&self, source: SegmentError) -> RunError {
+        RunError::Segment { dir: self.dir.clone(), source }
+    }
+
+    fn file(&mut self, now: Ts) -> Result<&mut SegmentFile, RunError> {
+        if self.current.is_none() {
+            let info = SegmentHeaderInfo { seq: self.next_seq, prev_sha256: self.prev_sha256, created_ns: now.0 };
+            let mut f = SegmentFile::create(&self.dir, info, self.cfg).map_err(|e| self.err(e))?;
+            let _ = set_mode(&f.partial_path(), self.file_mode);
+            f.write_meta(&self.meta).map_err(|e| self.err(e))?;
+            self.next_seq += 1;
+            self.current = Some(f);
+        }
+        Ok(self.current.as_mut().expect("just opened"))
+    }
+
+    fn close(&mut self) -> Result<(), RunError> {
+        if let Some(f) = self.current.take() {
+            let (path, summary) = f.close().map_err(|e| self.err(e))?;
+            self.prev_sha256 = summary.file_sha256;
+            self.closed.push(path);
+        }
+        Ok(())
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    use sha2::Digest as _;
+    let bytes = std::fs::read(path)?;
+    Ok(sha2::Sha256::digest(&bytes).into())
+}
+
+/// Engine output during recording: alerts to the segment and the alert output; engine flows are
+/// not stored (the kernel's complete per-flow counters are), replay recomputes them from headers.
+struct LiveSink<'a> {
+    alerts: &'a mut Vec<(bool, Alert)>,
+}
+
+impl EngineSink for LiveSink<'_> {
+    fn alert(&mut self, alert: Alert) {
+        self.alerts.push((false, alert));
+    }
+    fn alert_update(&mut self, alert: Alert) {
+        self.alerts.push((true, alert));
+    }
+    fn flow(&mut self, _flow: FlowRecord) {}
+}
+
+/// Record until `shutdown` resolves, the duration passes, or a replay source is exhausted.
+pub async fn run<S: PacketSource>(
+    mut config: RecordConfig,
+    mut source: S,
+    shutdown: impl Future<Output = ()>,
+) -> Result<RecordSummary, RunError> {
+    let mut segs = Segments::open_dir(
+        &config.dir,
+        config.writer,
+        config.meta.clone(),
+        config.dir_mode,
+        config.file_mode,
+    )?;
+    let mut engine = Engine::new(config.rules.clone(), Limits::default());
+    let mut summary = RecordSummary::default();
+    let mut pending: Vec<(bool, Alert)> = Vec::new();
+    let started = std::time::Instant::now();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut last_poll = std::time::Instant::now();
+    loop {
+        let stop = tokio::select! {
+            _ = &mut shutdown => true,
+            r = source.wait(config.poll) => { r.map_err(RunError::Source)?; false }
+        };
+        let now = wall_now();
+        // Packets.
+        let mut write_err: Option<SegmentError> = None;
+        {
+            let file = segs.file(now)?;
+            let mut sink = LiveSink { alerts: &mut pending };
+            let n = source.drain(&mut |rec: &PacketRecord| {
+                let pkt = rec.as_ref();
+                let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
+                engine.process(&pkt, &dec, &mut sink);
+                if write_err.is_none() {
+                    if let Err(e) = file.push_packet(&pkt) {
+                        write_err = Some(e);
+                    }
+                }
+            });
+            summary.packets += n as u64;
+        }
+        if let Some(e) = write_err {
+            // Headers could not be written (e.g. disk full): detection goes on, the loss is counted.
+            summary.writer_errors += 1;
+            eprintln!("netrec: writing headers: {e}");
+        }
+        emit_alerts(&mut segs, now, &mut pending, &mut config.alerts, &mut summary)?;
+        // Counters and ended kernel flows, at the poll interval.
+        if stop || last_poll.elapsed() >= config.poll {
+            last_poll = std::time::Instant::now();
+            if let Some(loss) = source.loss(now) {
+                summary.ring_drops += loss.ring_drops;
+                summary.kernel_packets += loss.kernel_packets;
+                segs.file(now)?.push_loss(&loss).map_err(|e| segs.err(e))?;
+            }
+            let ended = source.ended_flows(now, stop);
+            summary.flows += ended.len() as u64;
+            let file = segs.file(now)?;
+            for f in &ended {
+                file.push_flow(f).map_err(|e| RunError::Segment { dir: config.dir.clone(), source: e })?;
+            }
+            segs.file(now)?.tick(now).map_err(|e| segs.err(e))?;
+            // Rotation and retention.
+            let rotate = segs.current.as_ref().is_some_and(|f| config.rotation.should_rotate(f.opened_at(), now, f.bytes_written()));
+            if rotate && !stop {
+                segs.close()?;
+                if let Some(policy) = config.retention {
+                    let _ = apply_retention(&config.dir, policy, now);
+                }
+            }
+        }
+        let expired = config.duration.is_some_and(|d| started.elapsed() >= d);
+        if stop || expired || source.exhausted() {
+            break;
+        }
+    }
+    // Drain what is left, close incidents, close the segment cleanly.
+    let now = wall_now();
+    {
+        let file = segs.file(now)?;
+        let mut sink = LiveSink { alerts: &mut pending };
+        let mut write_err = None;
+        summary.packets += source.drain(&mut |rec: &PacketRecord| {
+            let pkt = rec.as_ref();
+            let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
+            engine.process(&pkt, &dec, &mut sink);
+            if write_err.is_none() {
+                write_err = file.push_packet(&pkt).err();
+            }
+        }) as u64;
+        engine.finish(&mut sink);
+        if write_err.is_some() {
+            summary.writer_errors += 1;
+        }
+    }
+    emit_alerts(&mut segs, now, &mut pending, &mut config.alerts, &mut summary)?;
+    if let Some(loss) = source.loss(now) {
+        summary.ring_drops += loss.ring_drops;
+        summary.kernel_packets += loss.kernel_packets;
+        segs.file(now)?.push_loss(&loss).map_err(|e| segs.err(e))?;
+    }
+    let ended = source.ended_flows(now, true);
+    summary.flows += ended.len() as u64;
+    for f in &ended {
+        segs.file(now)?.push_flow(f).map_err(|e| RunError::Segment { dir: config.dir.clone(), source: e })?;
+    }
+    segs.close()?;
+    if let Some(policy) = config.retention {
+        let _ = apply_retention(&config.dir, policy, now);
+    }
+    if let AlertOutput::Jsonl(w) = &mut config.alerts {
+        let _ = w.flush();
+    }
+    summary.segments = segs.closed;
+    Ok(summary)
+}
+
+fn emit_alerts(
+    segs: &mut Segments,
+    now: Ts,
+    pending: &mut Vec<(bool, Alert)>,
+    out: &mut AlertOutput,
+    summary: &mut RecordSummary,
+) -> Result<(), RunError> {
+    for (update, alert) in pending.drain(..) {
+        if !update {
+            summary.alerts += 1;
+        }
+        segs.file(now)?.push_alert(&alert).map_err(|e| segs.err(e))?;
+        if let AlertOutput::Jsonl(w) = out {
+            let mut v = netrec_rules::json::alert_json(&alert);
+            v["event"] = serde_json::Value::from(if update { "update" } else { "alert" });
+            // A broken alert output must not stop recording.
+            let _ = serde_json::to_writer(&mut *w, &v).and_then(|()| w.write_all(b"\n").map_err(serde_json::Error::io));
+            let _ = w.flush();
+        }
+    }
+    Ok(())
+}
+
+/// A source replaying prepared packet records in chunks (tests, and `netrec record --replay`).
+#[derive(Debug)]
+pub struct ReplaySource {
+    records: std::collections::VecDeque<PacketRecord>,
+    chunk: usize,
+}
+
+impl ReplaySource {
+    pub fn new(records: Vec<PacketRecord>, chunk: usize) -> ReplaySource {
+        ReplaySource { records: records.into(), chunk: chunk.max(1) }
+    }
+}
+
+impl PacketSource for ReplaySource {
+    async fn wait(&mut self, _timeout: Duration) -> std::io::Result<()> {
+        tokio::task::yield_now().await;
+        Ok(())
+    }
+    fn drain(&mut self, f: &mut dyn FnMut(&PacketRecord)) -> usize {
+        let n = self.chunk.min(self.records.len());
+        for rec in self.records.drain(..n) {
+            f(&rec);
+        }
+        n
+    }
+    fn loss(&mut self, _now: Ts) -> Option<LossRecord> {
+        None
+    }
+    fn ended_flows(&mut self, _now: Ts, _all: bool) -> Vec<FlowRecord> {
+        Vec::new()
+    }
+    fn exhausted(&self) -> bool {
+        self.records.is_empty()
+    }
+}

@@ -1,0 +1,206 @@
+//! `netrec analyze`: replay inputs into SQLite and print a summary.
+
+use super::{RuleArgs, load_rules};
+use anyhow::Context as _;
+use netrec_analyzer::db::{Db, InputInfo, InputStats, InputWriter};
+use netrec_analyzer::pipeline::{self, Input, ReplayStats};
+use netrec_analyzer::report::{Report, ReportKind};
+use netrec_format::decode::Decoded;
+use netrec_format::{Alert, FlowRecord, PROTO_ARP, PacketRef};
+use netrec_rules::engine::Limits;
+use netrec_rules::{Engine, EngineSink};
+use sha2::Digest as _;
+use std::io::{IsTerminal as _, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SummaryFormat {
+    Table,
+    Md,
+    Html,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AnalyzeArgs {
+    /// pcap, pcapng (optionally .gz/.zst) or segment files, directories, or globs.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// SQLite database to create or add to.
+    #[arg(long, value_name = "PATH", default_value = "./netrec.sqlite")]
+    pub db: PathBuf,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Print this report (all kinds) after the run instead of the short summary.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub report: Option<SummaryFormat>,
+    /// No summary, no progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Exit with code 1 when the analyzed inputs raised at least one alert.
+    #[arg(long)]
+    pub fail_on_alert: bool,
+}
+
+/// Streams engine output into the database writer; the first write error is kept.
+struct DbSink<'w, 'db> {
+    w: &'w mut InputWriter<'db>,
+    error: Option<netrec_analyzer::db::DbError>,
+    alerts: u64,
+}
+
+impl EngineSink for DbSink<'_, '_> {
+    fn alert(&mut self, alert: Alert) {
+        self.alerts += 1;
+        if self.error.is_none() {
+            self.error = self.w.add_alert(&alert).err();
+        }
+    }
+    fn alert_update(&mut self, alert: Alert) {
+        if self.error.is_none() {
+            self.error = self.w.add_alert(&alert).err();
+        }
+    }
+    fn flow(&mut self, flow: FlowRecord) {
+        if self.error.is_none() {
+            self.error = self.w.add_flow(&flow).err();
+        }
+    }
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        n += k as u64;
+        h.update(&buf[..k]);
+    }
+    Ok((hex::encode(h.finalize()), n))
+}
+
+/// The protocol a packet is counted under in the time series.
+fn series_proto(dec: &Decoded) -> u16 {
+    match (&dec.net, &dec.arp) {
+        (Some(n), _) => n.proto as u16,
+        (None, Some(_)) => PROTO_ARP,
+        _ => 0,
+    }
+}
+
+pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    let rules = load_rules(&args.rules)?;
+    let paths = pipeline::expand_inputs(&args.inputs)?;
+    let mut db = Db::open(&args.db).with_context(|| format!("cannot open database {}", args.db.display()))?;
+    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    let mut failed = 0usize;
+    let mut analyzed = 0usize;
+    let mut skipped = 0usize;
+    let mut alerts = 0u64;
+    for path in &paths {
+        match analyze_one(&mut db, path, &rules, show_progress) {
+            Ok(Some(n)) => {
+                analyzed += 1;
+                alerts += n;
+            }
+            Ok(None) => {
+                skipped += 1;
+                if !args.quiet {
+                    eprintln!("netrec: {}: already in {} (same sha256), skipped", path.display(), args.db.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("netrec: {e:#}");
+                failed += 1;
+            }
+        }
+    }
+    if !args.quiet {
+        let report = Report::load(&db, ReportKind::All).context("cannot read back the database")?;
+        let text = match args.report {
+            None | Some(SummaryFormat::Table) => report.to_table(),
+            Some(SummaryFormat::Md) => report.to_markdown(),
+            Some(SummaryFormat::Html) => report.to_html(),
+            Some(SummaryFormat::Json) => report.to_json(),
+        };
+        super::write_stdout(text.as_bytes())?;
+        eprintln!(
+            "netrec: {analyzed} inputs analyzed, {skipped} already present, {failed} failed; {alerts} alerts; database {}",
+            args.db.display()
+        );
+    }
+    if failed > 0 {
+        return Ok(ExitCode::from(2));
+    }
+    if args.fail_on_alert && alerts > 0 {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Analyze one input into the database; `Ok(None)` when it was already there.
+fn analyze_one(db: &mut Db, path: &Path, rules: &netrec_rules::ruleset::RuleSet, progress: bool) -> anyhow::Result<Option<u64>> {
+    let mut input = Input::open(path)?;
+    let (sha256, size) = sha256_file(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let info = InputInfo { path: path.to_path_buf(), sha256, format: input.format_name(), size_bytes: size };
+    let Some(mut writer) = db.begin_input(info)? else { return Ok(None) };
+    let bar = progress.then(|| {
+        let b = indicatif::ProgressBar::new(size);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        b.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        b
+    });
+    let mut engine = Engine::new(rules.clone(), Limits::default());
+    let mut stats = ReplayStats::default();
+    let (res, sink_error, alert_count) = {
+        let mut sink = DbSink { w: &mut writer, error: None, alerts: 0 };
+        let mut since = 0u32;
+        // Progress in file bytes, approximated by record sizes (the reader is borrowed by replay).
+        let mut approx = 0u64;
+        let bar_ref = bar.as_ref();
+        let res = pipeline::replay(&mut input, &mut engine, &mut sink, &mut stats, |sink, pkt, dec| {
+            // Time series are aggregated in memory by the writer: no SQL per packet.
+            sink.w.add_packet(pkt.ts, series_proto(dec), pkt.wire_len);
+            approx += pkt.data.len() as u64 + 16;
+            since += 1;
+            if since == 8192 {
+                since = 0;
+                if let Some(b) = bar_ref {
+                    b.set_position(approx.min(size));
+                }
+            }
+        });
+        engine.finish(&mut sink);
+        (res, sink.error, sink.alerts)
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if let Some(e) = sink_error {
+        return Err(e.into());
+    }
+    res?;
+    for w in stats.warnings.iter().take(20) {
+        eprintln!("netrec: warning: {w}");
+    }
+    let totals = writer.finish(InputStats {
+        packets: stats.packets,
+        bytes: stats.bytes,
+        first_ts: stats.first_ts,
+        last_ts: stats.last_ts,
+        decode_anomalies: stats.decode_anomalies,
+        warnings: stats.warning_count,
+    })?;
+    let _ = totals;
+    Ok(Some(alert_count))
+}

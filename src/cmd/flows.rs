@@ -1,0 +1,191 @@
+//! `netrec flows`: the flow table of captures and segments.
+
+use anyhow::Context as _;
+use netrec_analyzer::pipeline::{self, Input, ReplayStats};
+use netrec_format::{FlowRecord, proto_name};
+use netrec_rules::ruleset::RuleSet;
+use netrec_rules::{Engine, VecSink, engine::Limits, flow::json::flow_json};
+use std::io::{BufWriter, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowFormat {
+    Table,
+    Jsonl,
+    Csv,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowSort {
+    /// Most bytes first.
+    Bytes,
+    /// Most packets first.
+    Packets,
+    /// Earliest first (then by emission order).
+    Start,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FlowsArgs {
+    /// pcap, pcapng (optionally .gz/.zst) or segment files, or directories of them.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
+    pub format: FlowFormat,
+    #[arg(long, value_enum, default_value_t = FlowSort::Start)]
+    pub sort: FlowSort,
+}
+
+/// Outcome of replaying several inputs: per-input failures are reported and counted, the rest go on.
+pub struct Collected {
+    pub sink: VecSink,
+    pub stats: ReplayStats,
+    pub failed_inputs: usize,
+    pub inputs: usize,
+}
+
+/// Replay every input through its own engine (inputs are independent captures).
+pub fn collect(inputs: &[PathBuf], rules: &RuleSet) -> anyhow::Result<Collected> {
+    let paths = pipeline::expand_inputs(inputs)?;
+    let mut sink = VecSink::default();
+    let mut total = ReplayStats::default();
+    let mut failed = 0;
+    for path in &paths {
+        let mut input = match Input::open(path) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("netrec: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        let mut engine = Engine::new(rules.clone(), Limits::default());
+        let mut stats = ReplayStats::default();
+        let res = pipeline::replay(&mut input, &mut engine, &mut sink, &mut stats, |_, _, _| {});
+        engine.finish(&mut sink);
+        for w in stats.warnings.iter().take(20) {
+            eprintln!("netrec: warning: {w}");
+        }
+        if stats.warning_count > 20 {
+            eprintln!("netrec: warning: {}: {} more warnings", path.display(), stats.warning_count - 20);
+        }
+        if let Err(e) = res {
+            eprintln!("netrec: {e}");
+            failed += 1;
+        }
+        merge_stats(&mut total, &stats);
+    }
+    Ok(Collected { sink, stats: total, failed_inputs: failed, inputs: paths.len() })
+}
+
+fn merge_stats(total: &mut ReplayStats, s: &ReplayStats) {
+    total.packets += s.packets;
+    total.bytes += s.bytes;
+    total.decode_anomalies += s.decode_anomalies;
+    total.unsupported_link += s.unsupported_link;
+    total.warning_count += s.warning_count;
+    total.first_ts = match (total.first_ts, s.first_ts) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    total.last_ts = match (total.last_ts, s.last_ts) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+}
+
+/// Exit code policy: 2 only when nothing usable was read.
+pub fn exit_code(c: &Collected) -> ExitCode {
+    if c.failed_inputs > 0 && c.failed_inputs == c.inputs { ExitCode::from(2) } else { ExitCode::SUCCESS }
+}
+
+pub fn run(args: FlowsArgs) -> anyhow::Result<ExitCode> {
+    let c = collect(&args.inputs, &RuleSet::default())?;
+    let mut flows = c.sink.flows.clone();
+    sort_flows(&mut flows, args.sort);
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match args.format {
+        FlowFormat::Jsonl => {
+            for f in &flows {
+                serde_json::to_writer(&mut out, &flow_json(f)).context("write")?;
+                out.write_all(b"\n").context("write")?;
+            }
+        }
+        FlowFormat::Csv => write_csv(&mut out, &flows).context("write")?,
+        FlowFormat::Table => out.write_all(table(&flows).as_bytes()).context("write")?,
+    }
+    out.flush().context("write")?;
+    eprintln!(
+        "netrec: {} packets, {} flows, {} decode anomalies, {} packets of unsupported link types, {} warnings",
+        c.stats.packets,
+        flows.len(),
+        c.stats.decode_anomalies,
+        c.stats.unsupported_link,
+        c.stats.warning_count
+    );
+    Ok(exit_code(&c))
+}
+
+pub fn sort_flows(flows: &mut [FlowRecord], sort: FlowSort) {
+    match sort {
+        // Stable sorts keep the engine's deterministic emission order among equals.
+        FlowSort::Start => flows.sort_by_key(|f| f.first_ts),
+        FlowSort::Bytes => flows.sort_by_key(|f| std::cmp::Reverse(f.fwd.bytes + f.rev.bytes)),
+        FlowSort::Packets => flows.sort_by_key(|f| std::cmp::Reverse(f.fwd.packets + f.rev.packets)),
+    }
+}
+
+const CSV_HEADER: &str = "proto,src_ip,src_port,dst_ip,dst_port,packets,bytes,fwd_packets,fwd_bytes,rev_packets,rev_bytes,first_ts,last_ts,tcp_state,rtt_ms,retransmissions,vlan,tunnel,end";
+
+fn write_csv(out: &mut impl std::io::Write, flows: &[FlowRecord]) -> std::io::Result<()> {
+    writeln!(out, "{CSV_HEADER}")?;
+    for f in flows {
+        let j = flow_json(f);
+        let s = |k: &str| match &j[k] {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Object(_) => j["tunnel"]["kind"].as_str().map(|k| format!("{k}:{}", j["tunnel"]["id"])).unwrap_or_default(),
+            v => v.to_string(),
+        };
+        let cols: Vec<String> = CSV_HEADER.split(',').map(s).collect();
+        writeln!(out, "{}", cols.join(","))?;
+    }
+    Ok(())
+}
+
+fn table(flows: &[FlowRecord]) -> String {
+    let mut b = tabled::builder::Builder::default();
+    b.push_record(["proto", "source", "destination", "pkts →", "bytes →", "pkts ←", "bytes ←", "start", "duration", "state", "rtt ms", "retx"]);
+    for f in flows {
+        let k = &f.key;
+        b.push_record([
+            proto_name(k.proto).into_owned(),
+            endpoint(k.src_ip, k.src_port, k.proto),
+            endpoint(k.dst_ip, k.dst_port, k.proto),
+            f.fwd.packets.to_string(),
+            f.fwd.bytes.to_string(),
+            f.rev.packets.to_string(),
+            f.rev.bytes.to_string(),
+            f.first_ts.to_decimal(),
+            format!("{:.3}", f.last_ts.saturating_sub(f.first_ts) as f64 / 1e9),
+            if f.tcp_state == netrec_format::TcpState::None { String::new() } else { f.tcp_state.as_str().to_string() },
+            f.rtt_ns().map(|r| format!("{:.3}", r as f64 / 1e6)).unwrap_or_default(),
+            (f.fwd.retransmissions + f.rev.retransmissions).to_string(),
+        ]);
+    }
+    let mut t = b.build();
+    t.with(tabled::settings::Style::psql());
+    format!("{t}\n")
+}
+
+fn endpoint(ip: std::net::IpAddr, port: u16, proto: u16) -> String {
+    let ported = matches!(proto, 6 | 17 | 132);
+    match (ip, ported) {
+        (std::net::IpAddr::V6(v6), true) => format!("[{v6}]:{port}"),
+        (ip, true) => format!("{ip}:{port}"),
+        (ip, false) => ip.to_string(),
+    }
+}
+
