@@ -28,11 +28,28 @@ fn main() {
         let target_dir = out.join("ebpf-target");
         let mut cmd = Command::new("cargo");
         // Host build settings must not leak into the nested BPF build.
-        for var in ["RUSTC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTUP_TOOLCHAIN", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+        for var in [
+            "RUSTC",
+            "RUSTC_WRAPPER",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTUP_TOOLCHAIN",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_TARGET",
+        ] {
             cmd.env_remove(var);
         }
         cmd.arg(format!("+{NIGHTLY}"))
-            .args(["build", "--release", "--locked", "-Z", "build-std=core", "--target", "bpfel-unknown-none"])
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "-Z",
+                "build-std=core",
+                "--target",
+                "bpfel-unknown-none",
+            ])
             .arg("--manifest-path")
             .arg(ebpf_dir.join("Cargo.toml"))
             .arg("--target-dir")

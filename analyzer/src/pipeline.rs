@@ -79,7 +79,9 @@ impl Input {
     pub fn open(path: &Path) -> Result<Input, InputError> {
         let inner = match CaptureSource::open(path) {
             Ok(src) => Inner::Capture(src),
-            Err(SourceError::IsSegment { .. }) => Inner::Segment(crate::segsource::SegmentPackets::open(path)?),
+            Err(SourceError::IsSegment { .. }) => {
+                Inner::Segment(crate::segsource::SegmentPackets::open(path)?)
+            }
             Err(e) => return Err(e.into()),
         };
         Ok(Input { path: path.to_path_buf(), inner })
@@ -98,7 +100,7 @@ impl Input {
                     crate::source::CaptureFormat::PcapNg => "pcapng",
                 };
                 match c.compression() {
-                    Some(comp) => format!("{base}+{}", comp.name()),
+                    Some(comp) => format!("{base}+{comp}"),
                     None => base.to_string(),
                 }
             }
@@ -169,19 +171,25 @@ pub fn expand_inputs(args: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     for arg in args {
         if arg.is_dir() {
             let rd = std::fs::read_dir(arg).map_err(|source| InputError::Io { path: arg.clone(), source })?;
-            let mut names: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file()).collect();
+            let mut names: Vec<PathBuf> =
+                rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file()).collect();
             names.sort();
             let segs: Vec<PathBuf> =
                 names.iter().filter(|p| p.extension().is_some_and(|e| e == "nrseg")).cloned().collect();
             if segs.is_empty() {
-                out.extend(names.into_iter().filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))));
+                out.extend(
+                    names
+                        .into_iter()
+                        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))),
+                );
             } else {
                 out.extend(segs);
             }
         } else if !arg.exists() && arg.file_name().is_some_and(|n| n.to_string_lossy().contains(['*', '?'])) {
             let dir = arg.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             let pattern = arg.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let rd = std::fs::read_dir(dir).map_err(|source| InputError::Io { path: dir.to_path_buf(), source })?;
+            let rd = std::fs::read_dir(dir)
+                .map_err(|source| InputError::Io { path: dir.to_path_buf(), source })?;
             let mut hits: Vec<PathBuf> = rd
                 .filter_map(|e| e.ok())
                 .filter(|e| glob_match(&pattern, &e.file_name().to_string_lossy()))

@@ -32,7 +32,15 @@ impl SegmentPackets {
         // a corrupt block in the middle is skipped and reported, never fatal.
         let reader = SegmentReader::new(BufReader::with_capacity(1 << 20, file), Recovery::SkipCorrupt)
             .map_err(|source| InputError::Segment { path: path.to_path_buf(), source })?;
-        Ok(SegmentPackets { path: path.to_path_buf(), reader, block: None, next: 0, done: false, warnings: Vec::new(), consumed: 0 })
+        Ok(SegmentPackets {
+            path: path.to_path_buf(),
+            reader,
+            block: None,
+            next: 0,
+            done: false,
+            warnings: Vec::new(),
+            consumed: 0,
+        })
     }
 
     pub fn next_packet(&mut self) -> Result<Option<PacketRef<'_>>, InputError> {

@@ -123,7 +123,18 @@ impl Anomaly {
     /// Whether this anomaly means "the packet is broken" (as opposed to "netrec does not
     /// look inside"): unsupported link types and unknown ethertypes are not errors.
     pub fn is_malformed(self) -> bool {
-        !matches!(self, Anomaly::UnsupportedLinkType | Anomaly::UnknownEthertype)
+        // Not decode errors: what netrec does not look into, and protocol oddities that
+        // decode fine and are the detectors' business (TTL 0/1, reserved bits, deep stacks).
+        !matches!(
+            self,
+            Anomaly::UnsupportedLinkType
+                | Anomaly::UnknownEthertype
+                | Anomaly::LowTtl
+                | Anomaly::Ipv4ReservedFlag
+                | Anomaly::TcpReservedBits
+                | Anomaly::VlanTooDeep
+                | Anomaly::TunnelTooDeep
+        )
     }
 }
 

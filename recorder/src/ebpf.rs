@@ -63,7 +63,9 @@ pub struct ProbeConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProbeError {
-    #[error("this netrec was built without the eBPF programs; rebuild with `make build-ebpf` (feature `ebpf`) or pass --bpf-object FILE")]
+    #[error(
+        "this netrec was built without the eBPF programs; rebuild with `make build-ebpf` (feature `ebpf`) or pass --bpf-object FILE"
+    )]
     NoObject,
     #[error("reading eBPF object {path}")]
     ReadObject {
@@ -112,7 +114,10 @@ fn hint_for(err: &dyn std::error::Error) -> String {
     let mut e: Option<&dyn std::error::Error> = Some(err);
     while let Some(cur) = e {
         let text = cur.to_string();
-        if text.contains("Operation not permitted") || text.contains("EPERM") || text.contains("Permission denied") {
+        if text.contains("Operation not permitted")
+            || text.contains("EPERM")
+            || text.contains("Permission denied")
+        {
             return PRIV_HINT.to_string();
         }
         if text.contains("No such device") || text.contains("ENODEV") {
@@ -182,7 +187,8 @@ impl KernelProbe {
         let bytes: &[u8] = match &cfg.object {
             ObjectSource::Embedded => embedded_object().ok_or(ProbeError::NoObject)?,
             ObjectSource::File(p) => {
-                owned = std::fs::read(p).map_err(|source| ProbeError::ReadObject { path: p.clone(), source })?;
+                owned =
+                    std::fs::read(p).map_err(|source| ProbeError::ReadObject { path: p.clone(), source })?;
                 &owned
             }
         };
@@ -200,11 +206,17 @@ impl KernelProbe {
             )
             .map_err(|e| ProbeError::Map { name: "CONFIG", source: Some(e) })?;
             let flags = if cfg.record_headers { abi::FLAG_RECORD_HEADERS } else { 0 };
-            config.set(abi::CONFIG_SNAPLEN, cfg.snaplen, 0).map_err(|e| ProbeError::Map { name: "CONFIG", source: Some(e) })?;
-            config.set(abi::CONFIG_FLAGS, flags, 0).map_err(|e| ProbeError::Map { name: "CONFIG", source: Some(e) })?;
+            config
+                .set(abi::CONFIG_SNAPLEN, cfg.snaplen, 0)
+                .map_err(|e| ProbeError::Map { name: "CONFIG", source: Some(e) })?;
+            config
+                .set(abi::CONFIG_FLAGS, flags, 0)
+                .map_err(|e| ProbeError::Map { name: "CONFIG", source: Some(e) })?;
         }
 
-        for (program, attach) in [("netrec_ingress", TcAttachType::Ingress), ("netrec_egress", TcAttachType::Egress)] {
+        for (program, attach) in
+            [("netrec_ingress", TcAttachType::Ingress), ("netrec_egress", TcAttachType::Egress)]
+        {
             let prog: &mut SchedClassifier = bpf
                 .program_mut(program)
                 .and_then(|p| p.try_into().ok())
@@ -239,13 +251,18 @@ impl KernelProbe {
             }
         }
 
-        let ring = RingBuf::try_from(bpf.take_map("EVENTS").ok_or(ProbeError::Map { name: "EVENTS", source: None })?)
-            .map_err(|e| ProbeError::Map { name: "EVENTS", source: Some(e) })?;
-        let counters =
-            PerCpuArray::try_from(bpf.take_map("COUNTERS").ok_or(ProbeError::Map { name: "COUNTERS", source: None })?)
-                .map_err(|e| ProbeError::Map { name: "COUNTERS", source: Some(e) })?;
-        let flows = PerCpuHashMap::try_from(bpf.take_map("FLOWS").ok_or(ProbeError::Map { name: "FLOWS", source: None })?)
-            .map_err(|e| ProbeError::Map { name: "FLOWS", source: Some(e) })?;
+        let ring = RingBuf::try_from(
+            bpf.take_map("EVENTS").ok_or(ProbeError::Map { name: "EVENTS", source: None })?,
+        )
+        .map_err(|e| ProbeError::Map { name: "EVENTS", source: Some(e) })?;
+        let counters = PerCpuArray::try_from(
+            bpf.take_map("COUNTERS").ok_or(ProbeError::Map { name: "COUNTERS", source: None })?,
+        )
+        .map_err(|e| ProbeError::Map { name: "COUNTERS", source: Some(e) })?;
+        let flows = PerCpuHashMap::try_from(
+            bpf.take_map("FLOWS").ok_or(ProbeError::Map { name: "FLOWS", source: None })?,
+        )
+        .map_err(|e| ProbeError::Map { name: "FLOWS", source: Some(e) })?;
         Ok(KernelProbe { ring, counters, flows, _bpf: bpf, ifindexes })
     }
 
@@ -321,7 +338,9 @@ impl KernelProbe {
             }
         }
         // Map iteration order is the kernel's hash order: sort for deterministic output.
-        out.sort_by(|a, b| (a.counters.first_ns, a.key.src, a.key.dst).cmp(&(b.counters.first_ns, b.key.src, b.key.dst)));
+        out.sort_by(|a, b| {
+            (a.counters.first_ns, a.key.src, a.key.dst).cmp(&(b.counters.first_ns, b.key.src, b.key.dst))
+        });
         out
     }
 }

@@ -52,8 +52,15 @@ impl EbpfSource {
     pub fn new(probe: KernelProbe, idle: Duration) -> std::io::Result<EbpfSource> {
         // SAFETY: the fd belongs to the ring map owned by the probe, which the AsyncFd owns for
         // its whole life; it stays open and unchanged until the AsyncFd is dropped.
-        let fd = unsafe { AsyncFd::register_with_interest(RingFd(probe), Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
-        Ok(EbpfSource { fd, clock_base: clock_base_ns(), last: KernelCounters::default(), idle_ns: idle.as_nanos() as u64, bad_records: 0 })
+        let fd = unsafe { AsyncFd::register_with_interest(RingFd(probe), Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)?;
+        Ok(EbpfSource {
+            fd,
+            clock_base: clock_base_ns(),
+            last: KernelCounters::default(),
+            idle_ns: idle.as_nanos() as u64,
+            bad_records: 0,
+        })
     }
 
     pub fn counters(&self) -> KernelCounters {
@@ -185,7 +192,11 @@ pub fn pair_flows(flows: &[KernelFlow], clock_base: u64) -> Vec<(FlowRecord, Vec
         } else {
             TcpState::Midstream
         };
-        let end = if matches!(state, TcpState::Reset | TcpState::Closed) { FlowEnd::TcpClose } else { FlowEnd::Open };
+        let end = if matches!(state, TcpState::Reset | TcpState::Closed) {
+            FlowEnd::TcpClose
+        } else {
+            FlowEnd::Open
+        };
         let v = fwd.key.ip_version;
         let rec = FlowRecord {
             key: FlowKey {

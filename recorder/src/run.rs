@@ -8,7 +8,7 @@ use netrec_format::decode::decode;
 use netrec_format::segment::{SegmentError, SegmentHeaderInfo, WriterConfig};
 use netrec_format::store::{RetentionPolicy, RotationPolicy, SegmentFile, apply_retention, list_segments};
 use netrec_format::{Alert, FlowRecord, LossRecord, PacketRecord, SegmentMeta, Ts};
-use netrec_rules::engine::Limits;
+use netrec_rules::Limits;
 use netrec_rules::ruleset::RuleSet;
 use netrec_rules::{Engine, EngineSink};
 use std::future::Future;
@@ -116,7 +116,13 @@ struct Segments {
 }
 
 impl Segments {
-    fn open_dir(dir: &Path, cfg: WriterConfig, meta: SegmentMeta, dir_mode: u32, file_mode: u32) -> Result<Segments, RunError> {
+    fn open_dir(
+        dir: &Path,
+        cfg: WriterConfig,
+        meta: SegmentMeta,
+        dir_mode: u32,
+        file_mode: u32,
+    ) -> Result<Segments, RunError> {
         let io = |source| RunError::Dir { path: dir.to_path_buf(), source };
         std::fs::create_dir_all(dir).map_err(io)?;
         set_mode(dir, dir_mode).map_err(io)?;
@@ -128,7 +134,16 @@ impl Segments {
             Some(last) => sha256_file(&last.path).map_err(io)?,
             None => [0; 32],
         };
-        Ok(Segments { dir: dir.to_path_buf(), cfg, meta, file_mode, current: None, next_seq, prev_sha256, closed: Vec::new() })
+        Ok(Segments {
+            dir: dir.to_path_buf(),
+            cfg,
+            meta,
+            file_mode,
+            current: None,
+            next_seq,
+            prev_sha256,
+            closed: Vec::new(),
+        })
     }
 
     fn err(&self, source: SegmentError) -> RunError {
@@ -137,7 +152,8 @@ impl Segments {
 
     fn file(&mut self, now: Ts) -> Result<&mut SegmentFile, RunError> {
         if self.current.is_none() {
-            let info = SegmentHeaderInfo { seq: self.next_seq, prev_sha256: self.prev_sha256, created_ns: now.0 };
+            let info =
+                SegmentHeaderInfo { seq: self.next_seq, prev_sha256: self.prev_sha256, created_ns: now.0 };
             let mut f = SegmentFile::create(&self.dir, info, self.cfg).map_err(|e| self.err(e))?;
             let _ = set_mode(&f.partial_path(), self.file_mode);
             f.write_meta(&self.meta).map_err(|e| self.err(e))?;
@@ -150,7 +166,7 @@ impl Segments {
     fn close(&mut self) -> Result<(), RunError> {
         if let Some(f) = self.current.take() {
             let (path, summary) = f.close().map_err(|e| self.err(e))?;
-            self.prev_sha256 = summary.file_sha256;
+            self.prev_sha256 = summary.sha256;
             self.closed.push(path);
         }
         Ok(())
@@ -248,7 +264,10 @@ pub async fn run<S: PacketSource>(
             }
             segs.file(now)?.tick(now).map_err(|e| segs.err(e))?;
             // Rotation and retention.
-            let rotate = segs.current.as_ref().is_some_and(|f| config.rotation.should_rotate(f.opened_at(), now, f.bytes_written()));
+            let rotate = segs
+                .current
+                .as_ref()
+                .is_some_and(|f| config.rotation.should_rotate(f.opened_at(), now, f.bytes_written()));
             if rotate && !stop {
                 segs.close()?;
                 if let Some(policy) = config.retention {
@@ -315,10 +334,11 @@ fn emit_alerts(
         }
         segs.file(now)?.push_alert(&alert).map_err(|e| segs.err(e))?;
         if let AlertOutput::Jsonl(w) = out {
-            let mut v = netrec_rules::json::alert_json(&alert);
+            let mut v = netrec_rules::alert_json(&alert);
             v["event"] = serde_json::Value::from(if update { "update" } else { "alert" });
             // A broken alert output must not stop recording.
-            let _ = serde_json::to_writer(&mut *w, &v).and_then(|()| w.write_all(b"\n").map_err(serde_json::Error::io));
+            let _ = serde_json::to_writer(&mut *w, &v)
+                .and_then(|()| w.write_all(b"\n").map_err(serde_json::Error::io));
             let _ = w.flush();
         }
     }

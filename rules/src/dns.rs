@@ -47,14 +47,27 @@ pub fn registered_domain(name: &[u8]) -> &[u8] {
             }
         }
     }
+    let last_dot = if n == 0 { None } else { Some(found[0]) };
+    let tld = last_dot.map_or(name, |d| &name[d + 1..]);
+    // A name whose last label cannot be a TLD (digits, or absurdly long: tunnels that talk to
+    // their server directly, like dnscat without a domain) has no registered domain: all such
+    // names from one client are grouped together under "".
+    if !plausible_tld(tld) {
+        return &[];
+    }
     if n < 2 {
         return name;
     }
-    let tld = &name[found[0] + 1..];
     let sld = &name[found[1] + 1..found[0]];
     let psl_like = tld.len() == 2
         && matches!(sld, b"co" | b"com" | b"net" | b"org" | b"gov" | b"edu" | b"ac" | b"ne" | b"or");
     if psl_like { if n == 3 { &name[found[2] + 1..] } else { name } } else { &name[found[1] + 1..] }
+}
+
+/// Letters only (or an IDN `xn--` label), 2 to 24 characters.
+fn plausible_tld(label: &[u8]) -> bool {
+    let idn = label.len() > 4 && label[..4].eq_ignore_ascii_case(b"xn--");
+    (2..=24).contains(&label.len()) && (idn || label.iter().all(u8::is_ascii_alphabetic))
 }
 
 /// Parse a DNS message; `Some` only for a query (QR=0) with at least one well-formed question.

@@ -4,7 +4,7 @@ use super::flows::{collect, exit_code};
 use super::{RuleArgs, load_rules};
 use anyhow::Context as _;
 use netrec_format::Alert;
-use netrec_rules::json::alert_json;
+use netrec_rules::alert_json;
 use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,7 +64,9 @@ fn table(alerts: &[Alert]) -> String {
         return "no alerts\n".to_string();
     }
     let mut b = tabled::builder::Builder::default();
-    b.push_record(["id", "class", "severity", "rule", "first", "last", "sources", "targets", "count", "message"]);
+    b.push_record([
+        "id", "class", "severity", "rule", "first", "last", "sources", "targets", "count", "message",
+    ]);
     for a in alerts {
         b.push_record([
             a.id.to_string(),

@@ -6,8 +6,8 @@ use netrec_analyzer::db::{Db, InputInfo, InputStats, InputWriter};
 use netrec_analyzer::pipeline::{self, Input, ReplayStats};
 use netrec_analyzer::report::{Report, ReportKind};
 use netrec_format::decode::Decoded;
-use netrec_format::{Alert, FlowRecord, PROTO_ARP, PacketRef};
-use netrec_rules::engine::Limits;
+use netrec_format::{Alert, FlowRecord, PROTO_ARP};
+use netrec_rules::Limits;
 use netrec_rules::{Engine, EngineSink};
 use sha2::Digest as _;
 use std::io::{IsTerminal as _, Read as _};
@@ -112,7 +112,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             Ok(None) => {
                 skipped += 1;
                 if !args.quiet {
-                    eprintln!("netrec: {}: already in {} (same sha256), skipped", path.display(), args.db.display());
+                    eprintln!(
+                        "netrec: {}: already in {} (same sha256), skipped",
+                        path.display(),
+                        args.db.display()
+                    );
                 }
             }
             Err(e) => {
@@ -145,7 +149,12 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Analyze one input into the database; `Ok(None)` when it was already there.
-fn analyze_one(db: &mut Db, path: &Path, rules: &netrec_rules::ruleset::RuleSet, progress: bool) -> anyhow::Result<Option<u64>> {
+fn analyze_one(
+    db: &mut Db,
+    path: &Path,
+    rules: &netrec_rules::ruleset::RuleSet,
+    progress: bool,
+) -> anyhow::Result<Option<u64>> {
     let mut input = Input::open(path)?;
     let (sha256, size) = sha256_file(path).with_context(|| format!("{}: cannot read", path.display()))?;
     let info = InputInfo { path: path.to_path_buf(), sha256, format: input.format_name(), size_bytes: size };
@@ -153,9 +162,11 @@ fn analyze_one(db: &mut Db, path: &Path, rules: &netrec_rules::ruleset::RuleSet,
     let bar = progress.then(|| {
         let b = indicatif::ProgressBar::new(size);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
-                .expect("static template")
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
         );
         b.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
         b

@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use netrec_analyzer::pipeline::{self, Input, ReplayStats};
 use netrec_format::{FlowRecord, proto_name};
 use netrec_rules::ruleset::RuleSet;
-use netrec_rules::{Engine, VecSink, engine::Limits, flow::json::flow_json};
+use netrec_rules::{Engine, Limits, VecSink, flow::flow_json};
 use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -146,7 +146,9 @@ fn write_csv(out: &mut impl std::io::Write, flows: &[FlowRecord]) -> std::io::Re
         let s = |k: &str| match &j[k] {
             serde_json::Value::Null => String::new(),
             serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Object(_) => j["tunnel"]["kind"].as_str().map(|k| format!("{k}:{}", j["tunnel"]["id"])).unwrap_or_default(),
+            serde_json::Value::Object(_) => {
+                j["tunnel"]["kind"].as_str().map(|k| format!("{k}:{}", j["tunnel"]["id"])).unwrap_or_default()
+            }
             v => v.to_string(),
         };
         let cols: Vec<String> = CSV_HEADER.split(',').map(s).collect();
@@ -157,7 +159,20 @@ fn write_csv(out: &mut impl std::io::Write, flows: &[FlowRecord]) -> std::io::Re
 
 fn table(flows: &[FlowRecord]) -> String {
     let mut b = tabled::builder::Builder::default();
-    b.push_record(["proto", "source", "destination", "pkts →", "bytes →", "pkts ←", "bytes ←", "start", "duration", "state", "rtt ms", "retx"]);
+    b.push_record([
+        "proto",
+        "source",
+        "destination",
+        "pkts →",
+        "bytes →",
+        "pkts ←",
+        "bytes ←",
+        "start",
+        "duration",
+        "state",
+        "rtt ms",
+        "retx",
+    ]);
     for f in flows {
         let k = &f.key;
         b.push_record([
@@ -170,7 +185,11 @@ fn table(flows: &[FlowRecord]) -> String {
             f.rev.bytes.to_string(),
             f.first_ts.to_decimal(),
             format!("{:.3}", f.last_ts.saturating_sub(f.first_ts) as f64 / 1e9),
-            if f.tcp_state == netrec_format::TcpState::None { String::new() } else { f.tcp_state.as_str().to_string() },
+            if f.tcp_state == netrec_format::TcpState::None {
+                String::new()
+            } else {
+                f.tcp_state.as_str().to_string()
+            },
             f.rtt_ns().map(|r| format!("{:.3}", r as f64 / 1e6)).unwrap_or_default(),
             (f.fwd.retransmissions + f.rev.retransmissions).to_string(),
         ]);
@@ -188,4 +207,3 @@ fn endpoint(ip: std::net::IpAddr, port: u16, proto: u16) -> String {
         (ip, false) => ip.to_string(),
     }
 }
-

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 /// A write to a closed pipe (`netrec flows x.pcap | head`) is success, not an error.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Rule-file options shared by `alerts`, `analyze`, `rules list` and `record`.
@@ -31,7 +33,8 @@ pub struct RuleArgs {
 
 /// Parse one rule file; list files it references are resolved relative to it.
 pub fn parse_rule_file(path: &Path) -> anyhow::Result<RuleSet> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read rule file", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read rule file", path.display()))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut resolve = |name: &str| -> Result<String, String> {
         let p = base.join(name);

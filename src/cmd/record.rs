@@ -82,7 +82,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    netrec_rules::ruleset::parse_duration(s).map(Duration::from_nanos).ok_or_else(|| format!("bad duration {s:?} (e.g. 500ms, 30s, 10m, 1h)"))
+    netrec_rules::ruleset::parse_duration(s)
+        .map(Duration::from_nanos)
+        .ok_or_else(|| format!("bad duration {s:?} (e.g. 500ms, 30s, 10m, 1h)"))
 }
 
 pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
@@ -103,11 +105,16 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         },
         object,
     };
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create output directory {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
     let alerts = match args.alerts.as_deref() {
         Some("-") => AlertOutput::Jsonl(Box::new(std::io::stdout())),
         Some(p) => AlertOutput::Jsonl(Box::new(
-            std::fs::OpenOptions::new().create(true).append(true).open(p).with_context(|| format!("cannot open alert file {p}"))?,
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("cannot open alert file {p}"))?,
         )),
         None => {
             let p = args.out.join("alerts.jsonl");

@@ -36,7 +36,9 @@ pub fn run(cmd: RulesCmd) -> anyhow::Result<ExitCode> {
         RulesCmd::List { rules } => {
             let set = load_rules(&rules)?;
             let mut b = tabled::builder::Builder::default();
-            b.push_record(["id", "detector", "enabled", "severity", "attack", "track", "window", "suppress", "origin"]);
+            b.push_record([
+                "id", "detector", "enabled", "severity", "attack", "track", "window", "suppress", "origin",
+            ]);
             for r in set.rules() {
                 b.push_record(rule_row(r));
             }

@@ -33,7 +33,12 @@ pub fn fixture(rel: &str) -> PathBuf {
 pub fn manifest_captures() -> Vec<PathBuf> {
     let dir = captures_dir();
     let text = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("read MANIFEST.tsv");
-    text.lines().skip(1).filter_map(|l| l.split('\t').next()).filter(|f| !f.is_empty()).map(|f| dir.join(f)).collect()
+    text.lines()
+        .skip(1)
+        .filter_map(|l| l.split('\t').next())
+        .filter(|f| !f.is_empty())
+        .map(|f| dir.join(f))
+        .collect()
 }
 
 pub fn netrec(args: &[&str]) -> Output {

@@ -285,7 +285,9 @@ fn fragment_anomaly(rng: &mut Rng) -> Trace {
         ip.df = false;
         let l4 = L4::Udp {
             sport: rng.range(1024, 65535) as u16,
-            dport: rng.range(1024, 65535) as u16,
+            // One service, as floods aim at: random ports per datagram would (rightly) also
+            // look like a UDP port scan from each source.
+            dport: 10_000,
             // Zero fill as flood tools send (random bytes trip protocol heuristics in dissectors).
             payload: Payload::Bytes(&[0; 1_800]),
         };

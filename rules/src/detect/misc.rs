@@ -181,7 +181,11 @@ impl Detector for DnsTunnel {
         let ev = Ev { src: Some(src), dst: Some(dst), port: Some(53) };
         self.t.event(Key::Domain(src, hash64(reg)), ts, ev, out, |w, start| {
             if w.domain.is_empty() {
-                w.domain = String::from_utf8_lossy(reg).into_owned();
+                w.domain = if reg.is_empty() {
+                    "names without a registered domain".to_string()
+                } else {
+                    String::from_utf8_lossy(reg).into_owned()
+                };
             }
             w.queries += 1;
             w.names.insert(name_hash);
