@@ -54,6 +54,11 @@ pub enum InputError {
         #[source]
         source: netrec_format::segment::SegmentError,
     },
+    /// Every packet of the input has a link type the decoder does not know: nothing usable.
+    #[error("{path}: link type {link_type} is not supported ({packets} packets skipped)")]
+    UnsupportedLinkType { path: PathBuf, link_type: u32, packets: u64 },
+    #[error("{path}: directory holds no capture or segment files")]
+    EmptyDirectory { path: PathBuf },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -147,11 +152,16 @@ pub fn replay<S: EngineSink>(
     stats: &mut ReplayStats,
     mut on_packet: impl FnMut(&mut S, &PacketRef<'_>, &Decoded),
 ) -> Result<(), InputError> {
+    let (packets0, unsupported0) = (stats.packets, stats.unsupported_link);
+    let mut unsupported_lt = None;
     let result = loop {
         match input.next_packet() {
             Ok(Some(pkt)) => {
                 let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
                 stats.account(&pkt, &dec);
+                if unsupported_lt.is_none() && stats.unsupported_link > unsupported0 {
+                    unsupported_lt = Some(pkt.link_type.0);
+                }
                 on_packet(sink, &pkt, &dec);
                 engine.process(&pkt, &dec, sink);
             }
@@ -160,7 +170,22 @@ pub fn replay<S: EngineSink>(
         }
     };
     input.collect_warnings(stats);
-    result
+    let (packets, unsupported) = (stats.packets - packets0, stats.unsupported_link - unsupported0);
+    match (result, unsupported_lt) {
+        // Say which file and link type, not just a count in the summary.
+        (Ok(()), Some(link_type)) if unsupported == packets => {
+            Err(InputError::UnsupportedLinkType { path: input.path.clone(), link_type, packets })
+        }
+        (result, Some(link_type)) => {
+            stats.warning_count += 1;
+            stats.warnings.push(format!(
+                "{}: {unsupported} packets of unsupported link type {link_type} skipped",
+                input.path.display()
+            ));
+            result
+        }
+        (result, None) => result,
+    }
 }
 
 /// Expand command-line inputs: files stay as given; a directory contributes its segment files
@@ -170,6 +195,7 @@ pub fn expand_inputs(args: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     let mut out = Vec::new();
     for arg in args {
         if arg.is_dir() {
+            let before = out.len();
             let rd = std::fs::read_dir(arg).map_err(|source| InputError::Io { path: arg.clone(), source })?;
             let mut names: Vec<PathBuf> =
                 rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file()).collect();
@@ -184,6 +210,9 @@ pub fn expand_inputs(args: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
                 );
             } else {
                 out.extend(segs);
+            }
+            if out.len() == before {
+                return Err(InputError::EmptyDirectory { path: arg.clone() });
             }
         } else if !arg.exists() && arg.file_name().is_some_and(|n| n.to_string_lossy().contains(['*', '?'])) {
             let dir = arg.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -248,5 +277,14 @@ mod tests {
         assert!(!glob_match("*.pcap", "a.pcapng"));
         assert!(glob_match("*", ""));
         assert!(!glob_match("?", ""));
+    }
+
+    #[test]
+    fn a_directory_without_captures_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = expand_inputs(&[dir.path().to_path_buf()]).unwrap_err();
+        assert!(matches!(&err, InputError::EmptyDirectory { path } if path == dir.path()), "{err}");
+        std::fs::write(dir.path().join("a.pcap"), b"").unwrap();
+        assert_eq!(expand_inputs(&[dir.path().to_path_buf()]).unwrap(), vec![dir.path().join("a.pcap")]);
     }
 }

@@ -273,21 +273,27 @@ impl Blocklist {
 impl Detector for Blocklist {
     fn on_packet(&mut self, cx: &PacketCtx<'_>, out: &mut Out<'_>) {
         let Some(net) = cx.dec.net else { return };
-        let s = !self.nets.is_empty() && self.nets.contains(net.src);
-        let d = !self.nets.is_empty() && self.nets.contains(net.dst);
-        let ports = cx.dec.ports();
+        // A reply belongs to its conversation's incident: orient every packet initiator ->
+        // responder when the flow table knows the direction, so one connection to a listed
+        // host is one hit (not one per direction) and a listed service port matches both ways.
+        let (src, dst, ports) = match cx.flow {
+            Some(f) if f.dir == FlowDir::Rev => (net.dst, net.src, cx.dec.ports().map(|(a, b)| (b, a))),
+            _ => (net.src, net.dst, cx.dec.ports()),
+        };
+        let s = !self.nets.is_empty() && self.nets.contains(src);
+        let d = !self.nets.is_empty() && self.nets.contains(dst);
         let p = !self.ports.is_empty() && ports.is_some_and(|(_, dp)| self.ports.binary_search(&dp).is_ok());
         if !(s || d || p) {
             return;
         }
         let (sp, dp) = ports.unwrap_or((0, 0));
         let key = match self.track {
-            Track::BySrc => Key::Ip(net.src),
-            Track::ByDst => Key::Ip(net.dst),
-            Track::ByPair => Key::Pair(net.src, net.dst),
-            Track::ByFlow => Key::Flow(net.proto, net.src, sp, net.dst, dp),
+            Track::BySrc => Key::Ip(src),
+            Track::ByDst => Key::Ip(dst),
+            Track::ByPair => Key::Pair(src, dst),
+            Track::ByFlow => Key::Flow(net.proto, src, sp, dst, dp),
         };
-        let (min, ts, src, dst) = (self.min, cx.ts, net.src, net.dst);
+        let (min, ts) = (self.min, cx.ts);
         let ev = Ev { src: Some(src), dst: Some(dst), port: ports.map(|p| p.1) };
         self.t.event(key, ts, ev, out, |w, start| {
             w.count += 1;

@@ -344,6 +344,32 @@ fn blocklist_ips_and_ports() {
 }
 
 #[test]
+fn blocklist_counts_a_conversation_once() {
+    // Through the engine, so the flow table tells the detector which side initiated.
+    let rs =
+        crate::RuleSet::parse("t.toml", &rule("blocklist", "ips = [\"203.0.113.66/32\"]\nports = [4444]"))
+            .unwrap();
+    let mut e = crate::Engine::new(rs, crate::Limits::default());
+    let mut sink = crate::VecSink::default();
+    let pkt = |ts| netrec_format::PacketRef {
+        ts,
+        iface: 0,
+        direction: netrec_format::Direction::Unknown,
+        link_type: netrec_format::LinkType::ETHERNET,
+        wire_len: 60,
+        data: &[],
+    };
+    e.process(&pkt(ms(0)), &tcp("10.0.0.1", "203.0.113.66", 49152, 4444, SYN), &mut sink);
+    e.process(&pkt(ms(1)), &tcp("203.0.113.66", "10.0.0.1", 4444, 49152, SYN | F::ACK), &mut sink);
+    e.process(&pkt(ms(2)), &tcp("10.0.0.1", "203.0.113.66", 49152, 4444, F::ACK), &mut sink);
+    e.finish(&mut sink);
+    assert_eq!(sink.alerts.len(), 1, "{:?}", sink.alerts);
+    let a = &sink.alerts[0];
+    assert_eq!((a.src.clone(), a.dst.clone()), (vec![ip("10.0.0.1")], vec![ip("203.0.113.66")]));
+    assert_eq!(a.count, 3);
+}
+
+#[test]
 fn bounded_keys_evict_lru_and_count() {
     let rs = crate::RuleSet::parse("t.toml", &rule("port_scan", "min_ports = 25")).unwrap();
     let mut h = Harness::with_keys(&rs, 100);
