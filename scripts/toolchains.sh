@@ -24,9 +24,11 @@ install_user() {
 
 install_ebpf() {
     if ! have_toolchain "$NIGHTLY"; then
-        rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src
+        rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src,clippy
     fi
-    rustup component list --toolchain "$NIGHTLY" --installed | grep -q '^rust-src' || rustup component add --toolchain "$NIGHTLY" rust-src
+    for c in rust-src clippy; do
+        rustup component list --toolchain "$NIGHTLY" --installed | grep -q "^$c" || rustup component add --toolchain "$NIGHTLY" "$c"
+    done
     local sysroot
     sysroot=$(rustc +"$NIGHTLY" --print sysroot)
     local linker

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests of the `netrec` binary.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

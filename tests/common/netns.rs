@@ -60,7 +60,10 @@ impl VethPair {
         };
         ip(&["netns", "add", &pair.a]);
         ip(&["netns", "add", &pair.b]);
-        ip(&["link", "add", &pair.a_if, "netns", &pair.a, "type", "veth", "peer", "name", &pair.b_if, "netns", &pair.b]);
+        ip(&[
+            "link", "add", &pair.a_if, "netns", &pair.a, "type", "veth", "peer", "name", &pair.b_if, "netns",
+            &pair.b,
+        ]);
         for (ns, ifname, addr) in [(&pair.a, &pair.a_if, &pair.a_addr), (&pair.b, &pair.b_if, &pair.b_addr)] {
             ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", ifname]);
             ip(&["-n", ns, "link", "set", ifname, "up"]);
@@ -86,7 +89,12 @@ impl VethPair {
                 .expect("read link stats");
             String::from_utf8_lossy(&out.stdout).trim().parse().expect("counter")
         };
-        LinkStats { rx_packets: read("rx_packets"), tx_packets: read("tx_packets"), rx_bytes: read("rx_bytes"), tx_bytes: read("tx_bytes") }
+        LinkStats {
+            rx_packets: read("rx_packets"),
+            tx_packets: read("tx_packets"),
+            rx_bytes: read("rx_bytes"),
+            tx_bytes: read("tx_bytes"),
+        }
     }
 }
 
