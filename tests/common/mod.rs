@@ -67,3 +67,50 @@ pub fn jsonl(o: &Output) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad json line {l:?}: {e}")))
         .collect()
 }
+
+/// Opens a database read-only (tests inspect what `netrec analyze` wrote, never change it).
+pub fn db_ro(db: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap_or_else(|e| panic!("open {}: {e}", db.display()))
+}
+
+/// One integer from a query (e.g. `SELECT count(*) FROM flows`).
+pub fn sql_i64(db: &Path, sql: &str) -> i64 {
+    db_ro(db).query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Row counts of every netrec table, by name.
+pub fn table_counts(db: &Path) -> std::collections::BTreeMap<&'static str, i64> {
+    ["inputs", "flows", "alerts", "incidents", "incident_alerts", "hosts", "timeseries", "losses"]
+        .into_iter()
+        .map(|t| (t, sql_i64(db, &format!("SELECT count(*) FROM {t}"))))
+        .collect()
+}
+
+/// A path as `&str` (temp dirs and fixtures are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Exit code; a missing code means netrec died by a signal.
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or_else(|| panic!("netrec killed by a signal:\n{}", stderr(o)))
+}
+
+/// Non-empty stderr lines.
+pub fn err_lines(o: &Output) -> Vec<String> {
+    stderr(o).lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect()
+}
+
+pub fn assert_no_panic(o: &Output, what: &str) {
+    let e = stderr(o);
+    assert!(!e.contains("panicked"), "{what}: netrec panicked:\n{e}");
+    assert!(o.status.code().is_some(), "{what}: killed by a signal:\n{e}");
+}
+
+/// `"<secs>.<9 digits>"` -> nanoseconds.
+pub fn ts_ns(t: &str) -> u64 {
+    let (s, f) = t.split_once('.').unwrap_or_else(|| panic!("bad timestamp {t}"));
+    assert_eq!(f.len(), 9, "timestamp {t} needs 9 fraction digits");
+    s.parse::<u64>().expect("seconds") * 1_000_000_000 + f.parse::<u64>().expect("nanoseconds")
+}

@@ -1,0 +1,344 @@
+//! Issue #2 ("Chain") at the CLI level: `netrec segments ls | cat | verify` on segments written
+//! offline with `netrec_format::store::SegmentFile`, and `netrec analyze` on a segment directory
+//! agreeing with the analysis of the pcap its packets came from.
+
+mod common;
+
+use common::*;
+use netrec_analyzer::source::CaptureSource;
+use netrec_format::segment::{SegmentHeaderInfo, WriterConfig};
+use netrec_format::store::SegmentFile;
+use netrec_format::{InterfaceInfo, LinkType, LossRecord, PacketRecord, SegmentMeta};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Every packet of a capture, owned.
+fn read_packets(path: &Path) -> Vec<PacketRecord> {
+    let mut src = CaptureSource::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out = Vec::new();
+    while let Some(p) = src.next_packet().expect("read packet") {
+        out.push(PacketRecord {
+            ts: p.ts,
+            iface: p.iface,
+            direction: p.direction,
+            link_type: p.link_type,
+            wire_len: p.wire_len,
+            data: p.data.to_vec(),
+        });
+    }
+    assert!(!out.is_empty(), "{} has no packets", path.display());
+    out
+}
+
+/// What one written segment holds.
+#[derive(Debug)]
+struct Written {
+    path: PathBuf,
+    packets: usize,
+    loss: usize,
+}
+
+/// Writes `packets` as a hash chain of `parts` closed segments in `dir` (sequence 0..parts, each
+/// header's prev_sha256 = SHA-256 of the previous file). Each segment gets one meta record, its
+/// share of the packets (time order kept) and one loss record, with small blocks so a file has
+/// several blocks.
+fn write_chain(dir: &Path, packets: &[PacketRecord], parts: usize) -> Vec<Written> {
+    let link = packets.first().map_or(LinkType(1), |p| p.link_type);
+    let meta = SegmentMeta {
+        host: "test-host".into(),
+        interfaces: vec![InterfaceInfo { index: 0, name: "eth0".into(), link_type: link }],
+        snaplen: 65535,
+        clock_base_ns: 0,
+        netrec_version: "test".into(),
+        ruleset_digest: String::new(),
+    };
+    let cfg = WriterConfig { max_block_bytes: 4096, max_block_age_ns: 0, zstd_level: 3 };
+    let per = packets.len().div_ceil(parts);
+    let mut prev = [0u8; 32];
+    let mut out = Vec::new();
+    for (seq, chunk) in packets.chunks(per).enumerate() {
+        let first = chunk.first().expect("non-empty chunk").ts;
+        let info = SegmentHeaderInfo { seq: seq as u64, prev_sha256: prev, created_ns: first.0 };
+        let mut f = SegmentFile::create(dir, info, cfg).expect("create segment");
+        f.write_meta(&meta).expect("meta");
+        for p in chunk {
+            f.push_packet(&p.as_ref()).expect("packet");
+        }
+        let last = chunk.last().expect("non-empty chunk").ts;
+        let loss = LossRecord { ts: last, kernel_packets: chunk.len() as u64, ..Default::default() };
+        f.push_loss(&loss).expect("loss");
+        let (path, summary) = f.close().expect("close");
+        prev = summary.sha256;
+        out.push(Written { path, packets: chunk.len(), loss: 1 });
+    }
+    assert_eq!(out.len(), parts, "packets do not split into {parts} segments");
+    out
+}
+
+/// A small chain (a few KB per file) for the byte-flip test: 3 segments from land.pcap.
+fn small_chain(dir: &Path) -> Vec<Written> {
+    write_chain(dir, &read_packets(&fixture("pcap/land.pcap")), 3)
+}
+
+#[test]
+fn verify_accepts_an_intact_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = small_chain(dir.path());
+    let o = netrec(&["segments", "verify", s(dir.path())]);
+    assert_eq!(code(&o), 0, "verify of an intact chain failed:\n{}", stderr(&o));
+    let total: usize = chain.iter().map(|w| w.packets).sum();
+    let out = stdout(&o);
+    assert!(out.contains("3 segment(s) intact"), "{out}");
+    assert!(out.contains(&format!("({total} packets")), "{out}");
+    // Files given one by one form the same chain.
+    let files: Vec<&str> = chain.iter().map(|w| s(&w.path)).collect();
+    let mut args = vec!["segments", "verify"];
+    args.extend(&files);
+    assert_eq!(code(&netrec(&args)), 0);
+}
+
+/// Changing any byte of any closed segment is detected and reported against that file.
+#[test]
+fn verify_detects_every_sampled_byte_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = small_chain(dir.path());
+    let mut checked = 0;
+    for w in &chain {
+        let original = std::fs::read(&w.path).unwrap();
+        let name = w.path.file_name().unwrap().to_str().unwrap().to_owned();
+        for pos in (0..original.len()).step_by(7) {
+            let mut bytes = original.clone();
+            bytes[pos] ^= 0x5a;
+            std::fs::write(&w.path, &bytes).unwrap();
+            let o = netrec(&["segments", "verify", s(dir.path())]);
+            assert_no_panic(&o, &format!("{name} byte {pos}"));
+            assert_eq!(code(&o), 2, "{name}: change at byte {pos} of {} not detected", original.len());
+            // The first problem reported is in the changed file itself.
+            let first = err_lines(&o).into_iter().next().unwrap_or_default();
+            assert!(
+                first.starts_with(&format!("netrec: {}:", w.path.display())),
+                "{name}: change at byte {pos}: first problem does not name the file: {}",
+                stderr(&o)
+            );
+            checked += 1;
+        }
+        std::fs::write(&w.path, &original).unwrap();
+    }
+    assert!(checked > 100, "only {checked} positions checked: the chain is too small to mean much");
+    assert_eq!(code(&netrec(&["segments", "verify", s(dir.path())])), 0, "restored chain must verify");
+}
+
+#[test]
+fn verify_reports_a_deleted_middle_segment_as_a_chain_break() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = small_chain(dir.path());
+    std::fs::remove_file(&chain[1].path).unwrap();
+    let o = netrec(&["segments", "verify", s(dir.path())]);
+    assert_no_panic(&o, "deleted middle");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let lines = err_lines(&o);
+    assert_eq!(lines.len(), 1, "one problem expected: {lines:?}");
+    let l = &lines[0];
+    assert!(l.starts_with(&format!("netrec: {}:", chain[2].path.display())), "{l}");
+    assert!(l.contains("hash chain break"), "{l}");
+    assert!(l.contains(&chain[0].path.display().to_string()), "break must name the previous file: {l}");
+    assert!(l.contains("expected sequence 1, found 2"), "{l}");
+}
+
+#[test]
+fn ls_lists_three_segments_with_sequence_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = small_chain(dir.path());
+    let o = netrec(&["segments", "ls", s(dir.path())]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 4, "header + 3 rows expected:\n{out}");
+    // Names carry the first packet's time (land.pcap starts 2026-01-01T00:00:01Z, fixtures/README.md).
+    assert_eq!(rows[1][0], "seg-0000000000-20260101T000001Z.nrseg");
+    let header = &rows[0];
+    let col =
+        |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name} column"));
+    let (file, seq, packets, loss, closed) =
+        (col("file"), col("seq"), col("packets"), col("loss"), col("closed"));
+    for (i, (r, w)) in rows[1..].iter().zip(&chain).enumerate() {
+        assert_eq!(r[file], w.path.file_name().unwrap().to_str().unwrap());
+        assert_eq!(r[seq], i.to_string());
+        assert_eq!(r[packets], w.packets.to_string());
+        assert_eq!(r[loss], w.loss.to_string());
+        assert_eq!(r[closed], "yes");
+    }
+}
+
+#[test]
+fn cat_json_emits_typed_records_with_the_right_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = small_chain(dir.path());
+    let packets = read_packets(&fixture("pcap/land.pcap"));
+    let mut offset = 0;
+    for w in &chain {
+        let o = netrec(&["segments", "cat", s(&w.path), "--json"]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let recs = jsonl(&o);
+        let mut by_type: BTreeMap<String, usize> = BTreeMap::new();
+        for r in &recs {
+            let t = r["type"].as_str().unwrap_or_else(|| panic!("record without a type: {r}"));
+            *by_type.entry(t.to_owned()).or_default() += 1;
+        }
+        let expected: BTreeMap<String, usize> =
+            [("meta".to_owned(), 1), ("packet".to_owned(), w.packets), ("loss".to_owned(), w.loss)].into();
+        assert_eq!(by_type, expected, "{}", w.path.display());
+        // Packets come back in order with their wire length and bytes.
+        let got: Vec<&serde_json::Value> = recs.iter().filter(|r| r["type"] == "packet").collect();
+        for (j, r) in got.iter().enumerate() {
+            let p = &packets[offset + j];
+            assert_eq!(r["wire_len"], p.wire_len, "{}", w.path.display());
+            assert_eq!(r["data"].as_str().unwrap(), hex::encode(&p.data));
+        }
+        offset += w.packets;
+    }
+    // Several files in one call: the records of all of them.
+    let o = netrec(&["segments", "cat", s(&chain[0].path), s(&chain[2].path), "--json"]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(jsonl(&o).len(), chain[0].packets + chain[2].packets + 4);
+}
+
+/// Sets the major version field (bytes 8..10) without touching anything else.
+fn with_newer_major(bytes: &[u8]) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    b[8..10].copy_from_slice(&2u16.to_le_bytes());
+    b
+}
+
+#[test]
+fn bad_inputs_name_the_path_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = small_chain(dir.path());
+    let junk = dir.path().join("junk");
+    std::fs::create_dir(&junk).unwrap();
+    let text = junk.join("notes.txt");
+    std::fs::write(&text, "not a segment\n").unwrap();
+    // A text file wearing a segment name.
+    let fake = junk.join("seg-0000000000-20260101T000001Z.nrseg");
+    std::fs::write(&fake, "not a segment either\n").unwrap();
+    let newer = dir.path().join("newer");
+    std::fs::create_dir(&newer).unwrap();
+    let newer_file = newer.join(chain[0].path.file_name().unwrap());
+    std::fs::write(&newer_file, with_newer_major(&std::fs::read(&chain[0].path).unwrap())).unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let missing = dir.path().join("no-such-thing");
+
+    let cases: Vec<(Vec<&str>, &Path, &str)> = vec![
+        (vec!["segments", "cat", s(&text)], &text, ""),
+        (vec!["segments", "cat", s(&newer_file)], &newer_file, "major"),
+        (vec!["segments", "cat", s(&missing)], &missing, ""),
+        (vec!["segments", "cat", s(&empty)], &empty, ""),
+        (vec!["segments", "verify", s(&text)], &text, ""),
+        (vec!["segments", "verify", s(&fake)], &fake, ""),
+        (vec!["segments", "verify", s(&newer)], &newer_file, "major"),
+        (vec!["segments", "verify", s(&newer_file)], &newer_file, "major"),
+        (vec!["segments", "verify", s(&empty)], &empty, "no segment files"),
+        (vec!["segments", "verify", s(&missing)], &missing, ""),
+        (vec!["segments", "ls", s(&empty)], &empty, "no segment files"),
+        (vec!["segments", "ls", s(&missing)], &missing, ""),
+        (vec!["segments", "ls", s(&junk)], &fake, ""),
+        (vec!["segments", "ls", s(&newer)], &newer_file, "major"),
+    ];
+    for (args, path, needle) in cases {
+        let what = args.join(" ");
+        let o = netrec(&args);
+        assert_no_panic(&o, &what);
+        assert_eq!(code(&o), 2, "{what}: exit code\n{}", stderr(&o));
+        let lines = err_lines(&o);
+        assert_eq!(lines.len(), 1, "{what}: one line expected, got {lines:?}");
+        assert!(
+            lines[0].contains(&path.display().to_string()),
+            "{what}: line does not name {}: {}",
+            path.display(),
+            lines[0]
+        );
+        assert!(lines[0].to_lowercase().contains(needle), "{what}: expected {needle:?} in {}", lines[0]);
+    }
+}
+
+/// Alerts as (rule_id, class, first_ts, count, src, dst), sorted.
+fn alert_keys(alerts: &[serde_json::Value]) -> Vec<(String, String, String, u64, String, String)> {
+    let mut v: Vec<_> = alerts
+        .iter()
+        .map(|a| {
+            (
+                a["rule_id"].as_str().unwrap().to_owned(),
+                a["class"].as_str().unwrap().to_owned(),
+                a["first_ts"].as_str().unwrap().to_owned(),
+                a["count"].as_u64().unwrap(),
+                a["src"].to_string(),
+                a["dst"].to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Alerts stored in a database, as `alert_keys`.
+fn db_alert_keys(db: &Path) -> Vec<(String, String, String, u64, String, String)> {
+    let conn = db_ro(db);
+    let mut st = conn.prepare("SELECT rule_id, class, first_ts, count, src, dst FROM alerts").unwrap();
+    let list = |s: String| {
+        let v: Vec<&str> = if s.is_empty() { vec![] } else { s.split(',').collect() };
+        serde_json::to_string(&v).unwrap()
+    };
+    let mut v: Vec<_> = st
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64, r.get(4)?, r.get(5)?))
+        })
+        .unwrap()
+        .map(|r| {
+            let (a, b, c, d, e, f): (String, String, String, u64, String, String) = r.unwrap();
+            (a, b, c, d, list(e), list(f))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// `analyze` of a segment directory whose packets (a fixture pcap's, split over `parts` chained
+/// segments) raises the same alerts as `analyze` of the pcap (and as `netrec alerts` of it).
+fn analyze_of_segments_matches_analyze_of_the_pcap(parts: usize) {
+    for name in ["port_scan_syn.pcap", "brute_force_ssh.pcap"] {
+        let pcap = fixture(&format!("pcap/{name}"));
+        let dir = tempfile::tempdir().unwrap();
+        let segdir = dir.path().join("segs");
+        std::fs::create_dir(&segdir).unwrap();
+        write_chain(&segdir, &read_packets(&pcap), parts);
+        assert_eq!(code(&netrec(&["segments", "verify", s(&segdir)])), 0);
+
+        let db_seg = dir.path().join("seg.sqlite");
+        let o = netrec(&["analyze", "--quiet", "--db", s(&db_seg), s(&segdir)]);
+        assert_eq!(code(&o), 0, "{name}: analyze segments: {}", stderr(&o));
+        let db_pcap = dir.path().join("pcap.sqlite");
+        let o = netrec(&["analyze", "--quiet", "--db", s(&db_pcap), s(&pcap)]);
+        assert_eq!(code(&o), 0, "{name}: analyze pcap: {}", stderr(&o));
+
+        let from_pcap = db_alert_keys(&db_pcap);
+        assert!(!from_pcap.is_empty(), "{name} must raise alerts (fixtures/README.md)");
+        assert_eq!(alert_keys(&jsonl(&netrec(&["alerts", "--format", "jsonl", s(&pcap)]))), from_pcap);
+        assert_eq!(db_alert_keys(&db_seg), from_pcap, "{name}: segments and pcap disagree");
+    }
+}
+
+#[test]
+fn analyze_of_one_segment_matches_analyze_of_the_pcap() {
+    analyze_of_segments_matches_analyze_of_the_pcap(1);
+}
+
+/// Known bug: `analyze` replays each segment file through a fresh engine, so an attack that spans
+/// a rotation is split into several smaller alerts (port scan: 346 + 342 + 336 events instead of
+/// one alert of 1024). A chain is one recording and must be one stream; fixing it needs a decision
+/// on how a chain maps to `inputs` rows (see the t2 report).
+#[test]
+#[ignore = "analyze restarts the engine at every segment of a chain (alerts split at rotation)"]
+fn analyze_of_a_segment_chain_matches_analyze_of_the_pcap() {
+    analyze_of_segments_matches_analyze_of_the_pcap(3);
+}
