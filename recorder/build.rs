@@ -55,7 +55,10 @@ fn main() {
             .arg("--target-dir")
             .arg(&target_dir)
             // aya-ebpf's build scripts pick the kernel arch from this (pt_regs layouts).
-            .env("AYA_BPF_TARGET_ARCH", std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_else(|_| "x86_64".into()));
+            .env(
+                "AYA_BPF_TARGET_ARCH",
+                std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_else(|_| "x86_64".into()),
+            );
         let status = cmd.status().unwrap_or_else(|e| panic!("cannot run cargo for the eBPF build: {e}"));
         if !status.success() {
             panic!(

@@ -76,16 +76,16 @@ pub struct Input {
 
 #[derive(Debug)]
 enum Inner {
-    Capture(CaptureSource),
-    Segment(crate::segsource::SegmentPackets),
+    Capture(Box<CaptureSource>),
+    Segment(Box<crate::segsource::SegmentPackets>),
 }
 
 impl Input {
     pub fn open(path: &Path) -> Result<Input, InputError> {
         let inner = match CaptureSource::open(path) {
-            Ok(src) => Inner::Capture(src),
+            Ok(src) => Inner::Capture(Box::new(src)),
             Err(SourceError::IsSegment { .. }) => {
-                Inner::Segment(crate::segsource::SegmentPackets::open(path)?)
+                Inner::Segment(Box::new(crate::segsource::SegmentPackets::open(path)?))
             }
             Err(e) => return Err(e.into()),
         };

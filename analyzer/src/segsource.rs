@@ -45,10 +45,8 @@ impl SegmentPackets {
 
     pub fn next_packet(&mut self) -> Result<Option<PacketRef<'_>>, InputError> {
         loop {
-            if let Some(b) = &self.block {
-                if self.next < b.len() {
-                    break;
-                }
+            if self.block.as_ref().is_some_and(|b| self.next < b.len()) {
+                break;
             }
             self.block = None;
             self.next = 0;

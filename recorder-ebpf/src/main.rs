@@ -6,17 +6,21 @@
 //! counted (RING_DROPS, MAP_FULL, MAP_BUSY): loss is accounted, never silent.
 #![no_std]
 #![no_main]
+// The `#[classifier]` macro generates the exported `extern "C" fn(*mut __sk_buff)`; the kernel owns that pointer.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use aya_ebpf::EbpfContext;
 use aya_ebpf::bindings::__sk_buff;
-use aya_ebpf::bindings::{BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, TC_ACT_UNSPEC};
+use aya_ebpf::bindings::{
+    BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, TC_ACT_UNSPEC,
+};
 use aya_ebpf::helpers::generated::{bpf_ktime_get_ns, bpf_ringbuf_query, bpf_skb_load_bytes};
 use aya_ebpf::macros::{classifier, map};
 use aya_ebpf::maps::{Array, PerCpuArray, PerCpuHashMap, RingBuf};
 use aya_ebpf::programs::TcContext;
 use netrec_recorder_common::{
-    CONFIG_FLAGS, CONFIG_SNAPLEN, CONFIG_SLOTS, DIR_EGRESS, DIR_INGRESS, FLAG_RECORD_HEADERS, FlowCounters, FlowKey,
-    MAX_SNAPLEN, PacketRecord, WAKEUP_BYTES, counter,
+    CONFIG_FLAGS, CONFIG_SLOTS, CONFIG_SNAPLEN, DIR_EGRESS, DIR_INGRESS, FLAG_RECORD_HEADERS, FlowCounters,
+    FlowKey, MAX_SNAPLEN, PacketRecord, WAKEUP_BYTES, counter,
 };
 
 /// Per-flow, per-direction counters. A plain (not LRU) hash: when it is full the insert fails and
@@ -189,7 +193,8 @@ fn parse(ctx: &TcContext) -> Option<(FlowKey, u8, u32)> {
             _ => {}
         }
     }
-    let payload = if payload_at > 0 && (payload_at as u32) < ctx.len() { ctx.len() - payload_at as u32 } else { 0 };
+    let payload =
+        if payload_at > 0 && (payload_at as u32) < ctx.len() { ctx.len() - payload_at as u32 } else { 0 };
     Some((key, flags, payload))
 }
 
@@ -259,14 +264,7 @@ fn record(ctx: &TcContext, direction: u8, len: u32, now: u64) {
         // (a plain range check gets split across registers by LLVM). MAX_SNAPLEN is a power of two.
         let cap = ((cap - 1) & (MAX_SNAPLEN as u32 - 1)) + 1;
         // SAFETY: rec points at a reserved PacketRecord; cap <= MAX_SNAPLEN = data.len().
-        let ret = unsafe {
-            bpf_skb_load_bytes(
-                ctx.as_ptr(),
-                0,
-                (*rec).data.as_mut_ptr() as *mut _,
-                cap,
-            )
-        };
+        let ret = unsafe { bpf_skb_load_bytes(ctx.as_ptr(), 0, (*rec).data.as_mut_ptr() as *mut _, cap) };
         if ret == 0 {
             copied = cap;
         }

@@ -81,7 +81,7 @@ pub enum ProbeError {
     Load {
         hint: String,
         #[source]
-        source: aya::EbpfError,
+        source: Box<aya::EbpfError>,
     },
     #[error("the kernel rejected program {program}{hint}\n{log_tail}")]
     Verifier {
@@ -89,7 +89,7 @@ pub enum ProbeError {
         hint: String,
         log_tail: String,
         #[source]
-        source: aya::programs::ProgramError,
+        source: Box<aya::programs::ProgramError>,
     },
     #[error("attaching {program} to {interface} ({direction}) failed{hint}")]
     Attach {
@@ -98,7 +98,7 @@ pub enum ProbeError {
         direction: &'static str,
         hint: String,
         #[source]
-        source: aya::programs::ProgramError,
+        source: Box<aya::programs::ProgramError>,
     },
     #[error("eBPF map {name} missing or of the wrong type")]
     Map {
@@ -198,7 +198,7 @@ impl KernelProbe {
             .map_max_entries("EVENTS", cfg.ring_bytes.next_power_of_two().max(4096))
             .map_max_entries("FLOWS", cfg.flow_entries.max(1))
             .load(bytes)
-            .map_err(|source| ProbeError::Load { hint: hint_for(&source), source })?;
+            .map_err(|source| ProbeError::Load { hint: hint_for(&source), source: Box::new(source) })?;
 
         {
             let mut config: Array<&mut MapData, u32> = Array::try_from(
@@ -223,7 +223,7 @@ impl KernelProbe {
                 .ok_or(ProbeError::Map { name: "program", source: None })?;
             prog.load().map_err(|source| {
                 let log_tail = verifier_tail(&source);
-                ProbeError::Verifier { program, hint: hint_for(&source), log_tail, source }
+                ProbeError::Verifier { program, hint: hint_for(&source), log_tail, source: Box::new(source) }
             })?;
             let direction = if attach == TcAttachType::Ingress { "ingress" } else { "egress" };
             for (name, _) in &ifindexes {
@@ -246,7 +246,7 @@ impl KernelProbe {
                     interface: name.clone(),
                     direction,
                     hint: hint_for(&source),
-                    source,
+                    source: Box::new(source),
                 })?;
             }
         }

@@ -221,6 +221,6 @@ pub fn pair_flows(flows: &[KernelFlow], clock_base: u64) -> Vec<(FlowRecord, Vec
         };
         out.push((rec, dirs.iter().map(|f| f.key).collect()));
     }
-    out.sort_by(|a, b| (a.0.first_ts, a.0.key).cmp(&(b.0.first_ts, b.0.key)));
+    out.sort_by_key(|a| (a.0.first_ts, a.0.key));
     out
 }

@@ -235,9 +235,7 @@ pub async fn run<S: PacketSource>(
                 let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
                 engine.process(&pkt, &dec, &mut sink);
                 if write_err.is_none() {
-                    if let Err(e) = file.push_packet(&pkt) {
-                        write_err = Some(e);
-                    }
+                    write_err = file.push_packet(&pkt).err();
                 }
             });
             summary.packets += n as u64;

@@ -130,12 +130,12 @@ fn kernel_counts_and_records_udp_between_namespaces() {
     let mut udp_records = 0;
     for r in &records {
         let d = decode(r.link_type, &r.data, r.wire_len);
-        if let Transport::Udp(u) = d.transport {
-            if u.dst_port == 7777 {
-                udp_records += 1;
-                assert_eq!(d.payload_len, 100);
-                assert_eq!(r.wire_len, 14 + 20 + 8 + 100);
-            }
+        if let Transport::Udp(u) = d.transport
+            && u.dst_port == 7777
+        {
+            udp_records += 1;
+            assert_eq!(d.payload_len, 100);
+            assert_eq!(r.wire_len, 14 + 20 + 8 + 100);
         }
     }
     assert_eq!(udp_records, 20);
