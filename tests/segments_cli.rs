@@ -342,3 +342,23 @@ fn analyze_of_one_segment_matches_analyze_of_the_pcap() {
 fn analyze_of_a_segment_chain_matches_analyze_of_the_pcap() {
     analyze_of_segments_matches_analyze_of_the_pcap(3);
 }
+
+/// `netrec alerts` and `netrec flows` treat consecutive segments of one directory as one recording:
+/// one engine across the chain, so an attack spanning rotations is one alert, as in the pcap.
+#[test]
+fn alerts_of_a_segment_chain_match_alerts_of_the_pcap() {
+    for name in ["port_scan_syn.pcap", "brute_force_ssh.pcap"] {
+        let pcap = fixture(&format!("pcap/{name}"));
+        let dir = tempfile::tempdir().unwrap();
+        let segdir = dir.path().join("segs");
+        std::fs::create_dir(&segdir).unwrap();
+        write_chain(&segdir, &read_packets(&pcap), 3);
+        let from_pcap = jsonl(&netrec(&["alerts", "--format", "jsonl", s(&pcap)]));
+        let from_segs = jsonl(&netrec(&["alerts", "--format", "jsonl", s(&segdir)]));
+        assert!(!from_pcap.is_empty(), "{name} must raise alerts");
+        assert_eq!(alert_keys(&from_segs), alert_keys(&from_pcap), "{name}: segment chain and pcap disagree");
+        let flows_pcap = jsonl(&netrec(&["flows", "--format", "jsonl", s(&pcap)]));
+        let flows_segs = jsonl(&netrec(&["flows", "--format", "jsonl", s(&segdir)]));
+        assert_eq!(flows_segs, flows_pcap, "{name}: flows of the chain differ from the pcap's");
+    }
+}

@@ -51,6 +51,10 @@ pub fn collect(inputs: &[PathBuf], rules: &RuleSet) -> anyhow::Result<Collected>
     let mut sink = VecSink::default();
     let mut total = ReplayStats::default();
     let mut failed = 0;
+    // Consecutive segment files of one directory are one recording (rotated): one engine runs
+    // across them, so flows and incidents spanning a rotation are not split. Captures are
+    // independent: one engine each.
+    let mut chain: Option<(PathBuf, Engine)> = None;
     for path in &paths {
         let mut input = match Input::open(path) {
             Ok(i) => i,
@@ -60,10 +64,23 @@ pub fn collect(inputs: &[PathBuf], rules: &RuleSet) -> anyhow::Result<Collected>
                 continue;
             }
         };
-        let mut engine = Engine::new(rules.clone(), Limits::default());
+        let group =
+            (input.format_name() == "segment").then(|| path.parent().map(PathBuf::from).unwrap_or_default());
+        let mut engine = match (chain.take(), &group) {
+            (Some((dir, engine)), Some(g)) if &dir == g => engine,
+            (previous, _) => {
+                if let Some((_, mut done)) = previous {
+                    done.finish(&mut sink);
+                }
+                Engine::new(rules.clone(), Limits::default())
+            }
+        };
         let mut stats = ReplayStats::default();
         let res = pipeline::replay(&mut input, &mut engine, &mut sink, &mut stats, |_, _, _| {});
-        engine.finish(&mut sink);
+        match group {
+            Some(g) => chain = Some((g, engine)),
+            None => engine.finish(&mut sink),
+        }
         for w in stats.warnings.iter().take(20) {
             eprintln!("netrec: warning: {w}");
         }
@@ -75,6 +92,9 @@ pub fn collect(inputs: &[PathBuf], rules: &RuleSet) -> anyhow::Result<Collected>
             failed += 1;
         }
         merge_stats(&mut total, &stats);
+    }
+    if let Some((_, mut engine)) = chain {
+        engine.finish(&mut sink);
     }
     Ok(Collected { sink, stats: total, failed_inputs: failed, inputs: paths.len() })
 }
