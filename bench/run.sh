@@ -163,7 +163,8 @@ stats() {
     echo "- load average before/after: $LOAD_BEFORE / $LOAD_AFTER (the machine is shared: compare ratios within one file)"
     echo "- $RUNS runs per case, case order rotated each run; wall = elapsed, CPU = user+sys, RSS = peak (max over runs)"
     echo "- tools: $(tcpdump --version 2>&1 | head -1); $(tshark --version 2>/dev/null | head -1 | sed 's/ (.*//'); argus $(argus -h 2>&1 | sed -n 's/^Argus Version //p' | head -1)"
-    echo "- ratio = median wall / median wall of \`netrec flows\` on the same capture (above 1: slower than netrec flows)"
+    echo "- ratio = median wall / median wall of \`netrec flows\` on the same capture (above 1: slower than netrec flows);"
+    echo "  CPU ratio = the same with CPU time, steadier than wall time when the machine is loaded"
     echo
     for kind in $KINDS; do
         f=$(capture "$kind")
@@ -171,21 +172,25 @@ stats() {
         echo "## $kind: $(basename "$f"), $PACKETS packets, $(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1e6 }') MB"
         echo
         [ -s "$WORK/$kind.summary" ] && sed 's/^/    /' "$WORK/$kind.summary" && echo
-        echo "| tool | what it computes | wall median s | wall min–max s | CPU median s | packets/s | MB/s | peak RSS MiB | ratio |"
-        echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
-        base=""
-        [ -s "$WORK/$kind.netrec-flows" ] && base=$(stats "$WORK/$kind.netrec-flows" '$1' | cut -d' ' -f1)
+        echo "| tool | what it computes | wall median s | wall min–max s | CPU median s | packets/s | MB/s | peak RSS MiB | ratio | CPU ratio |"
+        echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        base="" cbase=""
+        if [ -s "$WORK/$kind.netrec-flows" ]; then
+            base=$(stats "$WORK/$kind.netrec-flows" '$1' | cut -d' ' -f1)
+            cbase=$(stats "$WORK/$kind.netrec-flows" '$2 + $3' | cut -d' ' -f1)
+        fi
         for c in "${CASES[@]}"; do
             IFS='|' read -r name label what <<<"$c"
             read -r wmed wmin wmax < <(stats "$WORK/$kind.$name" '$1')
             read -r cmed _ _ < <(stats "$WORK/$kind.$name" '$2 + $3')
             read -r _ _ rss < <(stats "$WORK/$kind.$name" '$4')
             awk -v label="$label" -v what="$what" -v wmed="$wmed" -v wmin="$wmin" -v wmax="$wmax" \
-                -v cmed="$cmed" -v rss="$rss" -v pk="$PACKETS" -v size="$size" -v base="$base" 'BEGIN {
+                -v cmed="$cmed" -v rss="$rss" -v pk="$PACKETS" -v size="$size" -v base="$base" -v cbase="$cbase" 'BEGIN {
                 w = (wmed > 0) ? wmed : 0.01
                 ratio = (base != "" && base > 0) ? sprintf("%.2f", wmed / base) : "n/a"
-                printf "| `%s` | %s | %.2f | %.2f–%.2f | %.2f | %.0f | %.1f | %.0f | %s |\n",
-                    label, what, wmed, wmin, wmax, cmed, pk / w, size / 1e6 / w, rss / 1024, ratio }'
+                cratio = (cbase != "" && cbase > 0) ? sprintf("%.2f", cmed / cbase) : "n/a"
+                printf "| `%s` | %s | %.2f | %.2f–%.2f | %.2f | %.0f | %.1f | %.0f | %s | %s |\n",
+                    label, what, wmed, wmin, wmax, cmed, pk / w, size / 1e6 / w, rss / 1024, ratio, cratio }'
         done
         echo
     done
