@@ -5,6 +5,7 @@ use crate::source::{CaptureSource, SourceError};
 use netrec_format::decode::{Decoded, decode};
 use netrec_format::{PacketRef, Ts};
 use netrec_rules::{Engine, EngineSink};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 /// What one input contributed.
@@ -152,6 +153,22 @@ pub fn replay<S: EngineSink>(
     stats: &mut ReplayStats,
     mut on_packet: impl FnMut(&mut S, &PacketRef<'_>, &Decoded),
 ) -> Result<(), InputError> {
+    replay_until(input, engine, sink, stats, |s, p, d| {
+        on_packet(s, p, d);
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`replay`] that stops after the packet for which `on_packet` returns `Break` (that packet is
+/// still processed by the engine). `analyze` uses it to stop replaying an input found, by its
+/// hash computed concurrently, to be in the database already.
+pub fn replay_until<S: EngineSink>(
+    input: &mut Input,
+    engine: &mut Engine,
+    sink: &mut S,
+    stats: &mut ReplayStats,
+    mut on_packet: impl FnMut(&mut S, &PacketRef<'_>, &Decoded) -> ControlFlow<()>,
+) -> Result<(), InputError> {
     let (packets0, unsupported0) = (stats.packets, stats.unsupported_link);
     let mut unsupported_lt = None;
     let result = loop {
@@ -162,8 +179,11 @@ pub fn replay<S: EngineSink>(
                 if unsupported_lt.is_none() && stats.unsupported_link > unsupported0 {
                     unsupported_lt = Some(pkt.link_type.0);
                 }
-                on_packet(sink, &pkt, &dec);
+                let flow = on_packet(sink, &pkt, &dec);
                 engine.process(&pkt, &dec, sink);
+                if flow.is_break() {
+                    break Ok(());
+                }
             }
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),

@@ -7,14 +7,14 @@
 //! `docs/flows.md` for every definition.
 
 mod frag;
-mod hash;
+pub(crate) mod hash;
 mod json;
 mod key;
 mod tcp;
 #[cfg(test)]
 mod tests;
 
-pub use json::flow_json;
+pub use json::{FlowJson, flow_json};
 
 use frag::{FragKey, FragState, FragTable, Held};
 use hash::FxHashMap;

@@ -2,7 +2,7 @@
 
 use super::{RuleArgs, load_rules};
 use anyhow::Context as _;
-use netrec_analyzer::db::{Db, InputInfo, InputStats, InputWriter};
+use netrec_analyzer::db::{Db, InputInfo, InputStats, InputWriter, PacketSeries};
 use netrec_analyzer::pipeline::{self, Input, ReplayStats};
 use netrec_analyzer::report::{Report, ReportKind};
 use netrec_format::decode::Decoded;
@@ -11,6 +11,7 @@ use netrec_rules::Limits;
 use netrec_rules::{Engine, EngineSink};
 use sha2::Digest as _;
 use std::io::{IsTerminal as _, Read as _};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -43,28 +44,108 @@ pub struct AnalyzeArgs {
     pub fail_on_alert: bool,
 }
 
-/// Streams engine output into the database writer; the first write error is kept.
-struct DbSink<'w, 'db> {
-    w: &'w mut InputWriter<'db>,
-    error: Option<netrec_analyzer::db::DbError>,
+/// Engine output before the input's identity (its SHA-256) is known.
+enum Held {
+    Flow(FlowRecord),
+    Alert(Alert),
+}
+
+type HashResult = std::io::Result<(String, u64)>;
+
+/// Streams engine output into the database writer. The input's SHA-256 is computed on another
+/// thread while the replay runs (the hash is its identity in the database, and hashing first
+/// would read the whole file twice in a row); until it is known, output is held in memory
+/// (little: the hash runs at GB/s, far ahead of the replay). The first error is kept.
+struct DbSink<'db, 'scope> {
+    db: Option<&'db mut Db>,
+    writer: Option<InputWriter<'db>>,
+    hasher: Option<std::thread::ScopedJoinHandle<'scope, HashResult>>,
+    path: &'db Path,
+    format: String,
+    held: Vec<Held>,
+    /// The database has this input already (same SHA-256).
+    present: bool,
+    error: Option<anyhow::Error>,
     alerts: u64,
+}
+
+impl DbSink<'_, '_> {
+    /// Once the hash is known (`wait`: block until it is), begin the input and write what was held.
+    fn resolve(&mut self, wait: bool) {
+        if !wait && !self.hasher.as_ref().is_some_and(|h| h.is_finished()) {
+            return;
+        }
+        let Some(h) = self.hasher.take() else { return };
+        let (sha256, size) = match h.join() {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                self.error =
+                    Some(anyhow::Error::new(e).context(format!("{}: cannot read", self.path.display())));
+                return;
+            }
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        let Some(db) = self.db.take() else { return };
+        let info = InputInfo {
+            path: self.path.to_path_buf(),
+            sha256,
+            format: std::mem::take(&mut self.format),
+            size_bytes: size,
+        };
+        match db.begin_input(info) {
+            Ok(Some(w)) => {
+                self.writer = Some(w);
+                for h in std::mem::take(&mut self.held) {
+                    match h {
+                        Held::Flow(f) => self.write_flow(&f),
+                        Held::Alert(a) => self.write_alert(&a),
+                    }
+                }
+            }
+            Ok(None) => self.present = true,
+            Err(e) => self.error = Some(e.into()),
+        }
+    }
+
+    /// Nothing more to do for this input: it is present already, or writing failed.
+    fn stopped(&self) -> bool {
+        self.present || self.error.is_some()
+    }
+
+    fn write_flow(&mut self, f: &FlowRecord) {
+        if let (None, Some(w)) = (&self.error, &mut self.writer) {
+            self.error = w.add_flow(f).err().map(Into::into);
+        }
+    }
+
+    fn write_alert(&mut self, a: &Alert) {
+        if let (None, Some(w)) = (&self.error, &mut self.writer) {
+            self.error = w.add_alert(a).err().map(Into::into);
+        }
+    }
+
+    fn alert_or_hold(&mut self, alert: Alert) {
+        if self.writer.is_some() {
+            self.write_alert(&alert);
+        } else if !self.stopped() {
+            self.held.push(Held::Alert(alert));
+        }
+    }
 }
 
 impl EngineSink for DbSink<'_, '_> {
     fn alert(&mut self, alert: Alert) {
         self.alerts += 1;
-        if self.error.is_none() {
-            self.error = self.w.add_alert(&alert).err();
-        }
+        self.alert_or_hold(alert);
     }
     fn alert_update(&mut self, alert: Alert) {
-        if self.error.is_none() {
-            self.error = self.w.add_alert(&alert).err();
-        }
+        self.alert_or_hold(alert);
     }
     fn flow(&mut self, flow: FlowRecord) {
-        if self.error.is_none() {
-            self.error = self.w.add_flow(&flow).err();
+        if self.writer.is_some() {
+            self.write_flow(&flow);
+        } else if !self.stopped() {
+            self.held.push(Held::Flow(flow));
         }
     }
 }
@@ -156,9 +237,7 @@ fn analyze_one(
     progress: bool,
 ) -> anyhow::Result<Option<u64>> {
     let mut input = Input::open(path)?;
-    let (sha256, size) = sha256_file(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let info = InputInfo { path: path.to_path_buf(), sha256, format: input.format_name(), size_bytes: size };
-    let Some(mut writer) = db.begin_input(info)? else { return Ok(None) };
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let bar = progress.then(|| {
         let b = indicatif::ProgressBar::new(size);
         b.set_style(
@@ -173,15 +252,27 @@ fn analyze_one(
     });
     let mut engine = Engine::new(rules.clone(), Limits::default());
     let mut stats = ReplayStats::default();
-    let (res, sink_error, alert_count) = {
-        let mut sink = DbSink { w: &mut writer, error: None, alerts: 0 };
+    let format = input.format_name();
+    std::thread::scope(|scope| {
+        let mut sink = DbSink {
+            db: Some(db),
+            writer: None,
+            hasher: Some(scope.spawn(|| sha256_file(path))),
+            path,
+            format,
+            held: Vec::new(),
+            present: false,
+            error: None,
+            alerts: 0,
+        };
+        // Time series are aggregated in memory: no SQL per packet.
+        let mut series = PacketSeries::default();
         let mut since = 0u32;
         // Progress in file bytes, approximated by record sizes (the reader is borrowed by replay).
         let mut approx = 0u64;
         let bar_ref = bar.as_ref();
-        let res = pipeline::replay(&mut input, &mut engine, &mut sink, &mut stats, |sink, pkt, dec| {
-            // Time series are aggregated in memory by the writer: no SQL per packet.
-            sink.w.add_packet(pkt.ts, series_proto(dec), pkt.wire_len);
+        let res = pipeline::replay_until(&mut input, &mut engine, &mut sink, &mut stats, |sink, pkt, dec| {
+            series.add(pkt.ts.nanos(), series_proto(dec), pkt.wire_len);
             approx += pkt.data.len() as u64 + 16;
             since += 1;
             if since == 8192 {
@@ -189,29 +280,42 @@ fn analyze_one(
                 if let Some(b) = bar_ref {
                     b.set_position(approx.min(size));
                 }
+                sink.resolve(false);
+                if sink.stopped() {
+                    return ControlFlow::Break(());
+                }
             }
+            ControlFlow::Continue(())
         });
-        engine.finish(&mut sink);
-        (res, sink.error, sink.alerts)
-    };
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    if let Some(e) = sink_error {
-        return Err(e.into());
-    }
-    res?;
-    for w in stats.warnings.iter().take(20) {
-        eprintln!("netrec: warning: {w}");
-    }
-    let totals = writer.finish(InputStats {
-        packets: stats.packets,
-        bytes: stats.bytes,
-        first_ts: stats.first_ts,
-        last_ts: stats.last_ts,
-        decode_anomalies: stats.decode_anomalies,
-        warnings: stats.warning_count,
-    })?;
-    let _ = totals;
-    Ok(Some(alert_count))
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        sink.resolve(true);
+        if sink.present {
+            return Ok(None);
+        }
+        if sink.error.is_none() {
+            engine.finish(&mut sink);
+        }
+        if let Some(e) = sink.error {
+            return Err(e);
+        }
+        res?;
+        for w in stats.warnings.iter().take(20) {
+            eprintln!("netrec: warning: {w}");
+        }
+        let Some(mut writer) = sink.writer else {
+            anyhow::bail!("{}: internal error: no database writer after hashing", path.display())
+        };
+        writer.add_series(series);
+        writer.finish(InputStats {
+            packets: stats.packets,
+            bytes: stats.bytes,
+            first_ts: stats.first_ts,
+            last_ts: stats.last_ts,
+            decode_anomalies: stats.decode_anomalies,
+            warnings: stats.warning_count,
+        })?;
+        Ok(Some(sink.alerts))
+    })
 }

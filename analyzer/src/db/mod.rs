@@ -12,6 +12,7 @@ mod writer;
 
 pub use incidents::{AlertForGrouping, INCIDENT_GAP_NS, IncidentDraft, group_incidents};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+pub use timeseries::TimeSeries as PacketSeries;
 pub use writer::{InputInfo, InputStats, InputTotals, InputWriter};
 
 use rusqlite::{Connection, OpenFlags};

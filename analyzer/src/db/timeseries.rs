@@ -14,7 +14,7 @@ const SLOTS: usize = 257;
 const ARP_SLOT: usize = 256;
 
 #[derive(Debug)]
-pub(crate) struct TimeSeries {
+pub struct TimeSeries {
     /// Start of the minute the array holds (unix seconds), `u64::MAX` before the first packet.
     cur_minute: u64,
     cur: Box<[(u64, u64); SLOTS]>,
@@ -36,7 +36,7 @@ impl Default for TimeSeries {
 
 impl TimeSeries {
     #[inline]
-    pub(crate) fn add(&mut self, ts_ns: u64, proto: u16, wire_len: u32) {
+    pub fn add(&mut self, ts_ns: u64, proto: u16, wire_len: u32) {
         let minute = ts_ns / NS_PER_MINUTE * 60;
         let slot = match proto {
             0..=255 => proto as usize,
@@ -70,6 +70,15 @@ impl TimeSeries {
             e.1 += b;
         }
         self.touched.clear();
+    }
+
+    /// Add every count of `other` (in any order: buckets are sums).
+    pub(crate) fn merge(&mut self, other: TimeSeries) {
+        for (k, (p, b)) in other.into_rows() {
+            let e = self.done.entry(k).or_default();
+            e.0 += p;
+            e.1 += b;
+        }
     }
 
     /// All buckets, ordered by (minute, protocol number).
@@ -125,6 +134,21 @@ mod tests {
                 e.1 += u64::from(len);
             }
             prop_assert_eq!(t.into_rows(), naive);
+        }
+
+        /// Splitting a packet sequence anywhere and merging the halves changes nothing.
+        #[test]
+        fn merge_equals_one_series(pkts in proptest::collection::vec(
+            (0u64..600 * S, prop_oneof![Just(0u16), Just(6), Just(17), Just(PROTO_ARP), Just(999)], 0u32..2000),
+            0..200), cut in 0usize..200) {
+            let cut = cut.min(pkts.len());
+            let (mut whole, mut a, mut b) = (TimeSeries::default(), TimeSeries::default(), TimeSeries::default());
+            for (n, &(ts, p, len)) in pkts.iter().enumerate() {
+                whole.add(ts, p, len);
+                if n < cut { a.add(ts, p, len) } else { b.add(ts, p, len) }
+            }
+            a.merge(b);
+            prop_assert_eq!(a.into_rows(), whole.into_rows());
         }
     }
 }

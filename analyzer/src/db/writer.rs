@@ -310,6 +310,12 @@ impl InputWriter<'_> {
         self.series.add(ts.nanos(), proto, wire_len);
     }
 
+    /// Add packet counts gathered apart from this writer (e.g. while the input's SHA-256, its
+    /// identity, was still being computed). Same result as `add_packet` for each packet.
+    pub fn add_series(&mut self, series: super::PacketSeries) {
+        self.series.merge(series);
+    }
+
     /// Store a loss/statistics record.
     pub fn add_loss(&mut self, l: &LossRecord) -> Result<(), DbError> {
         self.ensure_tx()?;

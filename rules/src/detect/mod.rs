@@ -4,12 +4,14 @@
 //! Detectors see a [`PacketCtx`] (packet, decoded headers, optional flow update), so
 //! they are unit-testable without the flow table.
 
+use crate::flow::hash::{FxBuild, FxHashMap};
 use crate::flow::{FlowDir, FlowUpdate};
 use crate::ruleset::Rule;
 use crate::sink::EngineSink;
 use netrec_format::decode::{Decoded, Transport};
 use netrec_format::{Alert, PacketRef, Severity, TcpState, Ts};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 
 pub(crate) mod anomaly;
@@ -120,13 +122,14 @@ impl Meta {
 /// Distinct values, counted up to a cap (then the count saturates).
 #[derive(Debug, Clone)]
 pub(crate) struct Distinct<T> {
-    set: HashSet<T>,
+    /// Fx, not SipHash: inserted once per packet by the flood detectors (keys are bounded by `cap`).
+    set: HashSet<T, FxBuild>,
     cap: usize,
 }
 
 impl<T: std::hash::Hash + Eq + Copy + Ord> Distinct<T> {
     pub fn new(cap: usize) -> Self {
-        Distinct { set: HashSet::new(), cap: cap.max(1) }
+        Distinct { set: HashSet::default(), cap: cap.max(1) }
     }
     pub fn insert(&mut self, v: T) {
         if self.set.len() < self.cap {
@@ -284,7 +287,8 @@ pub(crate) trait Window: std::fmt::Debug {
 #[derive(Debug)]
 pub(crate) struct Tracker<W> {
     pub meta: Meta,
-    map: HashMap<Key, Slot<W>>,
+    /// Fx like the flow table: bounded by `max_keys`, so a collision attack costs time, not memory.
+    map: FxHashMap<Key, Slot<W>>,
     max_keys: usize,
     evictions: u64,
     alerts: u64,
@@ -296,7 +300,7 @@ impl<W: Window> Tracker<W> {
     pub fn new(rule: &Rule, max_keys: usize, make: fn(&Rule) -> W) -> Self {
         Tracker {
             meta: Meta::new(rule),
-            map: HashMap::new(),
+            map: FxHashMap::default(),
             max_keys: max_keys.max(1),
             evictions: 0,
             alerts: 0,
@@ -326,14 +330,17 @@ impl<W: Window> Tracker<W> {
         out: &mut Out<'_>,
         update: impl FnOnce(&mut W, Ts) -> Option<Fire>,
     ) {
-        if !self.map.contains_key(&key) {
-            if self.map.len() >= self.max_keys {
-                self.evict(out);
-            }
-            let win = (self.make)(&self.rule);
-            self.map.insert(key, Slot { win, win_start: ts, last: ts, inc: None });
+        // One hash per event; the extra lookup only when the table is full and the key new.
+        if self.map.len() >= self.max_keys && !self.map.contains_key(&key) {
+            self.evict(out);
         }
-        let Some(slot) = self.map.get_mut(&key) else { return };
+        let slot = match self.map.entry(key) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let win = (self.make)(&self.rule);
+                v.insert(Slot { win, win_start: ts, last: ts, inc: None })
+            }
+        };
         slot.last = ts;
         if let Some(inc) = &mut slot.inc {
             inc.add(ts, ev);

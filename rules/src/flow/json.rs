@@ -1,7 +1,10 @@
 //! The flow JSON object of the CLI's jsonl output (schema in `docs/flows.md`).
 
 use netrec_format::{FlowRecord, TcpState, Ts, proto_name};
+use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
+use std::borrow::Cow;
+use std::fmt::Display;
 
 /// One flow as the jsonl schema of issue #3 (initiator first; timestamps and the
 /// duration as decimal-seconds strings with 9 digits, so no precision is lost).
@@ -39,6 +42,92 @@ pub fn flow_json(rec: &FlowRecord) -> Value {
     })
 }
 
+/// The same object as [`flow_json`], serialized straight from the record: `serde_json::to_writer`
+/// on it writes byte-identical JSON without building a `Value` (about 25 allocations per flow),
+/// which matters when a capture has a million flows. Fields are declared in the sorted key order
+/// of `flow_json`'s map.
+#[derive(Debug, Serialize)]
+pub struct FlowJson<'a> {
+    bytes: u64,
+    #[serde(serialize_with = "as_str")]
+    dst_ip: &'a std::net::IpAddr,
+    dst_port: u16,
+    #[serde(serialize_with = "as_str")]
+    duration: Ts,
+    end: &'static str,
+    #[serde(serialize_with = "as_str")]
+    first_ts: Ts,
+    fwd_bytes: u64,
+    fwd_packets: u64,
+    fwd_payload_bytes: u64,
+    #[serde(serialize_with = "as_str")]
+    last_ts: Ts,
+    packets: u64,
+    proto: Cow<'static, str>,
+    retransmissions: u64,
+    rev_bytes: u64,
+    rev_packets: u64,
+    rev_payload_bytes: u64,
+    rtt_ms: Option<f64>,
+    #[serde(serialize_with = "as_str")]
+    src_ip: &'a std::net::IpAddr,
+    src_port: u16,
+    tcp_state: Option<&'static str>,
+    tunnel: Option<TunnelJson>,
+    vlan: Option<u16>,
+}
+
+#[derive(Debug, Serialize)]
+struct TunnelJson {
+    id: u32,
+    kind: &'static str,
+    #[serde(serialize_with = "as_str")]
+    outer_dst: std::net::IpAddr,
+    #[serde(serialize_with = "as_str")]
+    outer_src: std::net::IpAddr,
+}
+
+/// A `Display` value as a JSON string, formatted straight into the output.
+fn as_str<T: Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+impl<'a> FlowJson<'a> {
+    pub fn new(rec: &'a FlowRecord) -> FlowJson<'a> {
+        let k = &rec.key;
+        let (f, r) = (&rec.fwd, &rec.rev);
+        FlowJson {
+            bytes: f.bytes + r.bytes,
+            dst_ip: &k.dst_ip,
+            dst_port: k.dst_port,
+            duration: Ts(rec.last_ts.saturating_sub(rec.first_ts)),
+            end: end_str(rec.end),
+            first_ts: rec.first_ts,
+            fwd_bytes: f.bytes,
+            fwd_packets: f.packets,
+            fwd_payload_bytes: f.payload_bytes,
+            last_ts: rec.last_ts,
+            packets: f.packets + r.packets,
+            proto: proto_name(k.proto),
+            retransmissions: f.retransmissions + r.retransmissions,
+            rev_bytes: r.bytes,
+            rev_packets: r.packets,
+            rev_payload_bytes: r.payload_bytes,
+            rtt_ms: rec.rtt_ns().map(|ns| ns as f64 / 1e6),
+            src_ip: &k.src_ip,
+            src_port: k.src_port,
+            tcp_state: (rec.tcp_state != TcpState::None).then(|| rec.tcp_state.as_str()),
+            tunnel: rec.tunnel.map(|t| TunnelJson {
+                id: t.id,
+                kind: t.kind.as_str(),
+                outer_dst: t.outer_dst,
+                outer_src: t.outer_src,
+            }),
+            vlan: (k.vlan != 0).then_some(k.vlan),
+        }
+    }
+}
+
 fn end_str(e: netrec_format::FlowEnd) -> &'static str {
     use netrec_format::FlowEnd::*;
     match e {
@@ -54,6 +143,7 @@ fn end_str(e: netrec_format::FlowEnd) -> &'static str {
 mod tests {
     use super::*;
     use netrec_format::{DirStats, FlowEnd, FlowKey, Tunnel, TunnelKind};
+    use proptest::prelude::*;
 
     #[test]
     fn schema_fields_and_values() {
@@ -157,5 +247,113 @@ mod tests {
         assert_eq!(v["tunnel"]["kind"], "vxlan");
         assert_eq!(v["tunnel"]["id"], 1111);
         assert_eq!(v["end"], "idle_timeout");
+    }
+
+    fn ip_strategy() -> impl Strategy<Value = std::net::IpAddr> {
+        prop_oneof![
+            any::<[u8; 4]>().prop_map(std::net::IpAddr::from),
+            any::<[u8; 16]>().prop_map(std::net::IpAddr::from),
+        ]
+    }
+
+    fn dir_strategy() -> impl Strategy<Value = DirStats> {
+        // Counts below 2^40 so that the fwd + rev sums cannot overflow.
+        let n = 0u64..(1 << 40);
+        (n.clone(), n.clone(), n.clone(), any::<u8>(), n.clone(), n.clone(), n).prop_map(
+            |(packets, bytes, payload_bytes, tcp_flags, retransmissions, out_of_order, zero_window)| {
+                DirStats {
+                    packets,
+                    bytes,
+                    payload_bytes,
+                    tcp_flags,
+                    retransmissions,
+                    out_of_order,
+                    zero_window,
+                }
+            },
+        )
+    }
+
+    fn record_strategy() -> impl Strategy<Value = FlowRecord> {
+        let key =
+            (
+                any::<u16>(),
+                ip_strategy(),
+                any::<u16>(),
+                ip_strategy(),
+                any::<u16>(),
+                any::<u16>(),
+                any::<u32>(),
+            )
+                .prop_map(|(proto, src_ip, src_port, dst_ip, dst_port, vlan, tunnel_id)| {
+                    FlowKey { proto, src_ip, src_port, dst_ip, dst_port, vlan, tunnel_id }
+                });
+        let tunnel = proptest::option::of((0u8..5, any::<u32>(), ip_strategy(), ip_strategy()).prop_map(
+            |(k, id, outer_src, outer_dst)| {
+                let kind = [
+                    TunnelKind::Gre,
+                    TunnelKind::Erspan,
+                    TunnelKind::Vxlan,
+                    TunnelKind::Geneve,
+                    TunnelKind::IpInIp,
+                ][k as usize];
+                Tunnel { kind, id, outer_src, outer_dst }
+            },
+        ));
+        let end = (0u8..5).prop_map(|e| {
+            [FlowEnd::Open, FlowEnd::IdleTimeout, FlowEnd::ActiveTimeout, FlowEnd::TcpClose, FlowEnd::Evicted]
+                [e as usize]
+        });
+        // Below 2^62: `rtt_ns` adds the two halves.
+        let rtt = || proptest::option::of(prop_oneof![0u64..10, 0u64..1_000_000_000_000, 0u64..(1 << 62)]);
+        (
+            key,
+            (any::<u64>(), any::<u64>()),
+            dir_strategy(),
+            dir_strategy(),
+            (0u8..8).prop_map(|s| TcpState::from_u8(s).unwrap()),
+            (rtt(), rtt()),
+            end,
+            tunnel,
+            any::<u64>(),
+        )
+            .prop_map(
+                |(
+                    key,
+                    (a, b),
+                    fwd,
+                    rev,
+                    tcp_state,
+                    (rtt_server_ns, rtt_client_ns),
+                    end,
+                    tunnel,
+                    anomalies,
+                )| {
+                    FlowRecord {
+                        key,
+                        first_ts: Ts(a.min(b)),
+                        last_ts: Ts(a.max(b)),
+                        fwd,
+                        rev,
+                        tcp_state,
+                        rtt_server_ns,
+                        rtt_client_ns,
+                        end,
+                        tunnel,
+                        anomalies,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// The borrowed serializer is a drop-in replacement: byte-identical to the `Value` form.
+        #[test]
+        fn flow_json_struct_is_byte_identical(rec in record_strategy()) {
+            let want = serde_json::to_string(&flow_json(&rec)).unwrap();
+            let got = serde_json::to_string(&FlowJson::new(&rec)).unwrap();
+            prop_assert_eq!(got, want);
+        }
     }
 }
