@@ -80,6 +80,12 @@ pub struct RecordArgs {
     /// the maps opened, like `tcpdump -Z`. The output directory is handed to the user first.
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
+    /// Permission bits (octal) of segment and alert files.
+    #[arg(long, value_name = "MODE", value_parser = parse_mode, default_value = "0640")]
+    pub file_mode: u32,
+    /// Permission bits (octal) of the output directory.
+    #[arg(long, value_name = "MODE", value_parser = parse_mode, default_value = "0750")]
+    pub dir_mode: u32,
     /// Live status line on stderr: auto (when stderr is a terminal), always, never.
     #[arg(long, value_enum, default_value_t = StatusArg::Auto)]
     pub status: StatusArg,
@@ -109,6 +115,19 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     };
     let n: u64 = num.parse().map_err(|_| format!("bad size {s:?}"))?;
     n.checked_mul(mul).ok_or_else(|| format!("size {s:?} too large"))
+}
+
+/// Octal permission bits, e.g. `0640`; no setuid/setgid/sticky and never world-writable.
+pub fn parse_mode(s: &str) -> Result<u32, String> {
+    let m = u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .map_err(|_| format!("bad mode {s:?} (octal, e.g. 0640)"))?;
+    if m > 0o777 {
+        return Err(format!("mode {s:?}: only permission bits (at most 0777)"));
+    }
+    if m & 0o002 != 0 {
+        return Err(format!("mode {s:?} is world-writable: evidence must not be"));
+    }
+    Ok(m)
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -193,8 +212,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             alerts,
             duration: args.duration,
             poll: Duration::from_millis(100),
-            file_mode: 0o640,
-            dir_mode: 0o750,
+            file_mode: args.file_mode,
+            dir_mode: args.dir_mode,
             status: status_hook(args.status),
         };
         let shutdown = async {
@@ -234,7 +253,7 @@ fn open_alerts(args: &RecordArgs) -> anyhow::Result<AlertOutput> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .mode(0o640)
+        .mode(args.file_mode)
         .open(&path)
         .with_context(|| format!("cannot open alert file {}", path.display()))?;
     Ok(AlertOutput::Jsonl(Box::new(file)))
@@ -327,5 +346,9 @@ mod tests {
         assert!(parse_size("3X").unwrap_err().contains("unit"));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_mode("0640"), Ok(0o640));
+        assert!(parse_mode("0666").unwrap_err().contains("world-writable"));
+        assert!(parse_mode("4755").is_err());
+        assert!(parse_mode("rw").is_err());
     }
 }
