@@ -435,6 +435,18 @@ pub struct SegmentMeta {
     pub netrec_version: String,
     /// SHA-256 (hex) of the canonical rule set the live engine used, empty if none.
     pub ruleset_digest: String,
+    /// The canonical rule-set text itself (`RuleSet::canonical`), so a replay can use exactly
+    /// the live rules (`analyze --check-parity`). Appended in format 1.0 layout 2; empty if unknown.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ruleset_text: String,
+    /// Identity of the recording run (wall-clock ns when it started, 0 if unknown). Every segment
+    /// written by one run carries the same value: one live engine saw them as one stream.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub run_id: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
