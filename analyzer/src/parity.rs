@@ -37,6 +37,8 @@ pub enum ParityError {
     },
     #[error(transparent)]
     Input(#[from] InputError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
     #[error("{}: no metadata record: not a recording netrec can check", path.display())]
     NoMeta { path: PathBuf },
     #[error("{}: the recording stores no rule-set text (recorded digest {digest:?}); pass --rules", path.display())]
@@ -200,12 +202,12 @@ impl ParityReport {
             }
         }
         let bad = self.runs.iter().filter(|r| !r.diffs.is_empty()).count();
-        let _ = writeln!(
-            s,
-            "parity: {} in {bad} of {} runs",
-            if self.is_equal() { "equal".to_string() } else { format!("{} differences", self.differences()) },
-            self.runs.len()
-        );
+        let runs = self.runs.len();
+        let _ = if self.is_equal() {
+            writeln!(s, "parity: equal ({runs} run{})", if runs == 1 { "" } else { "s" })
+        } else {
+            writeln!(s, "parity: {} differences in {bad} of {runs} runs", self.differences())
+        };
         s
     }
 }
@@ -225,6 +227,7 @@ fn ips(v: &[std::net::IpAddr]) -> String {
 
 fn field(a: &Alert, name: &str) -> String {
     match name {
+        "id" => a.id.to_string(),
         "rule_id" => a.rule_id.clone(),
         "class" => a.class.clone(),
         "first_ts" => a.first_ts.to_decimal(),
@@ -238,7 +241,7 @@ fn field(a: &Alert, name: &str) -> String {
     }
 }
 
-/// The compared fields: identity, rule, class, window, sources, targets, count.
+/// The compared fields besides the id: rule, class, window, sources, targets, count.
 fn changed_fields(a: &Alert, b: &Alert) -> Vec<&'static str> {
     let mut f = Vec::new();
     let mut check = |name, same: bool| {
@@ -480,32 +483,61 @@ pub fn compare(
         }
         WindowLoss { ring_drops: ev.ring_drops, writer_drops: ev.writer_drops, writer_drops_before: before }
     };
-    let mut ids: Vec<u64> = recorded.keys().chain(replayed.keys()).copied().collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut out = Vec::new();
-    for id in ids {
-        let (kind, basis) = match (recorded.get(&id), replayed.get(&id)) {
-            (Some(r), None) => (DiffKind::Missing { recorded: Box::new(r.clone()) }, r),
-            (None, Some(p)) => (DiffKind::Extra { replayed: Box::new(p.clone()) }, p),
-            (Some(r), Some(p)) => {
-                let fields = changed_fields(r, p);
-                if fields.is_empty() {
-                    continue;
-                }
-                (
-                    DiffKind::Changed {
-                        recorded: Box::new(r.clone()),
-                        replayed: Box::new(p.clone()),
-                        fields,
-                    },
-                    r,
-                )
+    // Pairs: same id and rule first; then, for what is left (ids shift after a missing or extra
+    // alert), the same rule, start and targets; the rest is missing or extra.
+    let mut pairs: Vec<(&Alert, &Alert)> = Vec::new();
+    let mut rec_left: Vec<&Alert> = Vec::new();
+    let mut rep_used = std::collections::BTreeSet::new();
+    for (id, r) in recorded {
+        match replayed.get(id) {
+            Some(p) if p.rule_id == r.rule_id => {
+                pairs.push((r, p));
+                rep_used.insert(*id);
             }
-            (None, None) => continue,
-        };
-        out.push(AlertDiff { id, loss: loss_of(basis), kind });
+            _ => rec_left.push(r),
+        }
     }
+    let mut rec_unpaired = Vec::new();
+    for r in rec_left {
+        let found = replayed.values().find(|p| {
+            !rep_used.contains(&p.id) && p.rule_id == r.rule_id && p.first_ts == r.first_ts && p.dst == r.dst
+        });
+        match found {
+            Some(p) => {
+                rep_used.insert(p.id);
+                pairs.push((r, p));
+            }
+            None => rec_unpaired.push(r),
+        }
+    }
+    let mut out = Vec::new();
+    for (r, p) in pairs {
+        let mut fields = changed_fields(r, p);
+        if r.id != p.id {
+            fields.insert(0, "id");
+        }
+        if !fields.is_empty() {
+            let kind =
+                DiffKind::Changed { recorded: Box::new(r.clone()), replayed: Box::new(p.clone()), fields };
+            out.push(AlertDiff { id: r.id, loss: loss_of(r), kind });
+        }
+    }
+    for r in rec_unpaired {
+        out.push(AlertDiff {
+            id: r.id,
+            loss: loss_of(r),
+            kind: DiffKind::Missing { recorded: Box::new(r.clone()) },
+        });
+    }
+    for p in replayed.values().filter(|p| !rep_used.contains(&p.id)) {
+        out.push(AlertDiff {
+            id: p.id,
+            loss: loss_of(p),
+            kind: DiffKind::Extra { replayed: Box::new(p.clone()) },
+        });
+    }
+    // Recorded id order; an extra alert sorts by its replayed id.
+    out.sort_by_key(|d| (d.id, matches!(d.kind, DiffKind::Extra { .. })));
     out
 }
 
@@ -564,6 +596,29 @@ pub fn segment_evidence(
     path: &Path,
     windows: &[(u64, Ts, Ts)],
 ) -> Result<BTreeMap<u64, netrec_format::Evidence>, ParityError> {
+    Ok(segment_losses_and_evidence(path, windows)?.1)
+}
+
+/// Stores a segment input's loss records and the evidence of its alerts (already added to
+/// `writer`) in the database.
+pub fn add_segment_evidence(path: &Path, writer: &mut crate::db::InputWriter<'_>) -> Result<(), ParityError> {
+    let windows = writer.alert_windows();
+    let (losses, evidence) = segment_losses_and_evidence(path, &windows)?;
+    for l in &losses {
+        writer.add_loss(l)?;
+    }
+    for (id, ev) in &evidence {
+        writer.set_evidence(*id, ev)?;
+    }
+    Ok(())
+}
+
+/// The loss records of a segment (time order) and the evidence of each window.
+#[allow(clippy::type_complexity)]
+fn segment_losses_and_evidence(
+    path: &Path,
+    windows: &[(u64, Ts, Ts)],
+) -> Result<(Vec<LossRecord>, BTreeMap<u64, netrec_format::Evidence>), ParityError> {
     let mut tally = EvidenceTally::default();
     let open = || -> Result<SegmentReader<BufReader<File>>, ParityError> {
         let file = File::open(path).map_err(|source| ParityError::Io { path: path.to_path_buf(), source })?;
@@ -579,8 +634,8 @@ pub fn segment_evidence(
         }
     }
     let mut out = BTreeMap::new();
-    if losses.is_empty() {
-        return Ok(out);
+    if losses.is_empty() || windows.is_empty() {
+        return Ok((losses, out));
     }
     losses.sort_by_key(|l| l.ts);
     losses.iter().for_each(|l| tally.loss(l));
@@ -597,7 +652,7 @@ pub fn segment_evidence(
             out.insert(id, ev);
         }
     }
-    Ok(out)
+    Ok((losses, out))
 }
 
 #[cfg(test)]
@@ -828,5 +883,91 @@ mod tests {
         let e2 = ev[&2];
         let in_first = pkts.iter().filter(|p| p.ts <= mid).count() as u64;
         assert_eq!((e2.seen, e2.counted, e2.complete), (in_first, 1000, in_first == 1000));
+    }
+
+    #[test]
+    fn analyzed_segment_alerts_carry_evidence_into_sqlite_and_the_report() {
+        use crate::db::{Db, InputInfo, InputStats};
+        use crate::report::{Report, ReportKind};
+        let dir = tempfile::tempdir().unwrap();
+        let pkts = packets("syn_flood.pcap");
+        let n = pkts.len() as u64;
+        let last = pkts.last().unwrap().ts;
+        // One interval covering everything; the kernel counted 3 packets the ring dropped.
+        let (path, live) = record(dir.path(), &pkts, |_| true, &[loss_at(last, n + 3, 3, 0)], |_| {});
+        let mut db = Db::open(dir.path().join("db.sqlite")).unwrap();
+        let info =
+            InputInfo { path: path.clone(), sha256: "aa".into(), format: "segment".into(), size_bytes: 1 };
+        let mut w = db.begin_input(info).unwrap().unwrap();
+        for a in &live {
+            w.add_alert(a).unwrap();
+        }
+        add_segment_evidence(&path, &mut w).unwrap();
+        w.finish(InputStats::default()).unwrap();
+        let rows: Vec<(i64, i64, i64, bool)> = db
+            .conn()
+            .prepare("SELECT alert_id, evidence_seen, evidence_counted, evidence_complete FROM alerts ORDER BY alert_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(!rows.is_empty());
+        for (_, seen, counted, complete) in &rows {
+            assert_eq!((*seen, *counted, *complete), (n as i64, n as i64 + 3, false));
+        }
+        let losses: i64 =
+            db.conn().query_row("SELECT sum(ring_drops) FROM losses", [], |r| r.get(0)).unwrap();
+        assert_eq!(losses, 3);
+        let md = Report::load(&db, ReportKind::Incidents).unwrap().to_markdown();
+        assert!(md.contains(&format!("{n}/{} headers, INCOMPLETE", n + 3)), "{md}");
+        assert!(md.contains("INCOMPLETE for"), "{md}");
+    }
+
+    #[test]
+    fn a_missing_alert_does_not_turn_every_later_one_into_a_change() {
+        let mk = |id, rule: &str, first| Alert {
+            id,
+            rule_id: rule.into(),
+            class: rule.into(),
+            severity: netrec_format::Severity::High,
+            attack_id: String::new(),
+            first_ts: Ts(first),
+            last_ts: Ts(first + 5),
+            src: vec![],
+            src_count: 0,
+            dst: vec![],
+            dst_count: 0,
+            dst_ports: vec![],
+            count: 3,
+            stats: vec![],
+            message: String::new(),
+        };
+        let recorded: BTreeMap<u64, Alert> =
+            [mk(1, "a", 10), mk(2, "b", 20), mk(3, "c", 30)].into_iter().map(|a| (a.id, a)).collect();
+        let mut c = mk(2, "c", 30);
+        c.count = 4;
+        let replayed: BTreeMap<u64, Alert> =
+            [mk(1, "b", 20), c, mk(3, "d", 40)].into_iter().map(|a| (a.id, a)).collect();
+        let losses = [loss_at(Ts(100), 10, 0, 2)];
+        let d = compare(&recorded, &replayed, &losses);
+        let kinds: Vec<(u64, &str, Vec<&str>)> = d
+            .iter()
+            .map(|d| match &d.kind {
+                DiffKind::Missing { .. } => (d.id, "missing", vec![]),
+                DiffKind::Extra { .. } => (d.id, "extra", vec![]),
+                DiffKind::Changed { fields, .. } => (d.id, "changed", fields.clone()),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (1, "missing", vec![]),
+                (2, "changed", vec!["id"]),
+                (3, "changed", vec!["id", "count"]),
+                (3, "extra", vec![]),
+            ]
+        );
+        assert!(d.iter().all(|d| d.loss.writer_drops == 2 && d.loss.explains()));
     }
 }

@@ -259,7 +259,6 @@ pub async fn run<S: PacketSource>(
                 summary.kernel_packets += loss.kernel_packets;
                 segs.file(now)?.push_loss(&loss).map_err(|e| segs.err(e))?;
             }
-            live.flush_output(&mut config.alerts, false);
             let ended = source.ended_flows(now, stop);
             summary.flows += ended.len() as u64;
             let file = segs.file(now)?;
@@ -350,8 +349,9 @@ fn write_packet(
 const LIVE_EVIDENCE_INTERVALS: usize = 100_000;
 
 /// Live state for evidence: header records per loss interval, writer drops not yet reported, and
-/// alert lines held until the loss record covering their window is written (one poll at most),
-/// so their evidence is final and equals what a replay of the segments computes.
+/// alert lines held until the loss record covering their window is written and the ring drained
+/// once more (headers counted before the record may still be queued): at most two polls. Their
+/// evidence is then final and equals what a replay of the segments computes.
 struct LiveState {
     tally: EvidenceTally,
     writer_drops: u64,
@@ -376,7 +376,9 @@ impl LiveState {
     fn loss(&mut self, from_source: Option<LossRecord>, now: Ts) -> Option<LossRecord> {
         let drops = std::mem::take(&mut self.writer_drops);
         let mut loss = match from_source {
-            Some(l) => l,
+            // Stamped after the counters were read: every packet they count is older, so headers
+            // fall into the interval that counted them (evidence compares the two).
+            Some(l) => LossRecord { ts: wall_now().max(l.ts), ..l },
             None if drops > 0 => LossRecord { ts: now, ..LossRecord::default() },
             None => return None,
         };
@@ -525,12 +527,14 @@ mod tests {
         // The engine saw two more packets that could not be written.
         live.writer_drops = 2;
         live.held.push((false, alert(1, 10, 30)));
-        live.held.push((false, alert(2, 30, 150)));
+        // Ends after the next loss record (stamped with the wall clock when the counters are read).
+        live.held.push((false, alert(2, 30, u64::MAX - 1)));
         live.flush_output(&mut out, false);
         assert!(lines(&buf).is_empty(), "held until covered");
         let from_kernel = LossRecord { ts: Ts(100), kernel_packets: 5, ..LossRecord::default() };
         let l = live.loss(Some(from_kernel), Ts(100)).unwrap();
         assert_eq!(l.writer_drops, 2, "writer drops go into the loss record");
+        assert!(l.ts >= Ts(100), "stamped no earlier than the poll");
         live.flush_output(&mut out, false);
         let v = lines(&buf);
         assert_eq!(v.len(), 1, "only the covered alert: {v:?}");

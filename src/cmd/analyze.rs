@@ -315,6 +315,9 @@ fn analyze_one(
             anyhow::bail!("{}: internal error: no database writer after hashing", path.display())
         };
         writer.add_series(series);
+        if input.format_name() == "segment" {
+            netrec_analyzer::parity::add_segment_evidence(path, &mut writer)?;
+        }
         writer.finish(InputStats {
             packets: stats.packets,
             bytes: stats.bytes,
