@@ -174,6 +174,13 @@ fn recording_loop_output_has_parity_and_sqlite_equals_the_live_file() {
     assert!(text.contains("differ from the recorded rule set"), "{text}");
     assert!(text.contains("missing  id 1 syn_flood (rule syn-flood)"), "{text}");
 
+    // A second run into the same directory (the chain continues, the engine restarts): each run
+    // is replayed with its own engine.
+    record_replay(&multi, pcap_records("port_scan_syn.pcap", 0), 1);
+    let o = netrec(&["analyze", "--check-parity", multi.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("parity: equal (2 runs)"), "{}", stdout(&o));
+
     // One segment: `analyze` (one engine per input) stores exactly the live alerts.
     let single = tmp.path().join("single");
     let live = record_replay(&single, attack_records(), u64::MAX);
@@ -221,7 +228,13 @@ fn live_recording_of_attack_traffic_has_parity() {
     while !has_partial(&out) {
         if let Ok(Some(status)) = rec.try_wait() {
             let o = rec.wait_with_output().unwrap();
-            panic!("netrec record exited early ({status}): {}", String::from_utf8_lossy(&o.stderr));
+            let err = String::from_utf8_lossy(&o.stderr);
+            // Outside CI a build without `--features netrec/ebpf` skips; CI builds with it.
+            if err.contains("built without the eBPF programs") && std::env::var_os("CI").is_none() {
+                eprintln!("live_recording_of_attack_traffic_has_parity: skipped (no eBPF object): {err}");
+                return;
+            }
+            panic!("netrec record exited early ({status}): {err}");
         }
         assert!(t0.elapsed() < Duration::from_secs(20), "netrec record did not start");
         std::thread::sleep(Duration::from_millis(50));

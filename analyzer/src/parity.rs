@@ -5,6 +5,14 @@
 //! one stream, so each run is replayed with a fresh engine, its segments in sequence order, and
 //! finished (like the live engine at shutdown) only when the run's last segment was closed
 //! cleanly. Alerts are compared by id in their final state (the last record of each id).
+//!
+//! Parity holds by construction: the live loop (`recorder/src/run.rs`) feeds the engine exactly
+//! the packet records it writes, in the same order, and never drives the engine by the wall
+//! clock (no `advance_to` at timer ticks: the engine's own ticks are packet time), so a replay of
+//! the header blocks is the same input. What breaks it is named: headers the engine saw that were
+//! not written (`writer_drops` in the loss records, e.g. disk full). Ring drops were seen by
+//! neither and change evidence completeness, not parity; they are still shown for a difference
+//! in their window.
 
 use crate::pipeline::InputError;
 use crate::segsource::SegmentPackets;
