@@ -72,6 +72,7 @@ fn record_replay(dir: &Path, records: Vec<PacketRecord>, rotate_bytes: u64) -> V
         poll: Duration::ZERO,
         file_mode: 0o640,
         dir_mode: 0o750,
+        status: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let summary = rt
