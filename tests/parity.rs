@@ -64,7 +64,12 @@ fn record_replay(dir: &Path, records: Vec<PacketRecord>, rotate_bytes: u64) -> V
         dir: dir.to_path_buf(),
         rotation: RotationPolicy { max_bytes: rotate_bytes, max_age_ns: 0, align_ns: None },
         retention: None,
-        writer: WriterConfig { max_block_bytes: 16 << 10, max_block_age_ns: 0, zstd_level: 1 },
+        writer: WriterConfig {
+            max_block_bytes: 16 << 10,
+            max_block_age_ns: 0,
+            zstd_level: 1,
+            header_delta: true,
+        },
         rules: RuleSet::default_pack(),
         meta: SegmentMeta { host: "test".into(), snaplen: 65535, ..SegmentMeta::default() },
         alerts: AlertOutput::Jsonl(Box::new(out.clone())),

@@ -106,7 +106,10 @@ fn golden_v1_1_segment() {
     // The 1.1 file decodes to the same records as the 1.0 file.
     let read = |dir: &str| -> Vec<Record> {
         let b = std::fs::read(fixtures().join(dir).join("golden.nrseg")).unwrap();
-        SegmentReader::new(&b[..], Recovery::Strict).unwrap().flat_map(|b| b.unwrap().body.into_records()).collect()
+        SegmentReader::new(&b[..], Recovery::Strict)
+            .unwrap()
+            .flat_map(|b| b.unwrap().body.into_records())
+            .collect()
     };
     assert_eq!(read("segments/v1.1"), read("segments/v1"));
 }
