@@ -3,7 +3,9 @@
 
 pub mod ebpf;
 pub mod live;
+pub mod metrics;
 pub mod run;
+pub mod sinks;
 
 use netrec_format::{Direction, LinkType, PacketRecord, Ts};
 use netrec_recorder_common as abi;

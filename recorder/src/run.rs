@@ -14,7 +14,11 @@ use netrec_rules::{Engine, EngineSink};
 use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::metrics::{Metrics, PacketTally};
+use crate::sinks::{AlertEvent, SinkSet};
 
 /// Where packets come from: the kernel ring buffer live, or a replay in tests.
 pub trait PacketSource {
@@ -57,6 +61,11 @@ pub struct RecordConfig {
     pub rules: RuleSet,
     pub meta: SegmentMeta,
     pub alerts: AlertOutput,
+    /// Alert sinks (EVE, webhooks, mail, syslog): fed without blocking; the caller keeps
+    /// another handle to `finish` them after the run.
+    pub sinks: Option<Arc<SinkSet>>,
+    /// Live counters for `/metrics`.
+    pub metrics: Option<Arc<Metrics>>,
     /// Stop after this much wall time (None: until shutdown).
     pub duration: Option<Duration>,
     /// How often queued packets are drained without a kernel wakeup, and counters polled.
@@ -219,6 +228,8 @@ pub async fn run<S: PacketSource>(
     let started = std::time::Instant::now();
     let mut shutdown = std::pin::pin!(shutdown);
     let mut last_poll = std::time::Instant::now();
+    let mut tally = PacketTally::default();
+    let mut seg_bytes = SegmentBytes::default();
     loop {
         let stop = tokio::select! {
             _ = &mut shutdown => true,
@@ -231,6 +242,7 @@ pub async fn run<S: PacketSource>(
             let file = segs.file(now)?;
             let mut sink = LiveSink { alerts: &mut pending };
             let n = source.drain(&mut |rec: &PacketRecord| {
+                tally.add(rec.iface, rec.wire_len);
                 let pkt = rec.as_ref();
                 let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
                 engine.process(&pkt, &dec, &mut sink);
@@ -240,27 +252,40 @@ pub async fn run<S: PacketSource>(
             });
             summary.packets += n as u64;
         }
+        if let Some(m) = &config.metrics {
+            m.add_packets(&mut tally);
+            if write_err.is_some() {
+                m.add_writer_error();
+            }
+        }
         if let Some(e) = write_err {
             // Headers could not be written (e.g. disk full): detection goes on, the loss is counted.
             summary.writer_errors += 1;
             eprintln!("netrec: writing headers: {e}");
         }
-        emit_alerts(&mut segs, now, &mut pending, &mut config.alerts, &mut summary)?;
+        emit_alerts(&mut segs, now, &mut pending, &mut config, &mut summary)?;
         // Counters and ended kernel flows, at the poll interval.
         if stop || last_poll.elapsed() >= config.poll {
             last_poll = std::time::Instant::now();
             if let Some(loss) = source.loss(now) {
+                if let Some(m) = &config.metrics {
+                    m.add_loss(&loss);
+                }
                 summary.ring_drops += loss.ring_drops;
                 summary.kernel_packets += loss.kernel_packets;
                 segs.file(now)?.push_loss(&loss).map_err(|e| segs.err(e))?;
             }
             let ended = source.ended_flows(now, stop);
             summary.flows += ended.len() as u64;
+            if let Some(m) = &config.metrics {
+                m.add_flows(ended.len() as u64);
+            }
             let file = segs.file(now)?;
             for f in &ended {
                 file.push_flow(f).map_err(|e| RunError::Segment { dir: config.dir.clone(), source: e })?;
             }
             segs.file(now)?.tick(now).map_err(|e| segs.err(e))?;
+            seg_bytes.observe(&segs, config.metrics.as_deref());
             // Rotation and retention.
             let rotate = segs
                 .current
@@ -268,6 +293,7 @@ pub async fn run<S: PacketSource>(
                 .is_some_and(|f| config.rotation.should_rotate(f.opened_at(), now, f.bytes_written()));
             if rotate && !stop {
                 segs.close()?;
+                seg_bytes.observe(&segs, config.metrics.as_deref());
                 if let Some(policy) = config.retention {
                     let _ = apply_retention(&config.dir, policy, now);
                 }
@@ -285,6 +311,7 @@ pub async fn run<S: PacketSource>(
         let mut sink = LiveSink { alerts: &mut pending };
         let mut write_err = None;
         summary.packets += source.drain(&mut |rec: &PacketRecord| {
+            tally.add(rec.iface, rec.wire_len);
             let pkt = rec.as_ref();
             let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
             engine.process(&pkt, &dec, &mut sink);
@@ -297,17 +324,27 @@ pub async fn run<S: PacketSource>(
             summary.writer_errors += 1;
         }
     }
-    emit_alerts(&mut segs, now, &mut pending, &mut config.alerts, &mut summary)?;
+    if let Some(m) = &config.metrics {
+        m.add_packets(&mut tally);
+    }
+    emit_alerts(&mut segs, now, &mut pending, &mut config, &mut summary)?;
     if let Some(loss) = source.loss(now) {
+        if let Some(m) = &config.metrics {
+            m.add_loss(&loss);
+        }
         summary.ring_drops += loss.ring_drops;
         summary.kernel_packets += loss.kernel_packets;
         segs.file(now)?.push_loss(&loss).map_err(|e| segs.err(e))?;
     }
     let ended = source.ended_flows(now, true);
     summary.flows += ended.len() as u64;
+    if let Some(m) = &config.metrics {
+        m.add_flows(ended.len() as u64);
+    }
     for f in &ended {
         segs.file(now)?.push_flow(f).map_err(|e| RunError::Segment { dir: config.dir.clone(), source: e })?;
     }
+    seg_bytes.observe(&segs, config.metrics.as_deref());
     segs.close()?;
     if let Some(policy) = config.retention {
         let _ = apply_retention(&config.dir, policy, now);
@@ -319,11 +356,30 @@ pub async fn run<S: PacketSource>(
     Ok(summary)
 }
 
+/// Segment bytes for the metrics: the growth of the open file since last looked at (a new
+/// file starts from 0; the few trailer bytes written at close are not counted).
+#[derive(Default)]
+struct SegmentBytes {
+    last: u64,
+}
+
+impl SegmentBytes {
+    fn observe(&mut self, segs: &Segments, metrics: Option<&Metrics>) {
+        let (Some(m), Some(f)) = (metrics, segs.current.as_ref()) else {
+            self.last = 0;
+            return;
+        };
+        let now = f.bytes_written();
+        m.add_segment_bytes(if now >= self.last { now - self.last } else { now });
+        self.last = now;
+    }
+}
+
 fn emit_alerts(
     segs: &mut Segments,
     now: Ts,
     pending: &mut Vec<(bool, Alert)>,
-    out: &mut AlertOutput,
+    config: &mut RecordConfig,
     summary: &mut RecordSummary,
 ) -> Result<(), RunError> {
     for (update, alert) in pending.drain(..) {
@@ -331,7 +387,14 @@ fn emit_alerts(
             summary.alerts += 1;
         }
         segs.file(now)?.push_alert(&alert).map_err(|e| segs.err(e))?;
-        if let AlertOutput::Jsonl(w) = out {
+        if let Some(m) = &config.metrics {
+            m.add_alert(&alert.class, update);
+        }
+        if let Some(sinks) = &config.sinks {
+            // Never blocks: a full sink queue is a counted drop.
+            sinks.send(&AlertEvent { update, alert: alert.clone() });
+        }
+        if let AlertOutput::Jsonl(w) = &mut config.alerts {
             let mut v = netrec_rules::alert_json(&alert);
             v["event"] = serde_json::Value::from(if update { "update" } else { "alert" });
             // A broken alert output must not stop recording.
