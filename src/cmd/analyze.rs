@@ -42,6 +42,11 @@ pub struct AnalyzeArgs {
     /// Exit with code 1 when the analyzed inputs raised at least one alert.
     #[arg(long)]
     pub fail_on_alert: bool,
+    /// After the run, send the alerts of the inputs analyzed now through the configured sinks.
+    #[arg(long)]
+    pub deliver: bool,
+    #[command(flatten)]
+    pub delivery: super::config::DeliveryArgs,
 }
 
 /// Engine output before the input's identity (its SHA-256) is known.
@@ -184,9 +189,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut analyzed = 0usize;
     let mut skipped = 0usize;
     let mut alerts = 0u64;
+    let mut fresh = Vec::new();
     for path in &paths {
         match analyze_one(&mut db, path, &rules, show_progress) {
             Ok(Some(n)) => {
+                fresh.push(path.clone());
                 analyzed += 1;
                 alerts += n;
             }
@@ -219,6 +226,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             "netrec: {analyzed} inputs analyzed, {skipped} already present, {failed} failed; {alerts} alerts; database {}",
             args.db.display()
         );
+    }
+    if args.deliver && super::config::deliver_inputs(&fresh, &rules, &args.delivery)? {
+        failed += 1;
     }
     if failed > 0 {
         return Ok(ExitCode::from(2));

@@ -217,6 +217,21 @@ const EMAIL_KEYS: &[&str] = &[
 ];
 const SYSLOG_KEYS: &[&str] = &["address", "format", "facility", "hostname", "app_name", "timeout"];
 
+/// Every configuration key by section, for documentation checks.
+pub fn known_keys() -> Vec<(&'static str, &'static [&'static str])> {
+    vec![
+        ("top level", TOP_KEYS),
+        ("[metrics]", METRICS_KEYS),
+        ("[delivery]", DELIVERY_KEYS),
+        ("[[sink]] (all types)", &["type", "name"]),
+        ("[[sink]] (all types)", POLICY_KEYS),
+        ("[[sink]] type = \"eve\"", EVE_KEYS),
+        ("[[sink]] type = \"webhook\"", WEBHOOK_KEYS),
+        ("[[sink]] type = \"email\"", EMAIL_KEYS),
+        ("[[sink]] type = \"syslog\"", SYSLOG_KEYS),
+    ]
+}
+
 type Entry<'a, 'i> = (&'a Spanned<std::borrow::Cow<'i, str>>, &'a Spanned<DeValue<'i>>);
 
 struct Ctx<'a> {
