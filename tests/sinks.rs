@@ -660,3 +660,51 @@ fn analyze_deliver_sends_the_alerts_it_just_analyzed() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(&eve).unwrap().lines().count(), want.len());
 }
+
+#[test]
+fn syslog_unix_datagram() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let c = cfg(&format!(
+        "[[sink]]\ntype = \"syslog\"\naddress = \"unix://{}\"\nfacility = \"auth\"\n",
+        path.display()
+    ));
+    let (reports, _) = record_with(&c, &["brute_force_ssh.pcap"], Duration::from_secs(10));
+    assert_eq!(reports[0].delivered, 1, "{}", reports[0]);
+    let mut buf = [0u8; 8192];
+    let n = sock.recv(&mut buf).unwrap();
+    let (pri, _, _, app, _, msgid, rest) = split5424(std::str::from_utf8(&buf[..n]).unwrap());
+    assert_eq!((pri, app.as_str(), msgid.as_str()), (4 * 8 + 3, "netrec", "alert"));
+    assert!(rest.starts_with("[netrec@32473 rule_id=\"brute-force\""), "{rest}");
+}
+
+#[test]
+fn webhook_secrets_never_reach_the_output() {
+    // A dead endpoint whose URL carries a token: the failure is reported, the token is not.
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write(
+        dir.path(),
+        "d.toml",
+        &format!(
+            "[delivery]\nretries = 0\n[[sink]]\ntype = \"webhook\"\nname = \"hook\"\nurl = \"http://127.0.0.1:{port}/services/T0/B0/SECRETTOKEN?key=KEYSECRET\"\nheaders = {{ Authorization = \"Bearer HEADERSECRET\" }}\n"
+        ),
+    );
+    let db = dir.path().join("a.sqlite");
+    let pcap = fixture("pcap/demo.pcap");
+    let o = netrec(&["analyze", s(&pcap), "--db", s(&db), "-q", "--deliver", "--config", s(&conf)]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 2, "undelivered alerts change the exit code: {err}");
+    assert!(
+        err.contains(&format!(
+            "sink hook: delivery failed (attempt 1), giving up: http://127.0.0.1:{port}/***: "
+        )),
+        "{err}"
+    );
+    assert!(err.contains("sink hook (webhook): 0 delivered, 0 duplicates suppressed, 5 dropped (queue full 0, rate limited 0, failed 5, shutdown 0), 5 failed attempts"), "{err}");
+    for secret in ["SECRETTOKEN", "KEYSECRET", "HEADERSECRET", "/services/"] {
+        assert!(!err.contains(secret) && !stdout(&o).contains(secret), "{secret} leaked: {err}");
+    }
+}

@@ -392,7 +392,7 @@ fn emit_alerts(
         }
         if let Some(sinks) = &config.sinks {
             // Never blocks: a full sink queue is a counted drop.
-            sinks.send(&AlertEvent { update, alert: alert.clone() });
+            sinks.send(AlertEvent { update, alert: alert.clone() });
         }
         if let AlertOutput::Jsonl(w) = &mut config.alerts {
             let mut v = netrec_rules::alert_json(&alert);

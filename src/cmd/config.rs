@@ -129,7 +129,7 @@ pub fn deliver_inputs(
     let collected = super::flows::collect(inputs, rules)?;
     let alerts: &[Alert] = &collected.sink.alerts;
     for a in alerts {
-        sinks.send(&AlertEvent { update: false, alert: a.clone() });
+        sinks.send(AlertEvent { update: false, alert: a.clone() });
     }
     eprintln!("netrec: delivering {} alerts to {} sink(s)", alerts.len(), cfg.sinks.len());
     Ok(print_reports(&SinkSet::finish_shared(sinks, cfg.shutdown_timeout)))

@@ -235,11 +235,12 @@ impl SinkSet {
     }
 
     /// Queue an event for every sink that wants it. Never blocks: a full queue is a counted drop.
-    pub fn send(&self, event: &AlertEvent) {
+    pub fn send(&self, event: AlertEvent) {
         if self.workers.is_empty() {
             return;
         }
-        let shared = Arc::new(event.clone());
+        let shared = Arc::new(event);
+        let event = &*shared;
         for w in &self.workers {
             if event.update && !w.updates {
                 continue;
@@ -587,13 +588,13 @@ mod tests {
     fn dedup_within_window_in_packet_time() {
         let (s, got) = spec(Policy { dedup_window: Duration::from_secs(10), ..quick() }, 0, Duration::ZERO);
         let set = SinkSet::start(vec![s]).unwrap();
-        set.send(&ev("a", "10.0.0.1", 1_000_000_000));
-        set.send(&ev("a", "10.0.0.1", 5_000_000_000)); // duplicate
-        set.send(&ev("a", "10.0.0.2", 5_000_000_000)); // other source
-        set.send(&ev("a", "10.0.0.1", 12_000_000_000)); // window passed
+        set.send(ev("a", "10.0.0.1", 1_000_000_000));
+        set.send(ev("a", "10.0.0.1", 5_000_000_000)); // duplicate
+        set.send(ev("a", "10.0.0.2", 5_000_000_000)); // other source
+        set.send(ev("a", "10.0.0.1", 12_000_000_000)); // window passed
         let mut up = ev("a", "10.0.0.1", 13_000_000_000);
         up.update = true; // updates not wanted by default: not counted at all
-        set.send(&up);
+        set.send(up);
         let r = set.finish(Duration::from_secs(5));
         assert_eq!(got.lock().unwrap().len(), 3);
         assert_eq!((r[0].delivered, r[0].suppressed, r[0].dropped()), (3, 1, 0));
@@ -603,7 +604,7 @@ mod tests {
     fn retries_then_delivers_and_counts_failures() {
         let (s, got) = spec(Policy { retries: 3, ..quick() }, 2, Duration::ZERO);
         let set = SinkSet::start(vec![s]).unwrap();
-        set.send(&ev("a", "10.0.0.1", 1));
+        set.send(ev("a", "10.0.0.1", 1));
         let r = set.finish(Duration::from_secs(5));
         assert_eq!(*got.lock().unwrap(), vec![1]);
         assert_eq!((r[0].delivered, r[0].failures, r[0].dropped()), (1, 2, 0));
@@ -613,7 +614,7 @@ mod tests {
     fn gives_up_after_retries() {
         let (s, _got) = spec(Policy { retries: 2, ..quick() }, 100, Duration::ZERO);
         let set = SinkSet::start(vec![s]).unwrap();
-        set.send(&ev("a", "10.0.0.1", 1));
+        set.send(ev("a", "10.0.0.1", 1));
         let r = set.finish(Duration::from_secs(5));
         assert_eq!((r[0].delivered, r[0].failures, r[0].dropped_failed), (0, 3, 1));
     }
@@ -625,7 +626,7 @@ mod tests {
         let set = SinkSet::start(vec![s]).unwrap();
         let t = Instant::now();
         for i in 0..50 {
-            set.send(&ev("a", "10.0.0.1", i));
+            set.send(ev("a", "10.0.0.1", i));
         }
         assert!(t.elapsed() < Duration::from_millis(100), "send blocked: {:?}", t.elapsed());
         let r = set.finish(Duration::from_millis(100));
@@ -639,7 +640,7 @@ mod tests {
             spec(Policy { rate_per_minute: 3, dedup_window: Duration::ZERO, ..quick() }, 0, Duration::ZERO);
         let set = SinkSet::start(vec![s]).unwrap();
         for i in 0..10 {
-            set.send(&ev("a", "10.0.0.1", i));
+            set.send(ev("a", "10.0.0.1", i));
         }
         let r = set.finish(Duration::from_secs(5));
         assert_eq!((r[0].delivered, r[0].dropped_rate_limited), (3, 7));
@@ -659,7 +660,7 @@ mod tests {
         );
         let set = SinkSet::start(vec![s]).unwrap();
         for i in 0..6 {
-            set.send(&ev("a", "10.0.0.1", i));
+            set.send(ev("a", "10.0.0.1", i));
         }
         let r = set.finish(Duration::from_secs(5));
         // One full batch of 4, and the rest flushed when the queue closed.
