@@ -708,3 +708,155 @@ fn webhook_secrets_never_reach_the_output() {
         assert!(!err.contains(secret) && !stdout(&o).contains(secret), "{secret} leaked: {err}");
     }
 }
+
+/// A test CA and a server certificate for 127.0.0.1/localhost signed by it (openssl CLI).
+/// Returns (ca.pem, server cert, server key).
+fn test_pki(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl (apt openssl)");
+        assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=netrec test CA"],
+    ]
+    .concat());
+    run(&[&["req"][..], &ec, &["-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=localhost"]].concat());
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (dir.join("ca.pem"), dir.join("srv.pem"), dir.join("srv.key"))
+}
+
+const HTTPS_SERVER: &str = r#"
+import http.server, ssl, sys, json
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers['Content-Length']))
+        print(json.dumps({"path": self.path, "body": body.decode()}), flush=True)
+        self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers(); self.wfile.write(b'ok')
+    def log_message(self, *a): pass
+srv = http.server.HTTPServer(('127.0.0.1', 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"#;
+
+#[test]
+fn webhook_over_https_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_pki(dir.path());
+    let mut server = std::process::Command::new("python3")
+        .args(["-c", HTTPS_SERVER, s(&cert), s(&key)])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let port: u16 = line.trim().parse().expect("HTTPS server port");
+    let c = cfg(&format!(
+        r#"
+[delivery]
+retries = 0
+[[sink]]
+type = "webhook"
+name = "private-ca"
+url = "https://127.0.0.1:{port}/hook"
+ca_file = "{}"
+[[sink]]
+type = "webhook"
+name = "public-roots"
+url = "https://127.0.0.1:{port}/other"
+"#,
+        ca.display()
+    ));
+    let (reports, _) = record_with(&c, &["brute_force_ssh.pcap"], Duration::from_secs(10));
+    let r = |n: &str| reports.iter().find(|r| r.name == n).unwrap().clone();
+    assert_eq!((r("private-ca").delivered, r("private-ca").dropped()), (1, 0), "{}", r("private-ca"));
+    // The bundled public roots do not trust the test CA: the TLS handshake fails, counted.
+    assert_eq!(
+        (r("public-roots").delivered, r("public-roots").dropped_failed),
+        (0, 1),
+        "{}",
+        r("public-roots")
+    );
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let got: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(got["path"], "/hook");
+    let body: Value = serde_json::from_str(got["body"].as_str().unwrap()).unwrap();
+    assert_first_report_of(&body, &golden("brute_force_ssh")[0]);
+}
+
+#[test]
+fn email_with_starttls_through_aiosmtpd() {
+    let py = python_with_aiosmtpd();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_pki(dir.path());
+    let port = free_port();
+    let mut server = std::process::Command::new(&py)
+        .args([
+            "-u",
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Debugging",
+        ])
+        .args(["--tlscert", s(&cert), "--tlskey", s(&key)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start aiosmtpd");
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(15), "aiosmtpd did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let c = cfg(&format!(
+        "[[sink]]\ntype = \"email\"\nserver = \"127.0.0.1\"\nport = {port}\ntls = \"starttls\"\nca_file = \"{}\"\nfrom = \"netrec@example.org\"\nto = \"soc@example.org\"\ndigest_interval = \"100ms\"\nretries = 0\n",
+        ca.display()
+    ));
+    let (reports, _) = record_with(&c, &["brute_force_ssh.pcap"], Duration::from_secs(15));
+    assert_eq!((reports[0].delivered, reports[0].dropped()), (1, 0), "{}", reports[0]);
+    let _ = server.kill();
+    let out = server.wait_with_output().unwrap();
+    // Unfold folded header lines (RFC 5322 §2.2.3).
+    let text = String::from_utf8_lossy(&out.stdout).replace("\r\n ", " ").replace("\n ", " ");
+    // aiosmtpd requires STARTTLS before accepting mail when it has a certificate.
+    assert!(
+        text.contains("Subject: [netrec] [HIGH] brute-force: possible brute force from 203.0.113.200"),
+        "{text}"
+    );
+}

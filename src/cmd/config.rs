@@ -73,6 +73,7 @@ pub fn delivery_config(args: &DeliveryArgs) -> anyhow::Result<DeliveryConfig> {
             format,
             headers: Vec::new(),
             timeout: Duration::from_secs(10),
+            ca_file: None,
         });
     }
     for a in &args.syslog {

@@ -110,6 +110,22 @@ pub enum SetupError {
         #[source]
         source: EmailSetupError,
     },
+    #[error("sink {sink}: cannot read CA file {}", path.display())]
+    CaFile {
+        sink: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sink {sink}: CA file {}", path.display())]
+    CaParse {
+        sink: String,
+        path: PathBuf,
+        #[source]
+        source: ureq::Error,
+    },
+    #[error("sink {sink}: CA file {} holds no certificate", path.display())]
+    CaEmpty { sink: String, path: PathBuf },
     #[error("starting sink workers")]
     Spawn(#[source] std::io::Error),
 }
@@ -128,10 +144,14 @@ pub enum SinkKind {
         format: WebhookFormat,
         headers: Vec<(String, SecretSource)>,
         timeout: Duration,
+        /// PEM file of the CA certificates to trust instead of the bundled roots.
+        ca_file: Option<PathBuf>,
     },
     Email {
         settings: SmtpSettings,
         password: Option<SecretSource>,
+        /// PEM file of CA certificates to trust in addition to the bundled roots.
+        ca_file: Option<PathBuf>,
     },
     Syslog {
         addr: SyslogAddr,
@@ -199,7 +219,7 @@ const DELIVERY_KEYS: &[&str] = &[
     "shutdown_timeout",
 ];
 const EVE_KEYS: &[&str] = &["path", "socket", "rotate_size", "rotate_keep"];
-const WEBHOOK_KEYS: &[&str] = &["url", "url_env", "url_file", "format", "headers", "timeout"];
+const WEBHOOK_KEYS: &[&str] = &["url", "url_env", "url_file", "format", "headers", "timeout", "ca_file"];
 const EMAIL_KEYS: &[&str] = &[
     "server",
     "port",
@@ -214,6 +234,7 @@ const EMAIL_KEYS: &[&str] = &[
     "digest_max",
     "subject_prefix",
     "timeout",
+    "ca_file",
 ];
 const SYSLOG_KEYS: &[&str] = &["address", "format", "facility", "hostname", "app_name", "timeout"];
 
@@ -656,7 +677,8 @@ fn parse_sink(t: &Table<'_, '_>, defaults: &Policy, index: usize) -> Result<Sink
                     headers.push((k.get_ref().to_string(), SecretSource::parse(s)));
                 }
             }
-            SinkKind::Webhook { url, format, headers, timeout }
+            let ca_file = t.string("ca_file")?.map(PathBuf::from);
+            SinkKind::Webhook { url, format, headers, timeout, ca_file }
         }
         "email" => {
             let server = t.string("server")?.ok_or_else(|| t.missing("server"))?;
@@ -717,8 +739,10 @@ fn parse_sink(t: &Table<'_, '_>, defaults: &Policy, index: usize) -> Result<Sink
                     to,
                     subject_prefix: t.string("subject_prefix")?.unwrap_or_else(|| "[netrec]".into()),
                     timeout,
+                    ca_pem: None,
                 },
                 password,
+                ca_file: t.string("ca_file")?.map(PathBuf::from),
             }
         }
         _ => {
@@ -759,6 +783,14 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
+fn read_ca(sink: &str, path: &std::path::Path) -> Result<Vec<u8>, SetupError> {
+    std::fs::read(path).map_err(|source| SetupError::CaFile {
+        sink: sink.to_string(),
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 fn build(s: &SinkConfig) -> Result<SinkSpec, SetupError> {
     let mut secrets = Vec::new();
     let transport: Box<dyn super::delivery::Transport> = match &s.kind {
@@ -766,7 +798,7 @@ fn build(s: &SinkConfig) -> Result<SinkSpec, SetupError> {
             Box::new(EveFile::new(path.clone(), *rotate_bytes, *keep))
         }
         SinkKind::Eve(EveOutput::Unix { path, datagram }) => Box::new(EveUnix::new(path.clone(), *datagram)),
-        SinkKind::Webhook { url, format, headers, timeout } => {
+        SinkKind::Webhook { url, format, headers, timeout, ca_file } => {
             let u = url.resolve(&s.name)?;
             // The whole URL and its path/query are secrets (Slack and WeChat put tokens there).
             if let Some((_, rest)) = u.split_once("://")
@@ -783,10 +815,26 @@ fn build(s: &SinkConfig) -> Result<SinkSpec, SetupError> {
                 }
                 hs.push((k.clone(), val));
             }
-            Box::new(Webhook::new(u, *format, hs, *timeout))
+            let roots = match ca_file {
+                None => None,
+                Some(p) => {
+                    let pem = read_ca(&s.name, p)?;
+                    let certs = super::transport::pem_certificates(&pem).map_err(|source| {
+                        SetupError::CaParse { sink: s.name.clone(), path: p.clone(), source }
+                    })?;
+                    if certs.is_empty() {
+                        return Err(SetupError::CaEmpty { sink: s.name.clone(), path: p.clone() });
+                    }
+                    Some(certs)
+                }
+            };
+            Box::new(Webhook::new(u, *format, hs, *timeout, roots))
         }
-        SinkKind::Email { settings, password } => {
+        SinkKind::Email { settings, password, ca_file } => {
             let mut st = settings.clone();
+            if let Some(p) = ca_file {
+                st.ca_pem = Some(read_ca(&s.name, p)?);
+            }
             if let Some(p) = password {
                 let pw = p.resolve(&s.name)?;
                 secrets.push(pw.clone());

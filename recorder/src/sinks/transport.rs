@@ -174,14 +174,32 @@ pub fn redacted_url(url: &str) -> String {
     format!("{scheme}://{host}{tail}")
 }
 
+/// Certificates of a PEM file (for `ca_file`).
+pub fn pem_certificates(pem: &[u8]) -> Result<Vec<ureq::tls::Certificate<'static>>, ureq::Error> {
+    let mut out = Vec::new();
+    for item in ureq::tls::parse_pem(pem) {
+        if let ureq::tls::PemItem::Certificate(c) = item? {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 impl Webhook {
+    /// `roots`: trust only these CA certificates (a private CA) instead of the bundled Mozilla roots.
     pub fn new(
         url: String,
         format: WebhookFormat,
         headers: Vec<(String, String)>,
         timeout: Duration,
+        roots: Option<Vec<ureq::tls::Certificate<'static>>>,
     ) -> Webhook {
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(r) = roots {
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&r));
+        }
         let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls.build())
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
             .user_agent(concat!("netrec/", env!("CARGO_PKG_VERSION")))
@@ -246,6 +264,8 @@ pub struct SmtpSettings {
     pub to: Vec<String>,
     pub subject_prefix: String,
     pub timeout: Duration,
+    /// PEM CA certificates to trust in addition to the bundled Mozilla roots.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for SmtpSettings {
@@ -305,8 +325,13 @@ impl Email {
         let from = parse(&s.from)?;
         let to = s.to.iter().map(|a| parse(a)).collect::<Result<Vec<_>, _>>()?;
         let tls_params = || {
-            TlsParameters::new(s.host.clone())
-                .map_err(|source| EmailSetupError::Tls { host: s.host.clone(), source })
+            let tls_err = |source| EmailSetupError::Tls { host: s.host.clone(), source };
+            let mut b = TlsParameters::builder(s.host.clone());
+            if let Some(pem) = &s.ca_pem {
+                let cert = lettre::transport::smtp::client::Certificate::from_pem(pem).map_err(tls_err)?;
+                b = b.add_root_certificate(cert);
+            }
+            b.build().map_err(tls_err)
         };
         let tls = match s.tls {
             SmtpTls::None => Tls::None,
