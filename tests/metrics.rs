@@ -84,6 +84,7 @@ fn recorded_metrics() -> String {
         poll: Duration::from_millis(10),
         file_mode: 0o640,
         dir_mode: 0o750,
+        status: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let summary = rt

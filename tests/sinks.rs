@@ -75,6 +75,7 @@ fn record_with(cfg: &DeliveryConfig, pcaps: &[&str], finish: Duration) -> (Vec<S
         poll: Duration::from_millis(10),
         file_mode: 0o640,
         dir_mode: 0o750,
+        status: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let t = Instant::now();

@@ -4,6 +4,7 @@
 pub mod ebpf;
 pub mod live;
 pub mod metrics;
+pub mod privs;
 pub mod run;
 pub mod sinks;
 

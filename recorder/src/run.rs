@@ -73,6 +73,17 @@ pub struct RecordConfig {
     /// Unix permission bits for segment files and the directory.
     pub file_mode: u32,
     pub dir_mode: u32,
+    /// Called at every poll with the running totals (the CLI's live status line).
+    pub status: Option<StatusHook>,
+}
+
+/// A callback for live progress; display only, never part of the recording.
+pub struct StatusHook(pub Box<dyn FnMut(&RecordSummary) + Send>);
+
+impl std::fmt::Debug for StatusHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StatusHook")
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -84,6 +95,8 @@ pub struct RecordSummary {
     pub ring_drops: u64,
     pub kernel_packets: u64,
     pub writer_errors: u64,
+    /// Segment bytes written so far (closed segments and the open one).
+    pub bytes_written: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +135,7 @@ struct Segments {
     next_seq: u64,
     prev_sha256: [u8; 32],
     closed: Vec<PathBuf>,
+    closed_bytes: u64,
 }
 
 impl Segments {
@@ -152,7 +166,12 @@ impl Segments {
             next_seq,
             prev_sha256,
             closed: Vec::new(),
+            closed_bytes: 0,
         })
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.closed_bytes + self.current.as_ref().map_or(0, |f| f.bytes_written())
     }
 
     fn err(&self, source: SegmentError) -> RunError {
@@ -175,6 +194,7 @@ impl Segments {
     fn close(&mut self) -> Result<(), RunError> {
         if let Some(f) = self.current.take() {
             let (path, summary) = f.close().map_err(|e| self.err(e))?;
+            self.closed_bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             self.prev_sha256 = summary.sha256;
             self.closed.push(path);
         }
@@ -298,6 +318,10 @@ pub async fn run<S: PacketSource>(
                     let _ = apply_retention(&config.dir, policy, now);
                 }
             }
+            if let Some(StatusHook(f)) = config.status.as_mut() {
+                summary.bytes_written = segs.bytes_written();
+                f(&summary);
+            }
         }
         let expired = config.duration.is_some_and(|d| started.elapsed() >= d);
         if stop || expired || source.exhausted() {
@@ -346,6 +370,7 @@ pub async fn run<S: PacketSource>(
     }
     seg_bytes.observe(&segs, config.metrics.as_deref());
     segs.close()?;
+    summary.bytes_written = segs.bytes_written();
     if let Some(policy) = config.retention {
         let _ = apply_retention(&config.dir, policy, now);
     }
