@@ -632,6 +632,24 @@ fn bad_config_is_file_line_col_and_exit_2() {
         stderr(&o).trim_end(),
         format!("netrec: {}:6:7: `url`: must start with http:// or https://", bad.display())
     );
+    // analyze checks the delivery configuration before analyzing anything.
+    let db = dir.path().join("a.sqlite");
+    let o = netrec(&[
+        "analyze",
+        s(&fixture("pcap/demo.pcap")),
+        "--db",
+        s(&db),
+        "-q",
+        "--deliver",
+        "--config",
+        s(&bad),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).starts_with(&format!("netrec: {}:6:7: ", bad.display())), "{}", stderr(&o));
+    assert!(!db.exists(), "analysis ran despite the bad configuration");
+    let o = netrec(&["analyze", s(&fixture("pcap/demo.pcap")), "--db", s(&db), "--deliver"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).starts_with("netrec: --deliver needs a sink"), "{}", stderr(&o));
     let o = netrec(&["record", "-i", "lo", "--syslog", "localhost:514"]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).starts_with("netrec: --syslog: "), "{}", stderr(&o));

@@ -182,6 +182,8 @@ fn series_proto(dec: &Decoded) -> u16 {
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let rules = load_rules(&args.rules)?;
+    // A delivery configuration mistake is reported before the analysis, not after it.
+    let delivery = super::config::analyze_delivery(args.deliver, &args.delivery)?;
     let paths = pipeline::expand_inputs(&args.inputs)?;
     let mut db = Db::open(&args.db).with_context(|| format!("cannot open database {}", args.db.display()))?;
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
@@ -227,7 +229,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             args.db.display()
         );
     }
-    if args.deliver && super::config::deliver_inputs(&fresh, &rules, &args.delivery)? {
+    if let Some(d) = &delivery
+        && super::config::deliver_inputs(&fresh, &rules, d)?
+    {
         failed += 1;
     }
     if failed > 0 {

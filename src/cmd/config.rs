@@ -94,6 +94,18 @@ pub fn delivery_config(args: &DeliveryArgs) -> anyhow::Result<DeliveryConfig> {
     Ok(cfg)
 }
 
+/// `analyze --deliver`: the configuration, checked before the analysis (None without --deliver).
+pub fn analyze_delivery(deliver: bool, args: &DeliveryArgs) -> anyhow::Result<Option<DeliveryConfig>> {
+    if !deliver {
+        return Ok(None);
+    }
+    let cfg = delivery_config(args)?;
+    if cfg.sinks.is_empty() {
+        anyhow::bail!("--deliver needs a sink: --config FILE (with [[sink]]), --eve, --webhook or --syslog");
+    }
+    Ok(Some(cfg))
+}
+
 /// Start the configured sinks (None when there are none).
 pub fn start_sinks(cfg: &DeliveryConfig) -> anyhow::Result<Option<Arc<SinkSet>>> {
     if cfg.sinks.is_empty() {
@@ -118,12 +130,9 @@ pub fn print_reports(reports: &[SinkReport]) -> bool {
 pub fn deliver_inputs(
     inputs: &[PathBuf],
     rules: &netrec_rules::ruleset::RuleSet,
-    args: &DeliveryArgs,
+    cfg: &DeliveryConfig,
 ) -> anyhow::Result<bool> {
-    let cfg = delivery_config(args)?;
-    let Some(sinks) = start_sinks(&cfg)? else {
-        anyhow::bail!("--deliver needs a sink: --config FILE, --eve, --webhook or --syslog");
-    };
+    let Some(sinks) = start_sinks(cfg)? else { return Ok(false) };
     if inputs.is_empty() {
         return Ok(print_reports(&SinkSet::finish_shared(sinks, cfg.shutdown_timeout)));
     }

@@ -182,6 +182,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
     check_writable(&args.out)?;
+    // Secrets and CA files are read here, before anything is attached to the kernel.
+    let sinks = super::config::start_sinks(&delivery)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("tokio runtime")?;
     rt.block_on(async move {
         let probe = KernelProbe::load(&probe_cfg)?;
@@ -207,7 +209,6 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             ruleset_digest: rules.digest(),
         };
         let source = EbpfSource::new(probe, Duration::from_secs(60)).context("ring buffer")?;
-        let sinks = super::config::start_sinks(&delivery)?;
         let metrics = delivery.metrics.map(|_| {
             let names: Vec<(u32, String)> = meta.interfaces.iter().map(|i| (i.index, i.name.clone())).collect();
             Arc::new(netrec_recorder::metrics::Metrics::new(&names))
