@@ -7,7 +7,7 @@
 use netrec_format::decode::decode;
 use netrec_format::segment::{SegmentError, SegmentHeaderInfo, WriterConfig};
 use netrec_format::store::{RetentionPolicy, RotationPolicy, SegmentFile, apply_retention, list_segments};
-use netrec_format::{Alert, FlowRecord, LossRecord, PacketRecord, SegmentMeta, Ts};
+use netrec_format::{Alert, EvidenceTally, FlowRecord, LossRecord, PacketRecord, SegmentMeta, Ts};
 use netrec_rules::Limits;
 use netrec_rules::ruleset::RuleSet;
 use netrec_rules::{Engine, EngineSink};
@@ -33,6 +33,11 @@ pub trait PacketSource {
     /// True when the source has nothing more to give (replays); live sources never end.
     fn exhausted(&self) -> bool {
         false
+    }
+    /// True when `loss` returns kernel counters: live alert lines then wait for the loss record
+    /// that covers their window, to state its evidence.
+    fn counts_loss(&self) -> bool {
+        true
     }
 }
 
@@ -235,20 +240,20 @@ pub async fn run<S: PacketSource>(
     mut source: S,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RecordSummary, RunError> {
-    let mut segs = Segments::open_dir(
-        &config.dir,
-        config.writer,
-        config.meta.clone(),
-        config.dir_mode,
-        config.file_mode,
-    )?;
+    // Replay parity: the segments carry the exact rule set the engine runs and the run identity.
+    let mut meta = config.meta.clone();
+    meta.ruleset_text = config.rules.canonical();
+    meta.ruleset_digest = config.rules.digest();
+    meta.run_id = wall_now().0;
+    let mut segs = Segments::open_dir(&config.dir, config.writer, meta, config.dir_mode, config.file_mode)?;
     let mut engine = Engine::new(config.rules.clone(), Limits::default());
     let mut summary = RecordSummary::default();
     let mut pending: Vec<(bool, Alert)> = Vec::new();
+    let mut live = LiveState { has_loss: source.counts_loss(), ..LiveState::default() };
     let started = std::time::Instant::now();
     let mut shutdown = std::pin::pin!(shutdown);
     let mut last_poll = std::time::Instant::now();
-    let mut tally = PacketTally::default();
+    let mut iface_tally = PacketTally::default();
     let mut seg_bytes = SegmentBytes::default();
     loop {
         let stop = tokio::select! {
@@ -261,19 +266,18 @@ pub async fn run<S: PacketSource>(
         {
             let file = segs.file(now)?;
             let mut sink = LiveSink { alerts: &mut pending };
+            let (tally, drops) = (&mut live.tally, &mut live.writer_drops);
             let n = source.drain(&mut |rec: &PacketRecord| {
-                tally.add(rec.iface, rec.wire_len);
+                iface_tally.add(rec.iface, rec.wire_len);
                 let pkt = rec.as_ref();
                 let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
                 engine.process(&pkt, &dec, &mut sink);
-                if write_err.is_none() {
-                    write_err = file.push_packet(&pkt).err();
-                }
+                write_packet(file, &pkt, &mut write_err, tally, drops);
             });
             summary.packets += n as u64;
         }
         if let Some(m) = &config.metrics {
-            m.add_packets(&mut tally);
+            m.add_packets(&mut iface_tally);
             if write_err.is_some() {
                 m.add_writer_error();
             }
@@ -283,11 +287,12 @@ pub async fn run<S: PacketSource>(
             summary.writer_errors += 1;
             eprintln!("netrec: writing headers: {e}");
         }
-        emit_alerts(&mut segs, now, &mut pending, &mut config, &mut summary)?;
+        emit_alerts(&mut segs, now, &mut pending, &mut live, &config, &mut summary)?;
+        live.flush_output(&mut config.alerts, false);
         // Counters and ended kernel flows, at the poll interval.
         if stop || last_poll.elapsed() >= config.poll {
             last_poll = std::time::Instant::now();
-            if let Some(loss) = source.loss(now) {
+            if let Some(loss) = live.loss(source.loss(now), now) {
                 if let Some(m) = &config.metrics {
                     m.add_loss(&loss);
                 }
@@ -334,14 +339,13 @@ pub async fn run<S: PacketSource>(
         let file = segs.file(now)?;
         let mut sink = LiveSink { alerts: &mut pending };
         let mut write_err = None;
+        let (tally, drops) = (&mut live.tally, &mut live.writer_drops);
         summary.packets += source.drain(&mut |rec: &PacketRecord| {
-            tally.add(rec.iface, rec.wire_len);
+            iface_tally.add(rec.iface, rec.wire_len);
             let pkt = rec.as_ref();
             let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
             engine.process(&pkt, &dec, &mut sink);
-            if write_err.is_none() {
-                write_err = file.push_packet(&pkt).err();
-            }
+            write_packet(file, &pkt, &mut write_err, tally, drops);
         }) as u64;
         engine.finish(&mut sink);
         if write_err.is_some() {
@@ -349,10 +353,10 @@ pub async fn run<S: PacketSource>(
         }
     }
     if let Some(m) = &config.metrics {
-        m.add_packets(&mut tally);
+        m.add_packets(&mut iface_tally);
     }
-    emit_alerts(&mut segs, now, &mut pending, &mut config, &mut summary)?;
-    if let Some(loss) = source.loss(now) {
+    emit_alerts(&mut segs, now, &mut pending, &mut live, &config, &mut summary)?;
+    if let Some(loss) = live.loss(source.loss(now), now) {
         if let Some(m) = &config.metrics {
             m.add_loss(&loss);
         }
@@ -360,6 +364,7 @@ pub async fn run<S: PacketSource>(
         summary.kernel_packets += loss.kernel_packets;
         segs.file(now)?.push_loss(&loss).map_err(|e| segs.err(e))?;
     }
+    live.flush_output(&mut config.alerts, true);
     let ended = source.ended_flows(now, true);
     summary.flows += ended.len() as u64;
     if let Some(m) = &config.metrics {
@@ -400,11 +405,106 @@ impl SegmentBytes {
     }
 }
 
+/// One packet to the segment, accounted for evidence; after a write error the rest of the drain
+/// is not written (the engine still sees it): each such packet is a writer drop.
+#[inline]
+fn write_packet(
+    file: &mut SegmentFile,
+    pkt: &netrec_format::PacketRef<'_>,
+    err: &mut Option<SegmentError>,
+    tally: &mut EvidenceTally,
+    drops: &mut u64,
+) {
+    if err.is_none() {
+        match file.push_packet(pkt) {
+            Ok(_) => tally.packet(pkt.ts),
+            Err(e) => *err = Some(e),
+        }
+    }
+    if err.is_some() {
+        *drops += 1;
+    }
+}
+
+/// Loss intervals kept for live evidence (about 2.8 h at the default 100 ms poll).
+const LIVE_EVIDENCE_INTERVALS: usize = 100_000;
+
+/// Live state for evidence: header records per loss interval, writer drops not yet reported, and
+/// alert lines held until the loss record covering their window is written and the ring drained
+/// once more (headers counted before the record may still be queued): at most two polls. Their
+/// evidence is then final and equals what a replay of the segments computes.
+struct LiveState {
+    tally: EvidenceTally,
+    writer_drops: u64,
+    has_loss: bool,
+    held: Vec<(bool, Alert)>,
+}
+
+impl Default for LiveState {
+    fn default() -> Self {
+        LiveState {
+            tally: EvidenceTally::new(LIVE_EVIDENCE_INTERVALS),
+            writer_drops: 0,
+            has_loss: false,
+            held: Vec::new(),
+        }
+    }
+}
+
+impl LiveState {
+    /// The source's counters plus the packets the engine saw that could not be written; a loss
+    /// record is made for writer drops even when the source has no kernel counters.
+    fn loss(&mut self, from_source: Option<LossRecord>, now: Ts) -> Option<LossRecord> {
+        let drops = std::mem::take(&mut self.writer_drops);
+        let mut loss = match from_source {
+            // Stamped after the counters were read: every packet they count is older, so headers
+            // fall into the interval that counted them (evidence compares the two).
+            Some(l) => LossRecord { ts: wall_now().max(l.ts), ..l },
+            None if drops > 0 => LossRecord { ts: now, ..LossRecord::default() },
+            None => return None,
+        };
+        loss.writer_drops += drops;
+        self.has_loss = true;
+        self.tally.loss(&loss);
+        Some(loss)
+    }
+
+    /// Writes the held alert lines whose window is covered by loss records (all when `all`).
+    fn flush_output(&mut self, out: &mut AlertOutput, all: bool) {
+        let AlertOutput::Jsonl(w) = out else {
+            self.held.clear();
+            return;
+        };
+        let n = if all || !self.has_loss {
+            self.held.len()
+        } else {
+            // In order: a covered line never overtakes an earlier held one.
+            self.held.iter().take_while(|(_, a)| self.tally.covers(a.last_ts)).count()
+        };
+        if n == 0 {
+            return;
+        }
+        for (update, alert) in self.held.drain(..n) {
+            let mut v = netrec_rules::alert_json(&alert);
+            v["event"] = serde_json::Value::from(if update { "update" } else { "alert" });
+            let ev = self.tally.evidence(alert.first_ts, alert.last_ts);
+            v["evidence_seen"] = ev.map(|e| e.seen).into();
+            v["evidence_counted"] = ev.map(|e| e.counted).into();
+            v["evidence_complete"] = ev.map(|e| e.complete).into();
+            // A broken alert output must not stop recording.
+            let _ = serde_json::to_writer(&mut *w, &v)
+                .and_then(|()| w.write_all(b"\n").map_err(serde_json::Error::io));
+        }
+        let _ = w.flush();
+    }
+}
+
 fn emit_alerts(
     segs: &mut Segments,
     now: Ts,
     pending: &mut Vec<(bool, Alert)>,
-    config: &mut RecordConfig,
+    live: &mut LiveState,
+    config: &RecordConfig,
     summary: &mut RecordSummary,
 ) -> Result<(), RunError> {
     for (update, alert) in pending.drain(..) {
@@ -416,17 +516,11 @@ fn emit_alerts(
             m.add_alert(&alert.class, update);
         }
         if let Some(sinks) = &config.sinks {
-            // Never blocks: a full sink queue is a counted drop.
+            // Never blocks: a full sink queue is a counted drop. Sinks carry no evidence fields,
+            // so they need not wait for the loss record like the JSONL output.
             sinks.send(AlertEvent { update, alert: alert.clone() });
         }
-        if let AlertOutput::Jsonl(w) = &mut config.alerts {
-            let mut v = netrec_rules::alert_json(&alert);
-            v["event"] = serde_json::Value::from(if update { "update" } else { "alert" });
-            // A broken alert output must not stop recording.
-            let _ = serde_json::to_writer(&mut *w, &v)
-                .and_then(|()| w.write_all(b"\n").map_err(serde_json::Error::io));
-            let _ = w.flush();
-        }
+        live.held.push((update, alert));
     }
     Ok(())
 }
@@ -464,5 +558,97 @@ impl PacketSource for ReplaySource {
     }
     fn exhausted(&self) -> bool {
         self.records.is_empty()
+    }
+    fn counts_loss(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn alert(id: u64, first: u64, last: u64) -> Alert {
+        Alert {
+            id,
+            rule_id: "r".into(),
+            class: "syn_flood".into(),
+            severity: netrec_format::Severity::High,
+            attack_id: "T".into(),
+            first_ts: Ts(first),
+            last_ts: Ts(last),
+            src: vec![],
+            src_count: 0,
+            dst: vec![],
+            dst_count: 0,
+            dst_ports: vec![],
+            count: 1,
+            stats: vec![],
+            message: String::new(),
+        }
+    }
+
+    fn lines(buf: &Shared) -> Vec<serde_json::Value> {
+        let b = buf.0.lock().unwrap();
+        std::str::from_utf8(&b).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    #[test]
+    fn alert_lines_wait_for_the_covering_loss_record_and_state_evidence() {
+        let buf = Shared::default();
+        let mut out = AlertOutput::Jsonl(Box::new(buf.clone()));
+        let mut live = LiveState { has_loss: true, ..LiveState::default() };
+        for t in [10, 20, 30] {
+            live.tally.packet(Ts(t));
+        }
+        // The engine saw two more packets that could not be written.
+        live.writer_drops = 2;
+        live.held.push((false, alert(1, 10, 30)));
+        // Ends after the next loss record (stamped with the wall clock when the counters are read).
+        live.held.push((false, alert(2, 30, u64::MAX - 1)));
+        live.flush_output(&mut out, false);
+        assert!(lines(&buf).is_empty(), "held until covered");
+        let from_kernel = LossRecord { ts: Ts(100), kernel_packets: 5, ..LossRecord::default() };
+        let l = live.loss(Some(from_kernel), Ts(100)).unwrap();
+        assert_eq!(l.writer_drops, 2, "writer drops go into the loss record");
+        assert!(l.ts >= Ts(100), "stamped no earlier than the poll");
+        live.flush_output(&mut out, false);
+        let v = lines(&buf);
+        assert_eq!(v.len(), 1, "only the covered alert: {v:?}");
+        assert_eq!(v[0]["id"], 1);
+        assert_eq!(v[0]["evidence_seen"], 3);
+        assert_eq!(v[0]["evidence_counted"], 5);
+        assert_eq!(v[0]["evidence_complete"], false);
+        // Writer drops without kernel counters still make a loss record.
+        live.writer_drops = 1;
+        assert_eq!(live.loss(None, Ts(200)).map(|l| l.writer_drops), Some(1));
+        assert_eq!(live.loss(None, Ts(300)), None);
+        live.flush_output(&mut out, true);
+        assert_eq!(lines(&buf).len(), 2);
+    }
+
+    #[test]
+    fn without_kernel_counters_lines_go_out_at_once_with_null_evidence() {
+        let buf = Shared::default();
+        let mut out = AlertOutput::Jsonl(Box::new(buf.clone()));
+        let mut live = LiveState { has_loss: false, ..LiveState::default() };
+        live.held.push((true, alert(4, 1, 2)));
+        live.flush_output(&mut out, false);
+        let v = lines(&buf);
+        assert_eq!(v[0]["event"], "update");
+        assert!(v[0]["evidence_complete"].is_null());
     }
 }

@@ -47,6 +47,10 @@ pub struct AnalyzeArgs {
     pub deliver: bool,
     #[command(flatten)]
     pub delivery: super::config::DeliveryArgs,
+    /// Replay recorded segments with their recorded rule set (or --rules) and compare with the
+    /// alerts recorded live; print the differences, exit 1 on any. Writes no database.
+    #[arg(long)]
+    pub check_parity: bool,
 }
 
 /// Engine output before the input's identity (its SHA-256) is known.
@@ -181,6 +185,9 @@ fn series_proto(dec: &Decoded) -> u16 {
 }
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    if args.check_parity {
+        return check_parity(&args);
+    }
     let rules = load_rules(&args.rules)?;
     // A delivery configuration mistake is reported before the analysis, not after it.
     let delivery = super::config::analyze_delivery(args.deliver, &args.delivery)?;
@@ -322,6 +329,9 @@ fn analyze_one(
             anyhow::bail!("{}: internal error: no database writer after hashing", path.display())
         };
         writer.add_series(series);
+        if input.format_name() == "segment" {
+            netrec_analyzer::parity::add_segment_evidence(path, &mut writer)?;
+        }
         writer.finish(InputStats {
             packets: stats.packets,
             bytes: stats.bytes,
@@ -332,4 +342,15 @@ fn analyze_one(
         })?;
         Ok(Some(sink.alerts))
     })
+}
+
+/// `--check-parity`: the logic is `netrec_analyzer::parity`.
+fn check_parity(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    let rules = (!args.rules.rules.is_empty() || args.rules.no_default_rules)
+        .then(|| load_rules(&args.rules))
+        .transpose()?;
+    let paths = pipeline::expand_inputs(&args.inputs)?;
+    let report = netrec_analyzer::parity::check_parity(&paths, rules.as_ref())?;
+    super::write_stdout(report.render().as_bytes())?;
+    Ok(if report.is_equal() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
