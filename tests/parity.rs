@@ -73,6 +73,8 @@ fn record_replay(dir: &Path, records: Vec<PacketRecord>, rotate_bytes: u64) -> V
         rules: RuleSet::default_pack(),
         meta: SegmentMeta { host: "test".into(), snaplen: 65535, ..SegmentMeta::default() },
         alerts: AlertOutput::Jsonl(Box::new(out.clone())),
+        sinks: None,
+        metrics: None,
         duration: None,
         poll: Duration::ZERO,
         file_mode: 0o640,
