@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod analyze;
+pub mod export;
 pub mod flows;
 pub mod record;
 pub mod report;
