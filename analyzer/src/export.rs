@@ -13,9 +13,11 @@
 
 use crate::capwrite::{CapWriteError, PcapNgWriter};
 use netrec_format::decode::{Transport, decode};
+use netrec_format::segment::header::BLOCK_HEADER_LEN;
 use netrec_format::segment::name::days_from_civil;
 use netrec_format::segment::{
-    BlockBody, PacketBlock, ReadWarning, Recovery, SegmentError, SegmentName, SegmentReader, WarningKind,
+    BlockBody, BlockType, PacketBlock, ReadWarning, Recovery, SegmentError, SegmentName, SegmentReader,
+    WarningKind,
 };
 use netrec_format::store::list_segments;
 use netrec_format::{Alert, LinkType, PacketRef, SegmentMeta, Ts, ipproto};
@@ -140,7 +142,7 @@ impl fmt::Display for ExportWarning {
 pub enum TimeError {
     #[error(
         "invalid time {input:?}: {what} (expected RFC 3339 like 2026-11-29T14:00:00Z or \
-         2026-11-29T14:00:00.5+01:00, or unix seconds like 1764424800.25)"
+         2026-11-29T14:00:00.5+01:00, or unix seconds like 1795960800.25)"
     )]
     Syntax { input: String, what: &'static str },
     #[error("time {input:?} is outside the range netrec stores (1970-01-01 to 2554-07-21 UTC)")]
@@ -535,6 +537,58 @@ pub fn plan_chains(inputs: &[PathBuf]) -> Result<Vec<Vec<PathBuf>>, ExportError>
         .collect())
 }
 
+/// Metadata and alerts of one file, cheaply: block headers are read and data payloads
+/// skipped with seeks, then only the alert blocks are read, as a small in-memory segment (the
+/// file header followed by those blocks). None if the file cannot be read as a segment; the
+/// second pass reports why.
+fn catalog_file(path: &Path, range: Option<(Ts, Ts)>) -> Option<(Vec<SegmentMeta>, Vec<Alert>)> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let file = File::open(path).ok()?;
+    let mut rd = SegmentReader::new_seekable(BufReader::new(file), Recovery::SkipCorrupt).ok()?.skip_data();
+    let header_len = u64::from(rd.header().header_len);
+    let mut metas = Vec::new();
+    while let Ok(Some(b)) = rd.next_block() {
+        if let BlockBody::Meta(v) = b.body {
+            metas.extend(v);
+        }
+    }
+    let wanted: Vec<(u64, u64)> = rd
+        .block_headers()
+        .iter()
+        .filter(|(_, h)| h.block_type == BlockType::Alerts as u16)
+        .filter(|(_, h)| range.is_none_or(|(lo, hi)| h.max_ts >= lo.0 && h.min_ts <= hi.0))
+        .map(|(off, h)| (*off, BLOCK_HEADER_LEN as u64 + u64::from(h.stored_len)))
+        .collect();
+    let mut alerts = Vec::new();
+    if wanted.is_empty() {
+        return Some((metas, alerts));
+    }
+    let mut f = File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    let mut take = |off: u64, len: u64, bytes: &mut Vec<u8>| -> io::Result<()> {
+        f.seek(SeekFrom::Start(off))?;
+        let n = (&mut f).take(len).read_to_end(bytes)?;
+        if (n as u64) < len { Err(io::ErrorKind::UnexpectedEof.into()) } else { Ok(()) }
+    };
+    take(0, header_len, &mut bytes).ok()?;
+    for (off, len) in wanted {
+        if take(off, len, &mut bytes).is_err() {
+            break;
+        }
+    }
+    // No trailer: the torn-tail warning is expected. A damaged alert block is skipped (the
+    // second pass reports the damage).
+    let Ok(mut ard) = SegmentReader::new(io::Cursor::new(bytes), Recovery::SkipCorrupt) else {
+        return Some((metas, alerts));
+    };
+    while let Ok(Some(b)) = ard.next_block() {
+        if let BlockBody::Alerts(v) = b.body {
+            alerts.extend(v);
+        }
+    }
+    Some((metas, alerts))
+}
+
 fn canonical(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
@@ -649,36 +703,27 @@ impl Export {
         let mut interfaces = Interfaces::default();
         // Alert and its updates share (id, rule, first_ts); the latest version wins.
         let mut found: BTreeMap<(u64, String, Ts), AlertMark> = BTreeMap::new();
+        // With --alert the alert may lie anywhere; otherwise blocks outside the range cannot
+        // hold an alert whose window meets it.
+        let range = if opts.alert.is_none() { Some((from, to)) } else { None };
         for path in chains.iter().flatten() {
-            let Ok(rd) = open_reader(path) else { continue };
-            // With --alert the alert may lie anywhere; otherwise blocks outside the range
-            // cannot hold an alert whose window meets it.
-            let mut rd = if opts.alert.is_none() { rd.with_time_range(from, to) } else { rd };
-            while let Ok(Some(b)) = rd.next_block() {
-                match b.body {
-                    BlockBody::Meta(v) => {
-                        for m in &v {
-                            for i in &m.interfaces {
-                                interfaces.register(IfKey::of(Some(m), i.index, i.link_type));
-                            }
-                        }
+            let Some((metas, recorded)) = catalog_file(path, range) else { continue };
+            for m in &metas {
+                for i in &m.interfaces {
+                    interfaces.register(IfKey::of(Some(m), i.index, i.link_type));
+                }
+            }
+            for a in &recorded {
+                let key = (a.id, a.rule_id.clone(), a.first_ts);
+                match found.get_mut(&key) {
+                    Some(m) if a.last_ts < m.last => {}
+                    Some(m) => {
+                        let path = std::mem::take(&mut m.path);
+                        *m = AlertMark::new(a, &path);
                     }
-                    BlockBody::Alerts(v) => {
-                        for a in &v {
-                            let key = (a.id, a.rule_id.clone(), a.first_ts);
-                            match found.get_mut(&key) {
-                                Some(m) if a.last_ts < m.last => {}
-                                Some(m) => {
-                                    let path = std::mem::take(&mut m.path);
-                                    *m = AlertMark::new(a, &path);
-                                }
-                                None => {
-                                    found.insert(key, AlertMark::new(a, path));
-                                }
-                            }
-                        }
+                    None => {
+                        found.insert(key, AlertMark::new(a, path));
                     }
-                    _ => {}
                 }
             }
         }
@@ -890,5 +935,267 @@ impl<'a> Stream<'a> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netrec_format::Direction;
+
+    #[test]
+    fn unix_seconds_with_fraction() {
+        assert_eq!(parse_time("0"), Ok(Ts(0)));
+        assert_eq!(parse_time("1764424800"), Ok(Ts(1_764_424_800_000_000_000)));
+        assert_eq!(parse_time("1764424800.5"), Ok(Ts(1_764_424_800_500_000_000)));
+        assert_eq!(parse_time("1764424800.000000001"), Ok(Ts(1_764_424_800_000_000_001)));
+        // Digits past nanoseconds are truncated, not rounded.
+        assert_eq!(parse_time("1.9999999999"), Ok(Ts(1_999_999_999)));
+        assert_eq!(parse_time(" 12. "), Ok(Ts(12_000_000_000)));
+        assert!(matches!(parse_time(".5"), Err(TimeError::Syntax { .. })));
+        assert!(matches!(parse_time("1.2.3"), Err(TimeError::Syntax { .. })));
+        assert!(matches!(parse_time(""), Err(TimeError::Syntax { .. })));
+        assert!(matches!(parse_time("-5"), Err(TimeError::Syntax { .. })));
+        assert!(matches!(parse_time("18446744074"), Err(TimeError::OutOfRange { .. })));
+    }
+
+    #[test]
+    fn rfc3339_forms() {
+        // 2026-11-29T14:00:00Z = 1795960800 (date -u -d 2026-11-29T14:00:00Z +%s).
+        let t = Ts(1_795_960_800_000_000_000);
+        assert_eq!(parse_time("2026-11-29T14:00:00Z"), Ok(t));
+        assert_eq!(parse_time("2026-11-29t14:00:00z"), Ok(t));
+        assert_eq!(parse_time("2026-11-29 14:00:00Z"), Ok(t));
+        assert_eq!(parse_time("2026-11-29T15:30:00+01:30"), Ok(t));
+        assert_eq!(parse_time("2026-11-29T09:00:00-05:00"), Ok(t));
+        assert_eq!(parse_time("2026-11-29T14:00:00.25Z"), Ok(Ts(t.0 + 250_000_000)));
+        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Ok(Ts(0)));
+        // 951782400 = 2000-02-29T00:00:00Z.
+        assert_eq!(parse_time("2000-02-29T00:00:00Z"), Ok(Ts(951_782_400_000_000_000)));
+        // A leap second is the next minute's first second.
+        assert_eq!(parse_time("2016-12-31T23:59:60Z"), parse_time("2017-01-01T00:00:00Z"));
+        for bad in [
+            "2026-11-29T14:00:00",
+            "2026-11-29",
+            "2026-13-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+            "2026-11-29T24:00:00Z",
+            "2026-11-29T14:00:00.Z",
+            "2026-11-29T14:00:00+1:00",
+            "2026-11-29T14:00:00+01:00x",
+            "26-11-29T14:00:00Z",
+            "2026-11-29T14:00Z",
+        ] {
+            assert!(matches!(parse_time(bad), Err(TimeError::Syntax { .. })), "{bad}");
+        }
+        assert!(matches!(parse_time("1969-12-31T23:59:59Z"), Err(TimeError::OutOfRange { .. })));
+        assert!(matches!(parse_time("1970-01-01T00:30:00+01:00"), Err(TimeError::OutOfRange { .. })));
+    }
+
+    #[test]
+    fn time_parser_never_panics_on_junk() {
+        for s in [
+            "\u{e9}",
+            "2026-11-29T14:00:00\u{e9}",
+            "9999-99-99T99:99:99Z",
+            "0000-01-01T00:00:00Z",
+            "1.\u{e9}",
+        ] {
+            let _ = parse_time(s);
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn flow_filter_parses_and_rejects() {
+        let f: FlowFilter = "src=10.0.0.1 dst=2001:db8::1 port=443 proto=tcp".parse().unwrap();
+        assert_eq!(
+            f,
+            FlowFilter {
+                src: Some(ip("10.0.0.1")),
+                dst: Some(ip("2001:db8::1")),
+                port: Some(443),
+                proto: Some(6)
+            }
+        );
+        assert_eq!("proto=UDP,port=53".parse::<FlowFilter>().unwrap().proto, Some(17));
+        assert_eq!("proto=47".parse::<FlowFilter>().unwrap().proto, Some(47));
+        assert_eq!("".parse::<FlowFilter>(), Err(FlowFilterError::Empty));
+        assert!(matches!("src".parse::<FlowFilter>(), Err(FlowFilterError::NotKeyValue { .. })));
+        assert!(matches!("host=1.2.3.4".parse::<FlowFilter>(), Err(FlowFilterError::UnknownKey { .. })));
+        assert!(matches!("src=1.2.3".parse::<FlowFilter>(), Err(FlowFilterError::BadAddress { .. })));
+        assert!(matches!("port=65536".parse::<FlowFilter>(), Err(FlowFilterError::BadPort { .. })));
+        assert!(matches!("proto=256".parse::<FlowFilter>(), Err(FlowFilterError::BadProto { .. })));
+        assert_eq!("port=1 port=2".parse::<FlowFilter>(), Err(FlowFilterError::Duplicate { key: "port" }));
+    }
+
+    fn ep(a: &str, b: &str, proto: Option<u8>, ports: Option<(u16, u16)>) -> Endpoints {
+        Endpoints { a: ip(a), b: ip(b), proto, ports }
+    }
+
+    #[test]
+    fn flow_filter_is_bidirectional() {
+        let f: FlowFilter = "src=10.0.0.1 dst=10.0.0.2 port=80 proto=tcp".parse().unwrap();
+        assert!(f.matches(Some(&ep("10.0.0.1", "10.0.0.2", Some(6), Some((5000, 80))))));
+        assert!(f.matches(Some(&ep("10.0.0.2", "10.0.0.1", Some(6), Some((80, 5000))))));
+        assert!(!f.matches(Some(&ep("10.0.0.1", "10.0.0.3", Some(6), Some((5000, 80))))));
+        assert!(!f.matches(Some(&ep("10.0.0.1", "10.0.0.2", Some(17), Some((5000, 80))))));
+        assert!(!f.matches(Some(&ep("10.0.0.1", "10.0.0.2", Some(6), Some((5000, 81))))));
+        assert!(!f.matches(Some(&ep("10.0.0.1", "10.0.0.2", None, None))), "ARP has no protocol");
+        assert!(!f.matches(None), "undecodable packet");
+        let one: FlowFilter = "src=10.0.0.1".parse().unwrap();
+        assert!(one.matches(Some(&ep("10.9.9.9", "10.0.0.1", None, None))), "either end");
+        let icmp: FlowFilter = "proto=icmp".parse().unwrap();
+        assert!(icmp.matches(Some(&ep("::1", "::2", Some(58), None))), "icmp includes ICMPv6");
+        let port: FlowFilter = "port=53".parse().unwrap();
+        assert!(!port.matches(Some(&ep("10.0.0.1", "10.0.0.2", Some(1), None))), "no ports, no match");
+    }
+
+    fn alert(src: &[&str], src_count: u64, dst: &[&str], dst_count: u64) -> AlertMark {
+        let a = Alert {
+            id: 7,
+            rule_id: "r".into(),
+            class: "c".into(),
+            severity: netrec_format::Severity::Low,
+            attack_id: String::new(),
+            first_ts: Ts(10),
+            last_ts: Ts(20),
+            src: src.iter().map(|s| ip(s)).collect(),
+            src_count,
+            dst: dst.iter().map(|s| ip(s)).collect(),
+            dst_count,
+            dst_ports: vec![],
+            count: 1,
+            stats: vec![],
+            message: "hello".into(),
+        };
+        AlertMark::new(&a, Path::new("x"))
+    }
+
+    #[test]
+    fn alert_covers_packets_between_its_sides_in_both_directions() {
+        let a = alert(&["10.0.0.1"], 1, &["10.0.0.2", "10.0.0.3"], 2);
+        assert_eq!(a.comment, "netrec alert 7 r: hello");
+        assert!(a.covers(Some(&ep("10.0.0.1", "10.0.0.3", Some(6), None))));
+        assert!(a.covers(Some(&ep("10.0.0.2", "10.0.0.1", Some(6), None))), "reply direction");
+        assert!(!a.covers(Some(&ep("10.0.0.2", "10.0.0.3", Some(6), None))), "two targets");
+        assert!(!a.covers(Some(&ep("10.0.0.1", "10.0.0.9", Some(6), None))));
+        assert!(!a.covers(None));
+        // Capped source list: any source with a listed target.
+        let capped = alert(&["10.0.0.1"], 3, &["10.0.0.2"], 1);
+        assert!(capped.covers(Some(&ep("192.0.2.1", "10.0.0.2", Some(6), None))));
+        assert!(!capped.covers(Some(&ep("192.0.2.1", "10.0.0.3", Some(6), None))));
+        // No addresses at all: every packet of the window, undecodable ones too.
+        let open = alert(&[], 0, &[], 0);
+        assert!(open.covers(Some(&ep("1.1.1.1", "2.2.2.2", None, None))));
+        assert!(open.covers(None));
+    }
+
+    #[test]
+    fn long_comments_are_cut_on_a_char_boundary() {
+        let mut a = alert(&[], 0, &[], 0);
+        let long = "\u{e9}".repeat(40_000);
+        let al = Alert { message: long, ..alert_record() };
+        a = AlertMark::new(&al, &a.path);
+        assert!(a.comment.len() <= MAX_COMMENT && a.comment.len() > MAX_COMMENT - 2);
+    }
+
+    fn alert_record() -> Alert {
+        Alert {
+            id: 1,
+            rule_id: "r".into(),
+            class: String::new(),
+            severity: netrec_format::Severity::Low,
+            attack_id: String::new(),
+            first_ts: Ts(0),
+            last_ts: Ts(0),
+            src: vec![],
+            src_count: 0,
+            dst: vec![],
+            dst_count: 0,
+            dst_ports: vec![],
+            count: 0,
+            stats: vec![],
+            message: String::new(),
+        }
+    }
+
+    /// The sweep gives, at every time and in any order of times, exactly the alerts whose
+    /// window contains it (compared with a plain scan).
+    #[test]
+    fn active_alert_sweep_equals_a_scan() {
+        let windows = [(5, 9), (6, 6), (6, 30), (10, 12), (11, 11), (40, 50)];
+        let mut alerts: Vec<AlertMark> = windows
+            .iter()
+            .map(|&(f, l)| {
+                let mut a = alert(&[], 0, &[], 0);
+                a.first = Ts(f);
+                a.last = Ts(l);
+                a
+            })
+            .collect();
+        alerts.sort_by_key(|a| a.first);
+        let times = [0u64, 5, 6, 6, 7, 10, 11, 12, 13, 8, 6, 31, 45, 50, 51, 3, 49];
+        let mut sweep = ActiveAlerts::default();
+        for t in times {
+            let want: Vec<usize> =
+                (0..alerts.len()).filter(|&i| alerts[i].first.0 <= t && alerts[i].last.0 >= t).collect();
+            assert_eq!(sweep.at(&alerts, Ts(t)), &want[..], "at {t}");
+        }
+    }
+
+    #[test]
+    fn endpoints_of_ip_and_arp_frames() {
+        // Ethernet + IPv4 + UDP 10.0.0.1:1234 -> 10.0.0.2:53.
+        let mut f = vec![0u8; 12];
+        f.extend([0x08, 0x00]);
+        f.extend([0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        f.extend([0x04, 0xd2, 0, 53, 0, 8, 0, 0]);
+        let p = PacketRef {
+            ts: Ts(1),
+            iface: 1,
+            direction: Direction::Ingress,
+            link_type: LinkType::ETHERNET,
+            wire_len: f.len() as u32,
+            data: &f,
+        };
+        assert_eq!(endpoints(&p), Some(ep("10.0.0.1", "10.0.0.2", Some(17), Some((1234, 53)))));
+        // ARP request who-has 10.0.0.9 tell 10.0.0.8.
+        let mut a = vec![0xff; 6];
+        a.extend([2, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 10, 0, 0, 8]);
+        a.extend([0, 0, 0, 0, 0, 0, 10, 0, 0, 9]);
+        let p = PacketRef { data: &a, wire_len: a.len() as u32, ..p };
+        assert_eq!(endpoints(&p), Some(ep("10.0.0.8", "10.0.0.9", None, None)));
+        let p = PacketRef { data: &a[..10], ..p };
+        assert_eq!(endpoints(&p), None, "truncated frame");
+    }
+
+    #[test]
+    fn plan_groups_files_by_directory_in_sequence_order() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let n = |seq| SegmentName::new(seq, Ts(0)).to_string();
+        for (dir, seq) in [(&a, 2), (&a, 10), (&b, 1)] {
+            std::fs::write(dir.join(n(seq)), b"").unwrap();
+        }
+        std::fs::write(a.join(SegmentName::new(11, Ts(0)).partial().to_string()), b"").unwrap();
+        std::fs::write(a.join("notes.txt"), b"").unwrap();
+        // Files named out of order, a directory and a file of the same directory.
+        let plan = plan_chains(&[b.join(n(1)), a.join(n(10)), a.clone(), a.join(n(2))]).unwrap();
+        let names: Vec<Vec<String>> = plan
+            .iter()
+            .map(|c| c.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect())
+            .collect();
+        let partial = SegmentName::new(11, Ts(0)).partial().to_string();
+        assert_eq!(names, vec![vec![n(1)], vec![n(2), n(10), partial]]);
+        let empty = d.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        assert!(matches!(plan_chains(&[empty]), Err(ExportError::NoSegments { .. })));
     }
 }

@@ -17,7 +17,7 @@ pub struct ExportArgs {
     #[arg(required = true, value_name = "SEGMENTS_OR_DIRS")]
     pub inputs: Vec<PathBuf>,
     /// First packet time to export (inclusive): RFC 3339 (2026-11-29T14:00:00Z) or unix
-    /// seconds (1764424800.5).
+    /// seconds (1795960800.5).
     #[arg(long, value_name = "T", value_parser = parse_time)]
     pub from: Option<Ts>,
     /// Last packet time to export (inclusive), same forms as --from.
