@@ -595,7 +595,8 @@ fn canonical(p: &Path) -> PathBuf {
 
 fn open_reader(path: &Path) -> Result<SegmentReader<BufReader<File>>, ExportWarning> {
     let file = File::open(path).map_err(|error| ExportWarning::Io { path: path.to_owned(), error })?;
-    SegmentReader::new(BufReader::with_capacity(1 << 20, file), Recovery::SkipCorrupt)
+    // Seekable: blocks outside the time range are skipped without reading them.
+    SegmentReader::new_seekable(BufReader::with_capacity(1 << 20, file), Recovery::SkipCorrupt)
         .map_err(|error| ExportWarning::Segment { path: path.to_owned(), error })
 }
 
