@@ -651,3 +651,41 @@ fn repeated_alert_ids_are_disambiguated_by_time_range() {
     let want: Vec<u64> = recs[half + 2..=half + 5].iter().map(|r| r.ts.0).collect();
     assert_eq!(ts_list(&rows(&out)), want);
 }
+
+/// Throughput, run by hand once with `--release` (ignored by default: it writes ~1M packets):
+/// `cargo test --release -p netrec --test export -- --ignored --nocapture throughput`.
+#[test]
+#[ignore]
+fn throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, _) = recorded("pcap/syn_flood.pcap", 1);
+    let span = base.last().unwrap().ts.0 - base[0].ts.0 + 1_000_000;
+    let reps = 1_000_000usize.div_ceil(base.len());
+    let mut recs = Vec::with_capacity(base.len() * reps);
+    for k in 0..reps as u64 {
+        recs.extend(base.iter().map(|r| PacketRecord { ts: Ts(r.ts.0 + k * span), ..r.clone() }));
+    }
+    let n = recs.len();
+    // An alert over a tenth of the packets, addressed like the flood.
+    let (first, last) = (recs[n / 2].ts, recs[n / 2 + n / 10].ts);
+    let a = alert(1, "r.flood", first, last, &[], 0, &[]);
+    let segs = dir.path().join("segs");
+    write_chain(&segs, &meta("h", 1, "eth0"), &recs, &[a], 4);
+    drop(recs);
+    let out = dir.path().join("out.pcapng");
+    for (what, extra) in [("all", vec![]), ("flow filter", vec!["--flow", "proto=tcp port=80"])] {
+        let mut args = vec!["--pcap", s(&out)];
+        args.extend(extra);
+        args.push(s(&segs));
+        let t = std::time::Instant::now();
+        let o = export(&args);
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let size = std::fs::metadata(&out).unwrap().len();
+        eprintln!(
+            "{what}: {n} packets in {secs:.2} s = {:.2} M packets/s, {size} bytes out; {}",
+            n as f64 / secs / 1e6,
+            stderr(&o).trim()
+        );
+    }
+}
