@@ -121,13 +121,21 @@ impl fmt::Display for ExportWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExportWarning::Read { path, warning } => write!(f, "{}: {warning}", path.display()),
-            ExportWarning::Segment { path, error } => match error.offset() {
-                // Most messages name their offset already; say it for the others.
-                Some(o) if !error.to_string().contains("offset") => {
-                    write!(f, "{}: offset {o}: {error}", path.display())
+            ExportWarning::Segment { path, error } => {
+                match error.offset() {
+                    // Most messages name their offset already; say it for the others.
+                    Some(o) if !error.to_string().contains("offset") => {
+                        write!(f, "{}: offset {o}: {error}", path.display())?
+                    }
+                    _ => write!(f, "{}: {error}", path.display())?,
                 }
-                _ => write!(f, "{}: {error}", path.display()),
-            },
+                let mut cause = std::error::Error::source(error);
+                while let Some(c) = cause {
+                    write!(f, ": {c}")?;
+                    cause = c.source();
+                }
+                Ok(())
+            }
             ExportWarning::Io { path, error } => write!(f, "{}: {error}", path.display()),
         }
     }
