@@ -4,6 +4,7 @@
 pub mod capwrite;
 pub mod db;
 pub mod export;
+pub mod parity;
 pub mod pipeline;
 pub mod report;
 pub mod segments;

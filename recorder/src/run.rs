@@ -7,7 +7,7 @@
 use netrec_format::decode::decode;
 use netrec_format::segment::{SegmentError, SegmentHeaderInfo, WriterConfig};
 use netrec_format::store::{RetentionPolicy, RotationPolicy, SegmentFile, apply_retention, list_segments};
-use netrec_format::{Alert, FlowRecord, LossRecord, PacketRecord, SegmentMeta, Ts};
+use netrec_format::{Alert, EvidenceTally, FlowRecord, LossRecord, PacketRecord, SegmentMeta, Ts};
 use netrec_rules::Limits;
 use netrec_rules::ruleset::RuleSet;
 use netrec_rules::{Engine, EngineSink};
@@ -29,6 +29,11 @@ pub trait PacketSource {
     /// True when the source has nothing more to give (replays); live sources never end.
     fn exhausted(&self) -> bool {
         false
+    }
+    /// True when `loss` returns kernel counters: live alert lines then wait for the loss record
+    /// that covers their window, to state its evidence.
+    fn counts_loss(&self) -> bool {
+        true
     }
 }
 
@@ -64,6 +69,17 @@ pub struct RecordConfig {
     /// Unix permission bits for segment files and the directory.
     pub file_mode: u32,
     pub dir_mode: u32,
+    /// Called at every poll with the running totals (the CLI's live status line).
+    pub status: Option<StatusHook>,
+}
+
+/// A callback for live progress; display only, never part of the recording.
+pub struct StatusHook(pub Box<dyn FnMut(&RecordSummary) + Send>);
+
+impl std::fmt::Debug for StatusHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StatusHook")
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -75,6 +91,8 @@ pub struct RecordSummary {
     pub ring_drops: u64,
     pub kernel_packets: u64,
     pub writer_errors: u64,
+    /// Segment bytes written so far (closed segments and the open one).
+    pub bytes_written: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +131,7 @@ struct Segments {
     next_seq: u64,
     prev_sha256: [u8; 32],
     closed: Vec<PathBuf>,
+    closed_bytes: u64,
 }
 
 impl Segments {
@@ -143,7 +162,12 @@ impl Segments {
             next_seq,
             prev_sha256,
             closed: Vec::new(),
+            closed_bytes: 0,
         })
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.closed_bytes + self.current.as_ref().map_or(0, |f| f.bytes_written())
     }
 
     fn err(&self, source: SegmentError) -> RunError {
@@ -166,6 +190,7 @@ impl Segments {
     fn close(&mut self) -> Result<(), RunError> {
         if let Some(f) = self.current.take() {
             let (path, summary) = f.close().map_err(|e| self.err(e))?;
+            self.closed_bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             self.prev_sha256 = summary.sha256;
             self.closed.push(path);
         }
@@ -206,16 +231,16 @@ pub async fn run<S: PacketSource>(
     mut source: S,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RecordSummary, RunError> {
-    let mut segs = Segments::open_dir(
-        &config.dir,
-        config.writer,
-        config.meta.clone(),
-        config.dir_mode,
-        config.file_mode,
-    )?;
+    // Replay parity: the segments carry the exact rule set the engine runs and the run identity.
+    let mut meta = config.meta.clone();
+    meta.ruleset_text = config.rules.canonical();
+    meta.ruleset_digest = config.rules.digest();
+    meta.run_id = wall_now().0;
+    let mut segs = Segments::open_dir(&config.dir, config.writer, meta, config.dir_mode, config.file_mode)?;
     let mut engine = Engine::new(config.rules.clone(), Limits::default());
     let mut summary = RecordSummary::default();
     let mut pending: Vec<(bool, Alert)> = Vec::new();
+    let mut live = LiveState { has_loss: source.counts_loss(), ..LiveState::default() };
     let started = std::time::Instant::now();
     let mut shutdown = std::pin::pin!(shutdown);
     let mut last_poll = std::time::Instant::now();
@@ -230,13 +255,12 @@ pub async fn run<S: PacketSource>(
         {
             let file = segs.file(now)?;
             let mut sink = LiveSink { alerts: &mut pending };
+            let (tally, drops) = (&mut live.tally, &mut live.writer_drops);
             let n = source.drain(&mut |rec: &PacketRecord| {
                 let pkt = rec.as_ref();
                 let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
                 engine.process(&pkt, &dec, &mut sink);
-                if write_err.is_none() {
-                    write_err = file.push_packet(&pkt).err();
-                }
+                write_packet(file, &pkt, &mut write_err, tally, drops);
             });
             summary.packets += n as u64;
         }
@@ -245,11 +269,12 @@ pub async fn run<S: PacketSource>(
             summary.writer_errors += 1;
             eprintln!("netrec: writing headers: {e}");
         }
-        emit_alerts(&mut segs, now, &mut pending, &mut config.alerts, &mut summary)?;
+        emit_alerts(&mut segs, now, &mut pending, &mut live, &mut summary)?;
+        live.flush_output(&mut config.alerts, false);
         // Counters and ended kernel flows, at the poll interval.
         if stop || last_poll.elapsed() >= config.poll {
             last_poll = std::time::Instant::now();
-            if let Some(loss) = source.loss(now) {
+            if let Some(loss) = live.loss(source.loss(now), now) {
                 summary.ring_drops += loss.ring_drops;
                 summary.kernel_packets += loss.kernel_packets;
                 segs.file(now)?.push_loss(&loss).map_err(|e| segs.err(e))?;
@@ -272,6 +297,10 @@ pub async fn run<S: PacketSource>(
                     let _ = apply_retention(&config.dir, policy, now);
                 }
             }
+            if let Some(StatusHook(f)) = config.status.as_mut() {
+                summary.bytes_written = segs.bytes_written();
+                f(&summary);
+            }
         }
         let expired = config.duration.is_some_and(|d| started.elapsed() >= d);
         if stop || expired || source.exhausted() {
@@ -284,31 +313,32 @@ pub async fn run<S: PacketSource>(
         let file = segs.file(now)?;
         let mut sink = LiveSink { alerts: &mut pending };
         let mut write_err = None;
+        let (tally, drops) = (&mut live.tally, &mut live.writer_drops);
         summary.packets += source.drain(&mut |rec: &PacketRecord| {
             let pkt = rec.as_ref();
             let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
             engine.process(&pkt, &dec, &mut sink);
-            if write_err.is_none() {
-                write_err = file.push_packet(&pkt).err();
-            }
+            write_packet(file, &pkt, &mut write_err, tally, drops);
         }) as u64;
         engine.finish(&mut sink);
         if write_err.is_some() {
             summary.writer_errors += 1;
         }
     }
-    emit_alerts(&mut segs, now, &mut pending, &mut config.alerts, &mut summary)?;
-    if let Some(loss) = source.loss(now) {
+    emit_alerts(&mut segs, now, &mut pending, &mut live, &mut summary)?;
+    if let Some(loss) = live.loss(source.loss(now), now) {
         summary.ring_drops += loss.ring_drops;
         summary.kernel_packets += loss.kernel_packets;
         segs.file(now)?.push_loss(&loss).map_err(|e| segs.err(e))?;
     }
+    live.flush_output(&mut config.alerts, true);
     let ended = source.ended_flows(now, true);
     summary.flows += ended.len() as u64;
     for f in &ended {
         segs.file(now)?.push_flow(f).map_err(|e| RunError::Segment { dir: config.dir.clone(), source: e })?;
     }
     segs.close()?;
+    summary.bytes_written = segs.bytes_written();
     if let Some(policy) = config.retention {
         let _ = apply_retention(&config.dir, policy, now);
     }
@@ -319,11 +349,105 @@ pub async fn run<S: PacketSource>(
     Ok(summary)
 }
 
+/// One packet to the segment, accounted for evidence; after a write error the rest of the drain
+/// is not written (the engine still sees it): each such packet is a writer drop.
+#[inline]
+fn write_packet(
+    file: &mut SegmentFile,
+    pkt: &netrec_format::PacketRef<'_>,
+    err: &mut Option<SegmentError>,
+    tally: &mut EvidenceTally,
+    drops: &mut u64,
+) {
+    if err.is_none() {
+        match file.push_packet(pkt) {
+            Ok(_) => tally.packet(pkt.ts),
+            Err(e) => *err = Some(e),
+        }
+    }
+    if err.is_some() {
+        *drops += 1;
+    }
+}
+
+/// Loss intervals kept for live evidence (about 2.8 h at the default 100 ms poll).
+const LIVE_EVIDENCE_INTERVALS: usize = 100_000;
+
+/// Live state for evidence: header records per loss interval, writer drops not yet reported, and
+/// alert lines held until the loss record covering their window is written and the ring drained
+/// once more (headers counted before the record may still be queued): at most two polls. Their
+/// evidence is then final and equals what a replay of the segments computes.
+struct LiveState {
+    tally: EvidenceTally,
+    writer_drops: u64,
+    has_loss: bool,
+    held: Vec<(bool, Alert)>,
+}
+
+impl Default for LiveState {
+    fn default() -> Self {
+        LiveState {
+            tally: EvidenceTally::new(LIVE_EVIDENCE_INTERVALS),
+            writer_drops: 0,
+            has_loss: false,
+            held: Vec::new(),
+        }
+    }
+}
+
+impl LiveState {
+    /// The source's counters plus the packets the engine saw that could not be written; a loss
+    /// record is made for writer drops even when the source has no kernel counters.
+    fn loss(&mut self, from_source: Option<LossRecord>, now: Ts) -> Option<LossRecord> {
+        let drops = std::mem::take(&mut self.writer_drops);
+        let mut loss = match from_source {
+            // Stamped after the counters were read: every packet they count is older, so headers
+            // fall into the interval that counted them (evidence compares the two).
+            Some(l) => LossRecord { ts: wall_now().max(l.ts), ..l },
+            None if drops > 0 => LossRecord { ts: now, ..LossRecord::default() },
+            None => return None,
+        };
+        loss.writer_drops += drops;
+        self.has_loss = true;
+        self.tally.loss(&loss);
+        Some(loss)
+    }
+
+    /// Writes the held alert lines whose window is covered by loss records (all when `all`).
+    fn flush_output(&mut self, out: &mut AlertOutput, all: bool) {
+        let AlertOutput::Jsonl(w) = out else {
+            self.held.clear();
+            return;
+        };
+        let n = if all || !self.has_loss {
+            self.held.len()
+        } else {
+            // In order: a covered line never overtakes an earlier held one.
+            self.held.iter().take_while(|(_, a)| self.tally.covers(a.last_ts)).count()
+        };
+        if n == 0 {
+            return;
+        }
+        for (update, alert) in self.held.drain(..n) {
+            let mut v = netrec_rules::alert_json(&alert);
+            v["event"] = serde_json::Value::from(if update { "update" } else { "alert" });
+            let ev = self.tally.evidence(alert.first_ts, alert.last_ts);
+            v["evidence_seen"] = ev.map(|e| e.seen).into();
+            v["evidence_counted"] = ev.map(|e| e.counted).into();
+            v["evidence_complete"] = ev.map(|e| e.complete).into();
+            // A broken alert output must not stop recording.
+            let _ = serde_json::to_writer(&mut *w, &v)
+                .and_then(|()| w.write_all(b"\n").map_err(serde_json::Error::io));
+        }
+        let _ = w.flush();
+    }
+}
+
 fn emit_alerts(
     segs: &mut Segments,
     now: Ts,
     pending: &mut Vec<(bool, Alert)>,
-    out: &mut AlertOutput,
+    live: &mut LiveState,
     summary: &mut RecordSummary,
 ) -> Result<(), RunError> {
     for (update, alert) in pending.drain(..) {
@@ -331,14 +455,7 @@ fn emit_alerts(
             summary.alerts += 1;
         }
         segs.file(now)?.push_alert(&alert).map_err(|e| segs.err(e))?;
-        if let AlertOutput::Jsonl(w) = out {
-            let mut v = netrec_rules::alert_json(&alert);
-            v["event"] = serde_json::Value::from(if update { "update" } else { "alert" });
-            // A broken alert output must not stop recording.
-            let _ = serde_json::to_writer(&mut *w, &v)
-                .and_then(|()| w.write_all(b"\n").map_err(serde_json::Error::io));
-            let _ = w.flush();
-        }
+        live.held.push((update, alert));
     }
     Ok(())
 }
@@ -376,5 +493,97 @@ impl PacketSource for ReplaySource {
     }
     fn exhausted(&self) -> bool {
         self.records.is_empty()
+    }
+    fn counts_loss(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn alert(id: u64, first: u64, last: u64) -> Alert {
+        Alert {
+            id,
+            rule_id: "r".into(),
+            class: "syn_flood".into(),
+            severity: netrec_format::Severity::High,
+            attack_id: "T".into(),
+            first_ts: Ts(first),
+            last_ts: Ts(last),
+            src: vec![],
+            src_count: 0,
+            dst: vec![],
+            dst_count: 0,
+            dst_ports: vec![],
+            count: 1,
+            stats: vec![],
+            message: String::new(),
+        }
+    }
+
+    fn lines(buf: &Shared) -> Vec<serde_json::Value> {
+        let b = buf.0.lock().unwrap();
+        std::str::from_utf8(&b).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    #[test]
+    fn alert_lines_wait_for_the_covering_loss_record_and_state_evidence() {
+        let buf = Shared::default();
+        let mut out = AlertOutput::Jsonl(Box::new(buf.clone()));
+        let mut live = LiveState { has_loss: true, ..LiveState::default() };
+        for t in [10, 20, 30] {
+            live.tally.packet(Ts(t));
+        }
+        // The engine saw two more packets that could not be written.
+        live.writer_drops = 2;
+        live.held.push((false, alert(1, 10, 30)));
+        // Ends after the next loss record (stamped with the wall clock when the counters are read).
+        live.held.push((false, alert(2, 30, u64::MAX - 1)));
+        live.flush_output(&mut out, false);
+        assert!(lines(&buf).is_empty(), "held until covered");
+        let from_kernel = LossRecord { ts: Ts(100), kernel_packets: 5, ..LossRecord::default() };
+        let l = live.loss(Some(from_kernel), Ts(100)).unwrap();
+        assert_eq!(l.writer_drops, 2, "writer drops go into the loss record");
+        assert!(l.ts >= Ts(100), "stamped no earlier than the poll");
+        live.flush_output(&mut out, false);
+        let v = lines(&buf);
+        assert_eq!(v.len(), 1, "only the covered alert: {v:?}");
+        assert_eq!(v[0]["id"], 1);
+        assert_eq!(v[0]["evidence_seen"], 3);
+        assert_eq!(v[0]["evidence_counted"], 5);
+        assert_eq!(v[0]["evidence_complete"], false);
+        // Writer drops without kernel counters still make a loss record.
+        live.writer_drops = 1;
+        assert_eq!(live.loss(None, Ts(200)).map(|l| l.writer_drops), Some(1));
+        assert_eq!(live.loss(None, Ts(300)), None);
+        live.flush_output(&mut out, true);
+        assert_eq!(lines(&buf).len(), 2);
+    }
+
+    #[test]
+    fn without_kernel_counters_lines_go_out_at_once_with_null_evidence() {
+        let buf = Shared::default();
+        let mut out = AlertOutput::Jsonl(Box::new(buf.clone()));
+        let mut live = LiveState { has_loss: false, ..LiveState::default() };
+        live.held.push((true, alert(4, 1, 2)));
+        live.flush_output(&mut out, false);
+        let v = lines(&buf);
+        assert_eq!(v[0]["event"], "update");
+        assert!(v[0]["evidence_complete"].is_null());
     }
 }
