@@ -141,7 +141,7 @@ fn meta(host: &str, iface: u32, name: &str) -> SegmentMeta {
         snaplen: SNAPLEN as u32,
         clock_base_ns: 0,
         netrec_version: "test".into(),
-        ruleset_digest: String::new(),
+        ..Default::default()
     }
 }
 
@@ -642,14 +642,17 @@ fn repeated_alert_ids_are_disambiguated_by_time_range() {
     let (d1, d2) = (dir.path().join("run1"), dir.path().join("run2"));
     let a1 = alert(1, "r.x", recs[2].ts, recs[5].ts, &[], 0, &[]);
     let a2 = alert(1, "r.x", recs[half + 2].ts, recs[half + 5].ts, &[], 0, &[]);
-    write_chain(&d1, &meta("h", 1, "eth0"), &recs[..half], &[a1], 1);
-    write_chain(&d2, &meta("h", 1, "eth0"), &recs[half..], &[a2], 1);
+    // Two runs of the recorder (ids restart at 1 in each).
+    let run = |id| SegmentMeta { run_id: id, ..meta("h", 1, "eth0") };
+    write_chain(&d1, &run(111), &recs[..half], &[a1], 1);
+    write_chain(&d2, &run(222), &recs[half..], &[a2], 1);
     let out = dir.path().join("out.pcapng");
     let o = export(&["--pcap", s(&out), "--alert", "1", s(&d1), s(&d2)]);
     assert_eq!(code(&o), 2);
     let e = stderr(&o);
     assert!(e.contains("alert id 1 is ambiguous: 2 different recorded alerts"), "{e}");
-    assert!(e.contains("run1") && e.contains("run2"), "{e}");
+    assert!(e.contains("run 111 r.x") && e.contains("run1"), "{e}");
+    assert!(e.contains("run 222 r.x") && e.contains("run2"), "{e}");
     let from = format!("{}", recs[half].ts);
     let o = export(&["--pcap", s(&out), "--alert", "1", "--from", &from, s(&d1), s(&d2)]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));

@@ -69,6 +69,8 @@ fn list_candidates(c: &[AlertCandidate]) -> String {
 /// One of several recorded alerts with the same id (see [`ExportError::AlertAmbiguous`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertCandidate {
+    /// `SegmentMeta::run_id` of the recording (0 if unknown).
+    pub run_id: u64,
     pub rule_id: String,
     pub first_ts: Ts,
     pub last_ts: Ts,
@@ -78,7 +80,15 @@ pub struct AlertCandidate {
 
 impl fmt::Display for AlertCandidate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}..{} in {}", self.rule_id, self.first_ts, self.last_ts, self.path.display())
+        write!(
+            f,
+            "run {} {} {}..{} in {}",
+            self.run_id,
+            self.rule_id,
+            self.first_ts,
+            self.last_ts,
+            self.path.display()
+        )
     }
 }
 
@@ -426,6 +436,7 @@ impl Side {
 /// A recorded alert as the exporter uses it: window, address sides, comment text.
 #[derive(Debug, Clone)]
 struct AlertMark {
+    run_id: u64,
     id: u64,
     rule_id: String,
     first: Ts,
@@ -440,7 +451,7 @@ struct AlertMark {
 const MAX_COMMENT: usize = u16::MAX as usize;
 
 impl AlertMark {
-    fn new(a: &Alert, path: &Path) -> AlertMark {
+    fn new(run_id: u64, a: &Alert, path: &Path) -> AlertMark {
         let mut comment = format!("netrec alert {} {}: {}", a.id, a.rule_id, a.message);
         if comment.len() > MAX_COMMENT {
             let mut end = MAX_COMMENT;
@@ -450,6 +461,7 @@ impl AlertMark {
             comment.truncate(end);
         }
         AlertMark {
+            run_id,
             id: a.id,
             rule_id: a.rule_id.clone(),
             first: a.first_ts,
@@ -710,8 +722,8 @@ impl Export {
         }
         let chains = plan_chains(inputs)?;
         let mut interfaces = Interfaces::default();
-        // Alert and its updates share (id, rule, first_ts); the latest version wins.
-        let mut found: BTreeMap<(u64, String, Ts), AlertMark> = BTreeMap::new();
+        // An alert and its updates share (run, id, rule, first_ts); the latest version wins.
+        let mut found: BTreeMap<(u64, u64, String, Ts), AlertMark> = BTreeMap::new();
         // With --alert the alert may lie anywhere; otherwise blocks outside the range cannot
         // hold an alert whose window meets it.
         let range = if opts.alert.is_none() { Some((from, to)) } else { None };
@@ -722,22 +734,26 @@ impl Export {
                     interfaces.register(IfKey::of(Some(m), i.index, i.link_type));
                 }
             }
+            // Alert ids restart with each recording run; the file's metadata names the run.
+            let run = metas.last().map_or(0, |m| m.run_id);
             for a in &recorded {
-                let key = (a.id, a.rule_id.clone(), a.first_ts);
+                let key = (run, a.id, a.rule_id.clone(), a.first_ts);
                 match found.get_mut(&key) {
                     Some(m) if a.last_ts < m.last => {}
                     Some(m) => {
                         let path = std::mem::take(&mut m.path);
-                        *m = AlertMark::new(a, &path);
+                        *m = AlertMark::new(run, a, &path);
                     }
                     None => {
-                        found.insert(key, AlertMark::new(a, path));
+                        found.insert(key, AlertMark::new(run, a, path));
                     }
                 }
             }
         }
         let mut alerts: Vec<AlertMark> = found.into_values().collect();
-        alerts.sort_by(|a, b| (a.first, a.id, &a.rule_id).cmp(&(b.first, b.id, &b.rule_id)));
+        alerts.sort_by(|a, b| {
+            (a.first, a.run_id, a.id, &a.rule_id).cmp(&(b.first, b.run_id, b.id, &b.rule_id))
+        });
         let (mut lo, mut hi, mut only) = (from, to, None);
         if let Some(id) = opts.alert {
             let ranged = opts.from.is_some() || opts.to.is_some();
@@ -755,6 +771,7 @@ impl Export {
                     let candidates = cands
                         .iter()
                         .map(|&i| AlertCandidate {
+                            run_id: alerts[i].run_id,
                             rule_id: alerts[i].rule_id.clone(),
                             first_ts: alerts[i].first,
                             last_ts: alerts[i].last,
@@ -1082,7 +1099,7 @@ mod tests {
             stats: vec![],
             message: "hello".into(),
         };
-        AlertMark::new(&a, Path::new("x"))
+        AlertMark::new(0, &a, Path::new("x"))
     }
 
     #[test]
@@ -1109,7 +1126,7 @@ mod tests {
         let mut a = alert(&[], 0, &[], 0);
         let long = "\u{e9}".repeat(40_000);
         let al = Alert { message: long, ..alert_record() };
-        a = AlertMark::new(&al, &a.path);
+        a = AlertMark::new(0, &al, &a.path);
         assert!(a.comment.len() <= MAX_COMMENT && a.comment.len() > MAX_COMMENT - 2);
     }
 
