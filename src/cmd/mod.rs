@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod analyze;
 pub mod config;
+pub mod export;
 pub mod flows;
 pub mod record;
 pub mod report;
