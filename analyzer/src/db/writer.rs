@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// Rows written per transaction before committing and starting the next one.
-pub const BATCH_ROWS: usize = 50_000;
+pub const BATCH_ROWS: usize = 10_000;
 
 /// Identity of one input file.
 #[derive(Clone, Debug, PartialEq, Eq)]
