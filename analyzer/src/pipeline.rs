@@ -169,6 +169,21 @@ pub fn replay_until<S: EngineSink>(
     stats: &mut ReplayStats,
     mut on_packet: impl FnMut(&mut S, &PacketRef<'_>, &Decoded) -> ControlFlow<()>,
 ) -> Result<(), InputError> {
+    drive(input, stats, |pkt, dec| {
+        let flow = on_packet(sink, pkt, dec);
+        engine.process(pkt, dec, sink);
+        flow
+    })
+}
+
+/// Read, decode and account every packet of `input`, handing each to `each` until it returns
+/// `Break`; then collect the reader's warnings and judge unsupported link types. The one loop
+/// behind [`replay_until`] and [`read_ahead`], so both account packets identically.
+fn drive(
+    input: &mut Input,
+    stats: &mut ReplayStats,
+    mut each: impl FnMut(&PacketRef<'_>, &Decoded) -> ControlFlow<()>,
+) -> Result<(), InputError> {
     let (packets0, unsupported0) = (stats.packets, stats.unsupported_link);
     let mut unsupported_lt = None;
     let result = loop {
@@ -179,9 +194,7 @@ pub fn replay_until<S: EngineSink>(
                 if unsupported_lt.is_none() && stats.unsupported_link > unsupported0 {
                     unsupported_lt = Some(pkt.link_type.0);
                 }
-                let flow = on_packet(sink, &pkt, &dec);
-                engine.process(&pkt, &dec, sink);
-                if flow.is_break() {
+                if each(&pkt, &dec).is_break() {
                     break Ok(());
                 }
             }
@@ -206,6 +219,106 @@ pub fn replay_until<S: EngineSink>(
         }
         (result, None) => result,
     }
+}
+
+/// Packets read ahead of the engine: their bytes in one buffer, metadata and decoded headers
+/// beside them. Buffers are recycled, so a steady replay allocates nothing per packet.
+#[derive(Debug, Default)]
+pub struct PacketBatch {
+    data: Vec<u8>,
+    items: Vec<(BatchMeta, Decoded)>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct BatchMeta {
+    ts: Ts,
+    iface: u32,
+    direction: netrec_format::Direction,
+    link_type: netrec_format::LinkType,
+    wire_len: u32,
+    start: usize,
+    end: usize,
+}
+
+/// Packets per batch: large enough to amortize the channel, small enough to stay in cache.
+pub const BATCH_PACKETS: usize = 1024;
+
+impl PacketBatch {
+    fn clear(&mut self) {
+        self.data.clear();
+        self.items.clear();
+    }
+    fn push(&mut self, pkt: &PacketRef<'_>, dec: &Decoded) {
+        let start = self.data.len();
+        self.data.extend_from_slice(pkt.data);
+        let meta = BatchMeta {
+            ts: pkt.ts,
+            iface: pkt.iface,
+            direction: pkt.direction,
+            link_type: pkt.link_type,
+            wire_len: pkt.wire_len,
+            start,
+            end: self.data.len(),
+        };
+        self.items.push((meta, *dec));
+    }
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+    /// The packets in read order, exactly as the reader produced them.
+    pub fn packets(&self) -> impl Iterator<Item = (PacketRef<'_>, &Decoded)> {
+        self.items.iter().map(|(m, dec)| {
+            let pkt = PacketRef {
+                ts: m.ts,
+                iface: m.iface,
+                direction: m.direction,
+                link_type: m.link_type,
+                wire_len: m.wire_len,
+                data: self.data.get(m.start..m.end).unwrap_or(&[]),
+            };
+            (pkt, dec)
+        })
+    }
+}
+
+/// The reading half of a two-thread replay: read, decode and account every packet of `input`
+/// (like [`replay_until`] without the engine), reporting each to `on_packet`, and send them in
+/// batches to `tx` for an engine on another thread. Spent batches come back on `recycle`. Stops
+/// early, after a whole batch, when `stop` is set or the receiver is gone.
+pub fn read_ahead(
+    input: &mut Input,
+    stats: &mut ReplayStats,
+    tx: &std::sync::mpsc::SyncSender<PacketBatch>,
+    recycle: &std::sync::mpsc::Receiver<PacketBatch>,
+    stop: &std::sync::atomic::AtomicBool,
+    mut on_packet: impl FnMut(&PacketRef<'_>, &Decoded),
+) -> Result<(), InputError> {
+    use std::sync::atomic::Ordering;
+    let fresh = |recycle: &std::sync::mpsc::Receiver<PacketBatch>| {
+        let mut b = recycle.try_recv().unwrap_or_default();
+        b.clear();
+        b
+    };
+    let mut batch = fresh(recycle);
+    let res = drive(input, stats, |pkt, dec| {
+        on_packet(pkt, dec);
+        batch.push(pkt, dec);
+        if batch.len() < BATCH_PACKETS {
+            return ControlFlow::Continue(());
+        }
+        let full = std::mem::replace(&mut batch, fresh(recycle));
+        if tx.send(full).is_err() || stop.load(Ordering::Relaxed) {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    if !batch.is_empty() {
+        let _ = tx.send(batch);
+    }
+    res
 }
 
 /// Expand command-line inputs: files stay as given; a directory contributes its segment files

@@ -315,7 +315,10 @@ impl FlowTable {
         while let Some(e) = self.frags.pop_expired(now, self.cfg.other_idle_ns) {
             self.flush_held(e);
         }
+        // Removed flows stay intact in their slots until emitted (nothing reuses a slot before
+        // `apply`), so only (id, slot) is kept per flow: a mass expiry costs no record copies.
         let mut batch = std::mem::take(&mut self.pending);
+        let mut slots: Vec<(u64, u32, FlowEnd)> = Vec::new();
         for (class, timeout, end) in [
             (Class::Tcp, self.cfg.tcp_idle_ns, FlowEnd::IdleTimeout),
             (Class::Other, self.cfg.other_idle_ns, FlowEnd::IdleTimeout),
@@ -326,8 +329,8 @@ impl FlowTable {
                 if head == NIL || now.saturating_sub(self.flows[head as usize].last_ns) <= timeout {
                     break;
                 }
-                if let Some(r) = self.remove(head, end) {
-                    batch.push(r);
+                if self.remove_slot(head) {
+                    slots.push((self.flows[head as usize].id, head, end));
                 }
             }
         }
@@ -343,7 +346,7 @@ impl FlowTable {
             self.active_q.pop_front();
             batch.push(self.restart(slot));
         }
-        emit_sorted(batch, out);
+        self.emit_merged(batch, slots, out);
     }
 
     /// Emit every remaining flow (end = open), ordered by flow_id, and empty the table.
@@ -351,20 +354,42 @@ impl FlowTable {
         while let Some(e) = self.frags.pop_any() {
             self.flush_held(e);
         }
-        let mut batch = std::mem::take(&mut self.pending);
-        for f in &self.flows {
-            if f.live && f.packets() > 0 {
-                batch.push(f.record(FlowEnd::Open));
-            }
-        }
-        self.map.clear();
-        self.flows.clear();
-        self.links.clear();
-        self.free.clear();
+        let batch = std::mem::take(&mut self.pending);
+        // (id, slot) only: a table of a million flows is not copied into a million records.
+        let slots: Vec<(u64, u32, FlowEnd)> = (0u32..)
+            .zip(&self.flows)
+            .filter(|(_, f)| f.live && f.packets() > 0)
+            .map(|(slot, f)| (f.id, slot, FlowEnd::Open))
+            .collect();
+        self.emit_merged(batch, slots, out);
+        // Released, not cleared: the caller goes on to write what was emitted, and a flood's
+        // table is most of the process's memory.
+        self.map = FxHashMap::default();
+        self.flows = Vec::new();
+        self.links = Vec::new();
+        self.free = Vec::new();
         self.heads = [NIL; 3];
         self.tails = [NIL; 3];
-        self.active_q.clear();
-        emit_sorted(batch, out);
+        self.active_q = VecDeque::new();
+    }
+
+    /// Emit finished records and flows still in their slots, together ordered by flow_id.
+    fn emit_merged(
+        &self,
+        mut batch: Vec<(u64, FlowRecord)>,
+        mut slots: Vec<(u64, u32, FlowEnd)>,
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        batch.sort_unstable_by_key(|(id, _)| *id);
+        slots.sort_unstable_by_key(|(id, _, _)| *id);
+        let mut recs = batch.into_iter().peekable();
+        for (id, slot, end) in slots {
+            while let Some((_, r)) = recs.next_if(|(rid, _)| *rid < id) {
+                out(r);
+            }
+            out(self.flows[slot as usize].record(end).1);
+        }
+        recs.for_each(|(_, r)| out(r));
     }
 
     pub fn stats(&self) -> FlowTableStats {
@@ -644,14 +669,22 @@ impl FlowTable {
 
     /// Remove a flow; its record unless it is an empty active-timeout continuation.
     fn remove(&mut self, slot: u32, end: FlowEnd) -> Option<(u64, FlowRecord)> {
+        let f = &self.flows[slot as usize];
+        let rec = (f.packets() > 0).then(|| f.record(end));
+        self.remove_slot(slot);
+        rec
+    }
+
+    /// Unlink and free a flow's slot, leaving its contents for a record; true when it has one.
+    fn remove_slot(&mut self, slot: u32) -> bool {
         self.unlink(slot);
         let f = &mut self.flows[slot as usize];
         f.live = false;
         let nkey = f.nkey;
-        let rec = (f.packets() > 0).then(|| f.record(end));
+        let has_record = f.packets() > 0;
         self.map.remove(&nkey);
         self.free.push(slot);
-        rec
+        has_record
     }
 
     /// Active timeout: emit the flow so far and continue it as a new, empty record.
@@ -710,12 +743,5 @@ fn held_counts(h: &Held) -> Counts {
         malformed: h.malformed,
         first_ns: h.first_ns,
         last_ns: h.last_ns,
-    }
-}
-
-fn emit_sorted(mut batch: Vec<(u64, FlowRecord)>, out: &mut dyn FnMut(FlowRecord)) {
-    batch.sort_unstable_by_key(|(id, _)| *id);
-    for (_, r) in batch {
-        out(r);
     }
 }

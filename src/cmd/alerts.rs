@@ -1,6 +1,6 @@
 //! `netrec alerts`: decoder + flows + engine over inputs; prints the alerts.
 
-use super::flows::{collect, exit_code};
+use super::flows::{collect_into, exit_code};
 use super::{RuleArgs, load_rules};
 use anyhow::Context as _;
 use netrec_format::Alert;
@@ -31,7 +31,7 @@ pub struct AlertsArgs {
 
 pub fn run(args: AlertsArgs) -> anyhow::Result<ExitCode> {
     let rules = load_rules(&args.rules)?;
-    let c = collect(&args.inputs, &rules)?;
+    let c = collect_into(&args.inputs, &rules, false)?;
     let alerts = &c.sink.alerts;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());

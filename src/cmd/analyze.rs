@@ -3,6 +3,7 @@
 use super::{RuleArgs, load_rules};
 use anyhow::Context as _;
 use netrec_analyzer::db::{Db, InputInfo, InputStats, InputWriter, PacketSeries};
+use netrec_analyzer::pipeline::PacketBatch;
 use netrec_analyzer::pipeline::{self, Input, ReplayStats};
 use netrec_analyzer::report::{Report, ReportKind};
 use netrec_format::decode::Decoded;
@@ -14,6 +15,8 @@ use std::io::{IsTerminal as _, Read as _};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, channel, sync_channel};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SummaryFormat {
@@ -51,12 +54,20 @@ pub struct AnalyzeArgs {
     /// alerts recorded live; print the differences, exit 1 on any. Writes no database.
     #[arg(long)]
     pub check_parity: bool,
+    /// Threads per input: 1 replays on this thread; 2 or more run reading + decoding, the
+    /// engine and the SQLite writer as a pipeline (same database, row for row). Default: the
+    /// available cores.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
-/// Engine output before the input's identity (its SHA-256) is known.
+/// Engine output before the input's identity (its SHA-256) is known, or on its way to the
+/// writer thread.
 enum Held {
     Flow(FlowRecord),
     Alert(Alert),
+    /// Final version of an alert already passed on (see `EngineSink::alert_update`).
+    Update(Alert),
 }
 
 type HashResult = std::io::Result<(String, u64)>;
@@ -107,7 +118,7 @@ impl DbSink<'_, '_> {
                 for h in std::mem::take(&mut self.held) {
                     match h {
                         Held::Flow(f) => self.write_flow(&f),
-                        Held::Alert(a) => self.write_alert(&a),
+                        Held::Alert(a) | Held::Update(a) => self.write_alert(&a),
                     }
                 }
             }
@@ -194,13 +205,22 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let paths = pipeline::expand_inputs(&args.inputs)?;
     let mut db = Db::open(&args.db).with_context(|| format!("cannot open database {}", args.db.display()))?;
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .max(1);
     let mut failed = 0usize;
     let mut analyzed = 0usize;
     let mut skipped = 0usize;
     let mut alerts = 0u64;
     let mut fresh = Vec::new();
     for path in &paths {
-        match analyze_one(&mut db, path, &rules, show_progress) {
+        let res = if threads > 1 {
+            analyze_one_threaded(&mut db, path, &rules, show_progress)
+        } else {
+            analyze_one(&mut db, path, &rules, show_progress)
+        };
+        match res {
             Ok(Some(n)) => {
                 fresh.push(path.clone());
                 analyzed += 1;
@@ -259,18 +279,7 @@ fn analyze_one(
 ) -> anyhow::Result<Option<u64>> {
     let mut input = Input::open(path)?;
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let bar = progress.then(|| {
-        let b = indicatif::ProgressBar::new(size);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-            )
-            .expect("static template")
-            .progress_chars("=> "),
-        );
-        b.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-        b
-    });
+    let bar = progress_bar(progress, path, size);
     let mut engine = Engine::new(rules.clone(), Limits::default());
     let mut stats = ReplayStats::default();
     let format = input.format_name();
@@ -322,25 +331,220 @@ fn analyze_one(
             return Err(e);
         }
         res?;
-        for w in stats.warnings.iter().take(20) {
-            eprintln!("netrec: warning: {w}");
+        finish_input(sink, path, series, &stats)
+    })
+}
+
+/// Warnings, then the time series and totals: the input is complete.
+fn finish_input(
+    sink: DbSink<'_, '_>,
+    path: &Path,
+    series: PacketSeries,
+    stats: &ReplayStats,
+) -> anyhow::Result<Option<u64>> {
+    for w in stats.warnings.iter().take(20) {
+        eprintln!("netrec: warning: {w}");
+    }
+    let Some(mut writer) = sink.writer else {
+        anyhow::bail!("{}: internal error: no database writer after hashing", path.display())
+    };
+    writer.add_series(series);
+    if sink.format == "segment" {
+        netrec_analyzer::parity::add_segment_evidence(path, &mut writer)?;
+    }
+    writer.finish(InputStats {
+        packets: stats.packets,
+        bytes: stats.bytes,
+        first_ts: stats.first_ts,
+        last_ts: stats.last_ts,
+        decode_anomalies: stats.decode_anomalies,
+        warnings: stats.warning_count,
+    })?;
+    Ok(Some(sink.alerts))
+}
+
+/// Engine output batched for the writer thread.
+struct ChanSink {
+    buf: Vec<Held>,
+    tx: SyncSender<WriterMsg>,
+    /// The writer is gone (it stopped early): drop output.
+    closed: bool,
+}
+
+/// Records per message to the writer thread.
+const OUT_BATCH: usize = 512;
+
+enum WriterMsg {
+    Out(Vec<Held>),
+    /// Everything was sent: store the series and totals and mark the input complete.
+    Done(PacketSeries, Box<ReplayStats>),
+}
+
+impl ChanSink {
+    fn push(&mut self, h: Held) {
+        self.buf.push(h);
+        if self.buf.len() >= OUT_BATCH {
+            self.flush();
         }
-        let Some(mut writer) = sink.writer else {
-            anyhow::bail!("{}: internal error: no database writer after hashing", path.display())
+    }
+    fn flush(&mut self) {
+        if self.buf.is_empty() || self.closed {
+            self.buf.clear();
+            return;
+        }
+        let batch = std::mem::replace(&mut self.buf, Vec::with_capacity(OUT_BATCH));
+        self.closed = self.tx.send(WriterMsg::Out(batch)).is_err();
+    }
+}
+
+impl EngineSink for ChanSink {
+    fn alert(&mut self, alert: Alert) {
+        self.push(Held::Alert(alert));
+    }
+    fn alert_update(&mut self, alert: Alert) {
+        self.push(Held::Update(alert));
+    }
+    fn flow(&mut self, flow: FlowRecord) {
+        self.push(Held::Flow(flow));
+    }
+}
+
+/// [`analyze_one`] as a three-stage pipeline over bounded channels: this thread reads, decodes
+/// and accounts packets; an engine thread runs the flow table and detectors; a writer thread
+/// owns the database. Each stage sees the same sequence as the single-threaded path, so the
+/// database is identical row for row (`tests/analyze_parallel.rs`).
+fn analyze_one_threaded(
+    db: &mut Db,
+    path: &Path,
+    rules: &netrec_rules::ruleset::RuleSet,
+    progress: bool,
+) -> anyhow::Result<Option<u64>> {
+    let mut input = Input::open(path)?;
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let bar = progress_bar(progress, path, size);
+    let format = input.format_name();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let stop = &stop;
+        let hasher = scope.spawn(|| sha256_file(path));
+        let (out_tx, out_rx) = sync_channel::<WriterMsg>(16);
+        let writer = scope.spawn(move || {
+            let mut sink = DbSink {
+                db: Some(db),
+                writer: None,
+                hasher: Some(hasher),
+                path,
+                format,
+                held: Vec::new(),
+                present: false,
+                error: None,
+                alerts: 0,
+            };
+            let mut done = None;
+            for msg in out_rx.iter() {
+                match msg {
+                    WriterMsg::Out(batch) => {
+                        sink.resolve(false);
+                        for h in batch {
+                            match h {
+                                Held::Flow(f) => sink.flow(f),
+                                Held::Alert(a) => sink.alert(a),
+                                Held::Update(a) => sink.alert_update(a),
+                            }
+                        }
+                        if sink.stopped() {
+                            stop.store(true, Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                    WriterMsg::Done(series, stats) => done = Some((series, stats)),
+                }
+            }
+            drop(out_rx);
+            sink.resolve(true);
+            if sink.present {
+                return Ok(None);
+            }
+            if let Some(e) = sink.error {
+                return Err(e);
+            }
+            match done {
+                Some((series, stats)) => finish_input(sink, path, series, &stats),
+                // The reader or engine failed: their error is reported, nothing is committed.
+                None => Ok(None),
+            }
+        });
+        let (pkt_tx, pkt_rx) = sync_channel::<PacketBatch>(8);
+        let (back_tx, back_rx) = channel::<PacketBatch>();
+        let engine_out = out_tx.clone();
+        let engine = scope.spawn(move || {
+            let mut engine = Engine::new(rules.clone(), Limits::default());
+            let mut sink = ChanSink { buf: Vec::with_capacity(OUT_BATCH), tx: engine_out, closed: false };
+            for batch in pkt_rx.iter() {
+                for (pkt, dec) in batch.packets() {
+                    engine.process(&pkt, dec, &mut sink);
+                }
+                let _ = back_tx.send(batch);
+                if sink.closed {
+                    break;
+                }
+            }
+            (engine, sink)
+        });
+        let mut stats = ReplayStats::default();
+        let mut series = PacketSeries::default();
+        let (mut since, mut approx) = (0u32, 0u64);
+        let bar_ref = bar.as_ref();
+        let res = pipeline::read_ahead(&mut input, &mut stats, &pkt_tx, &back_rx, stop, |pkt, dec| {
+            series.add(pkt.ts.nanos(), series_proto(dec), pkt.wire_len);
+            approx += pkt.data.len() as u64 + 16;
+            since += 1;
+            if since == 8192 {
+                since = 0;
+                if let Some(b) = bar_ref {
+                    b.set_position(approx.min(size));
+                }
+            }
+        });
+        drop(pkt_tx);
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        let (mut engine, mut sink) = match engine.join() {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
         };
-        writer.add_series(series);
-        if input.format_name() == "segment" {
-            netrec_analyzer::parity::add_segment_evidence(path, &mut writer)?;
+        if !stop.load(Ordering::Relaxed) && !sink.closed {
+            engine.finish(&mut sink);
+            sink.flush();
+            if res.is_ok() {
+                let _ = out_tx.send(WriterMsg::Done(series, Box::new(stats)));
+            }
         }
-        writer.finish(InputStats {
-            packets: stats.packets,
-            bytes: stats.bytes,
-            first_ts: stats.first_ts,
-            last_ts: stats.last_ts,
-            decode_anomalies: stats.decode_anomalies,
-            warnings: stats.warning_count,
-        })?;
-        Ok(Some(sink.alerts))
+        drop(sink);
+        drop(out_tx);
+        let written = match writer.join() {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        let written = written?;
+        res?;
+        Ok(written)
+    })
+}
+
+fn progress_bar(progress: bool, path: &Path, size: u64) -> Option<indicatif::ProgressBar> {
+    progress.then(|| {
+        let b = indicatif::ProgressBar::new(size);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        b.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        b
     })
 }
 

@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use netrec_analyzer::pipeline::{self, Input, ReplayStats};
 use netrec_format::{FlowRecord, proto_name};
 use netrec_rules::ruleset::RuleSet;
-use netrec_rules::{Engine, Limits, VecSink, flow::FlowJson, flow::flow_json};
+use netrec_rules::{Engine, EngineSink, Limits, VecSink, flow::FlowJson, flow::flow_json};
 use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,8 +47,34 @@ pub struct Collected {
 
 /// Replay every input through its own engine (inputs are independent captures).
 pub fn collect(inputs: &[PathBuf], rules: &RuleSet) -> anyhow::Result<Collected> {
+    collect_into(inputs, rules, true)
+}
+
+/// Keeps alerts, and flows only when asked (`alerts` prints none: a flood's million flow
+/// records would only cost memory).
+struct KeepSink {
+    inner: VecSink,
+    flows: bool,
+}
+
+impl EngineSink for KeepSink {
+    fn alert(&mut self, alert: netrec_format::Alert) {
+        self.inner.alert(alert)
+    }
+    fn alert_update(&mut self, alert: netrec_format::Alert) {
+        self.inner.alert_update(alert)
+    }
+    fn flow(&mut self, flow: FlowRecord) {
+        if self.flows {
+            self.inner.flow(flow)
+        }
+    }
+}
+
+/// [`collect`], keeping flow records only when `keep_flows`.
+pub fn collect_into(inputs: &[PathBuf], rules: &RuleSet, keep_flows: bool) -> anyhow::Result<Collected> {
     let paths = pipeline::expand_inputs(inputs)?;
-    let mut sink = VecSink::default();
+    let mut sink = KeepSink { inner: VecSink::default(), flows: keep_flows };
     let mut total = ReplayStats::default();
     let mut failed = 0;
     // Consecutive segment files of one directory are one recording (rotated): one engine runs
@@ -96,7 +122,7 @@ pub fn collect(inputs: &[PathBuf], rules: &RuleSet) -> anyhow::Result<Collected>
     if let Some((_, mut engine)) = chain {
         engine.finish(&mut sink);
     }
-    Ok(Collected { sink, stats: total, failed_inputs: failed, inputs: paths.len() })
+    Ok(Collected { sink: sink.inner, stats: total, failed_inputs: failed, inputs: paths.len() })
 }
 
 fn merge_stats(total: &mut ReplayStats, s: &ReplayStats) {

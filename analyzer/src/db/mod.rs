@@ -7,6 +7,10 @@
 
 mod incidents;
 mod schema;
+/// Indexes a bulk load may drop and rebuild (same definitions as in the schema).
+pub(crate) mod schema_index {
+    pub const FLOWS_DST: &str = "CREATE INDEX IF NOT EXISTS flows_dst ON flows(input_id, dst_ip)";
+}
 mod timeseries;
 mod writer;
 
@@ -121,6 +125,7 @@ impl Db {
         .map_err(|source| DbError::Open { path: path.clone(), source })?;
         let mut db = Db { conn, path };
         db.migrate()?;
+        db.ensure_indexes()?;
         Ok(db)
     }
 
@@ -164,6 +169,20 @@ impl Db {
     /// Schema version stored in the file.
     pub fn schema_version(&self) -> Result<i64, DbError> {
         self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).op("read user_version")
+    }
+
+    /// Recreate an index a bulk load deferred (an interrupted load may have left it dropped).
+    fn ensure_indexes(&mut self) -> Result<(), DbError> {
+        let present: bool = self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'flows_dst')", [], |r| {
+                r.get(0)
+            })
+            .op("look up flow index")?;
+        if !present {
+            self.conn.execute_batch(schema_index::FLOWS_DST).op("recreate flow index")?;
+        }
+        Ok(())
     }
 
     /// Run the forward migrations inside one write transaction. The version is re-read under the

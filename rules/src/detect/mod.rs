@@ -120,30 +120,68 @@ impl Meta {
 }
 
 /// Distinct values, counted up to a cap (then the count saturates).
+///
+/// The first few values live inline: most keys (one per spoofed source in a flood) see one or
+/// two values, and a hash set per key would be an allocation per packet.
 #[derive(Debug, Clone)]
 pub(crate) struct Distinct<T> {
+    small: [Option<T>; INLINE],
+    n_small: u8,
     /// Fx, not SipHash: inserted once per packet by the flood detectors (keys are bounded by `cap`).
+    /// Used once more than `INLINE` values were seen (kept allocated across `clear`).
     set: HashSet<T, FxBuild>,
+    spilled: bool,
     cap: usize,
 }
 
+const INLINE: usize = 4;
+
 impl<T: std::hash::Hash + Eq + Copy + Ord> Distinct<T> {
     pub fn new(cap: usize) -> Self {
-        Distinct { set: HashSet::default(), cap: cap.max(1) }
-    }
-    pub fn insert(&mut self, v: T) {
-        if self.set.len() < self.cap {
-            self.set.insert(v);
+        Distinct {
+            small: [None; INLINE],
+            n_small: 0,
+            set: HashSet::default(),
+            spilled: false,
+            cap: cap.max(1),
         }
     }
+    #[inline]
+    pub fn insert(&mut self, v: T) {
+        if self.spilled {
+            if self.set.len() < self.cap {
+                self.set.insert(v);
+            }
+            return;
+        }
+        let n = self.n_small as usize;
+        if self.small[..n].contains(&Some(v)) || n >= self.cap {
+            return;
+        }
+        if n < INLINE {
+            self.small[n] = Some(v);
+            self.n_small += 1;
+            return;
+        }
+        self.set.extend(self.small.iter().flatten().copied());
+        self.set.insert(v);
+        self.spilled = true;
+    }
     pub fn len(&self) -> u64 {
-        self.set.len() as u64
+        if self.spilled { self.set.len() as u64 } else { u64::from(self.n_small) }
     }
     pub fn clear(&mut self) {
+        self.small = [None; INLINE];
+        self.n_small = 0;
         self.set.clear();
+        self.spilled = false;
     }
     pub fn smallest(&self, n: usize) -> Vec<T> {
-        let mut v: Vec<T> = self.set.iter().copied().collect();
+        let mut v: Vec<T> = if self.spilled {
+            self.set.iter().copied().collect()
+        } else {
+            self.small.iter().flatten().copied().collect()
+        };
         v.sort_unstable();
         v.truncate(n);
         v
@@ -275,7 +313,9 @@ pub(crate) struct Slot<W> {
     pub win: W,
     pub win_start: Ts,
     pub last: Ts,
-    inc: Option<Incident>,
+    /// Boxed: few keys have an open incident, and inline it would triple every slot (a flood
+    /// of spoofed sources fills `max_keys` slots of each scan detector).
+    inc: Option<Box<Incident>>,
 }
 
 /// Window state of a detector; `reset` must keep allocations for reuse.
@@ -351,7 +391,7 @@ impl<W: Window> Tracker<W> {
             slot.win_start = ts;
         }
         if let Some(fire) = update(&mut slot.win, slot.win_start) {
-            slot.inc = Some(Incident::open(&self.meta, ts, fire, out));
+            slot.inc = Some(Box::new(Incident::open(&self.meta, ts, fire, out)));
             self.alerts += 1;
         }
     }
@@ -369,9 +409,14 @@ impl<W: Window> Tracker<W> {
     /// insert), closing their incidents; ties broken by key for determinism.
     fn evict(&mut self, out: &mut Out<'_>) {
         let mut all: Vec<(Ts, Key)> = self.map.iter().map(|(k, s)| (s.last, *k)).collect();
-        all.sort_unstable();
         let n = (all.len() / 8).max(1);
-        for (_, k) in all.into_iter().take(n) {
+        // Keys are unique, so the n smallest are one set: select them in O(len), sort only them.
+        if n < all.len() {
+            all.select_nth_unstable(n);
+            all.truncate(n);
+        }
+        all.sort_unstable();
+        for (_, k) in all {
             if let Some(slot) = self.map.remove(&k) {
                 self.evictions += 1;
                 if let Some(inc) = slot.inc {
@@ -386,7 +431,7 @@ impl<W: Window> Tracker<W> {
     pub fn expire(&mut self, now: Ts, out: &mut Out<'_>) {
         let suppress = self.meta.suppress_ns;
         let window = self.meta.window_ns;
-        let mut closed: Vec<(Key, Incident)> = Vec::new();
+        let mut closed: Vec<(Key, Box<Incident>)> = Vec::new();
         self.map.retain(|k, s| match &s.inc {
             Some(inc) if now.saturating_sub(inc.last_ts) >= suppress => {
                 if let Some(inc) = s.inc.take() {
@@ -404,8 +449,8 @@ impl<W: Window> Tracker<W> {
     }
 
     pub fn finish(&mut self, out: &mut Out<'_>) {
-        let mut closed: Vec<(Key, Incident)> =
-            self.map.drain().filter_map(|(k, s)| s.inc.map(|i| (k, i))).collect();
+        let mut closed: Vec<(Key, Box<Incident>)> =
+            std::mem::take(&mut self.map).into_iter().filter_map(|(k, s)| s.inc.map(|i| (k, i))).collect();
         closed.sort_unstable_by_key(|(k, _)| *k);
         for (_, inc) in closed {
             out.sink.alert_update(inc.alert(&self.meta));

@@ -63,9 +63,13 @@ impl Hasher for FxHasher {
     }
     #[inline]
     fn finish(&self) -> u64 {
-        // hashbrown takes the top 7 bits as the control byte: fold the well-mixed high
-        // bits down too so low-entropy keys still spread over buckets.
-        self.hash ^ (self.hash >> 32)
+        // hashbrown takes the top 7 bits as the control byte and the low bits as the bucket:
+        // a multiply-rotate hash leaves both weak for keys differing in a few bits (detector
+        // keys made long probe chains: key comparisons were ~10% of `alerts`). One
+        // xor-shift-multiply round (splitmix64's finalizer) spreads every input bit.
+        let mut h = self.hash;
+        h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h ^ (h >> 31)
     }
 }
 
