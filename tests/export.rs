@@ -155,7 +155,8 @@ fn write_chain(
     parts: usize,
 ) -> Vec<PathBuf> {
     std::fs::create_dir_all(dir).unwrap();
-    let cfg = WriterConfig { max_block_bytes: 16 * 1024, max_block_age_ns: 0, zstd_level: 1, header_delta: true };
+    let cfg =
+        WriterConfig { max_block_bytes: 16 * 1024, max_block_age_ns: 0, zstd_level: 1, header_delta: true };
     let per = packets.len().div_ceil(parts);
     let mut prev = [0u8; 32];
     let mut out = Vec::new();
