@@ -283,6 +283,8 @@ fn analyze_one(
     let mut engine = Engine::new(rules.clone(), Limits::default());
     let mut stats = ReplayStats::default();
     let format = input.format_name();
+    // Segment inputs also store their loss records and each alert's evidence completeness.
+    let is_segment = format == "segment";
     std::thread::scope(|scope| {
         let mut sink = DbSink {
             db: Some(db),
@@ -331,7 +333,7 @@ fn analyze_one(
             return Err(e);
         }
         res?;
-        finish_input(sink, path, series, &stats)
+        finish_input(sink, path, is_segment, series, &stats)
     })
 }
 
@@ -339,6 +341,7 @@ fn analyze_one(
 fn finish_input(
     sink: DbSink<'_, '_>,
     path: &Path,
+    is_segment: bool,
     series: PacketSeries,
     stats: &ReplayStats,
 ) -> anyhow::Result<Option<u64>> {
@@ -349,7 +352,7 @@ fn finish_input(
         anyhow::bail!("{}: internal error: no database writer after hashing", path.display())
     };
     writer.add_series(series);
-    if sink.format == "segment" {
+    if is_segment {
         netrec_analyzer::parity::add_segment_evidence(path, &mut writer)?;
     }
     writer.finish(InputStats {
@@ -423,6 +426,8 @@ fn analyze_one_threaded(
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let bar = progress_bar(progress, path, size);
     let format = input.format_name();
+    // Segment inputs also store their loss records and each alert's evidence completeness.
+    let is_segment = format == "segment";
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let stop = &stop;
@@ -469,7 +474,7 @@ fn analyze_one_threaded(
                 return Err(e);
             }
             match done {
-                Some((series, stats)) => finish_input(sink, path, series, &stats),
+                Some((series, stats)) => finish_input(sink, path, is_segment, series, &stats),
                 // The reader or engine failed: their error is reported, nothing is committed.
                 None => Ok(None),
             }
