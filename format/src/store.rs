@@ -32,11 +32,17 @@ impl SegmentFile {
         let name = SegmentName::new(info.seq, Ts(info.created_ns));
         let path = dir.join(name.partial().to_string());
         let f = fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
-        let w = SegmentWriter::new(f, info, cfg)?;
-        let sf = SegmentFile { dir: dir.to_owned(), name, opened_at: Ts(info.created_ns), w };
-        sf.sync(1)?;
-        sync_dir(dir)?;
-        Ok(sf)
+        let made = SegmentWriter::new(f, info, cfg).and_then(|w| {
+            let sf = SegmentFile { dir: dir.to_owned(), name, opened_at: Ts(info.created_ns), w };
+            sf.sync(1)?;
+            sync_dir(dir)?;
+            Ok(sf)
+        });
+        if made.is_err() {
+            // Our own file, with no complete header (e.g. disk full): it holds nothing.
+            let _ = fs::remove_file(&path);
+        }
+        made
     }
 
     pub fn partial_path(&self) -> PathBuf {

@@ -6,7 +6,10 @@
 
 use netrec_format::decode::decode;
 use netrec_format::segment::{SegmentError, SegmentHeaderInfo, WriterConfig};
-use netrec_format::store::{RetentionPolicy, RotationPolicy, SegmentFile, apply_retention, list_segments};
+use netrec_format::store::{
+    RecoveredPartial, RecoveryOutcome, RetentionPolicy, RotationPolicy, SegmentFile, apply_retention,
+    list_segments, recover_dir, recover_partial,
+};
 use netrec_format::{Alert, FlowRecord, LossRecord, PacketRecord, SegmentMeta, Ts};
 use netrec_rules::Limits;
 use netrec_rules::ruleset::RuleSet;
@@ -29,6 +32,12 @@ pub trait PacketSource {
     /// True when the source has nothing more to give (replays); live sources never end.
     fn exhausted(&self) -> bool {
         false
+    }
+    /// The current time in packet time, for sources that replay recorded traffic: the
+    /// recorder then reads no wall clock, so its output depends on the input only. None: wall
+    /// clock (live sources).
+    fn clock(&self) -> Option<Ts> {
+        None
     }
 }
 
@@ -74,7 +83,16 @@ pub struct RecordSummary {
     pub segments: Vec<PathBuf>,
     pub ring_drops: u64,
     pub kernel_packets: u64,
+    /// Times segment writing failed (e.g. disk full) and paused.
     pub writer_errors: u64,
+    /// Packet header records not written to segments (writing paused, or lost with a block
+    /// that failed); also stored as `writer_drops` in a loss record when writing resumes.
+    pub writer_drops: u64,
+    /// Other records (alerts, flows, loss) not written while writing was paused.
+    pub records_not_written: u64,
+    /// Leftover `.partial` files of an earlier run, and segments whose writing failed, and
+    /// what recovery did with each.
+    pub recovered: Vec<RecoveredPartial>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,16 +121,55 @@ fn wall_now() -> Ts {
     Ts(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// The open segment and the chain state.
+/// The open segment and the chain state. A write failure (disk full) pauses segment writing:
+/// the failed segment is closed by recovery up to its last complete block, records are
+/// counted as not written, and writing resumes in a new segment of the same chain when a file
+/// can be created again (checked once per loop iteration).
 struct Segments {
     dir: PathBuf,
     cfg: WriterConfig,
     meta: SegmentMeta,
     file_mode: u32,
     current: Option<SegmentFile>,
+    /// Packet records accepted by `current` (those missing after a failure were lost with it).
+    current_packets: u64,
     next_seq: u64,
     prev_sha256: [u8; 32],
     closed: Vec<PathBuf>,
+    paused: bool,
+    pauses: u64,
+    /// A segment whose writing failed and that recovery could not close yet.
+    failed: Option<PathBuf>,
+    /// Packet records not written since writing paused (reported when it resumes).
+    dropped: u64,
+    dropped_total: u64,
+    other_lost: u64,
+    recovered: Vec<RecoveredPartial>,
+}
+
+/// Packet writes of one drain.
+#[derive(Default)]
+struct WriteTally {
+    written: u64,
+    not_written: u64,
+    err: Option<SegmentError>,
+}
+
+impl WriteTally {
+    /// After a write error the rest of the drain is not written (the engine still sees it).
+    #[inline]
+    fn push(&mut self, file: &mut Option<&mut SegmentFile>, pkt: &netrec_format::PacketRef<'_>) {
+        match file {
+            Some(f) if self.err.is_none() => match f.push_packet(pkt) {
+                Ok(_) => self.written += 1,
+                Err(e) => {
+                    self.err = Some(e);
+                    self.not_written += 1;
+                }
+            },
+            _ => self.not_written += 1,
+        }
+    }
 }
 
 impl Segments {
@@ -126,8 +183,17 @@ impl Segments {
         let io = |source| RunError::Dir { path: dir.to_path_buf(), source };
         std::fs::create_dir_all(dir).map_err(io)?;
         set_mode(dir, dir_mode).map_err(io)?;
-        // Continue the chain of an earlier run: the next sequence number and the SHA-256 of the
-        // last closed segment. Unfinished `.partial` files are left where they are, never deleted.
+        // Leftover `.partial` files of a crashed run: closed up to their last complete block,
+        // or quarantined; every action is reported, nothing is deleted.
+        let (recovered, failed) = recover_dir(dir).map_err(io)?;
+        for r in &recovered {
+            eprintln!("netrec: {r}");
+        }
+        for e in &failed {
+            eprintln!("netrec: {e} (left in place)");
+        }
+        // Continue the chain of the earlier run (a restart is a new link): the next sequence
+        // number and the SHA-256 of the last closed segment.
         let list = list_segments(dir).map_err(io)?;
         let next_seq = list.iter().map(|l| l.name.seq + 1).max().unwrap_or(1);
         let prev_sha256 = match list.iter().rev().find(|l| !l.name.partial) {
@@ -140,37 +206,211 @@ impl Segments {
             meta,
             file_mode,
             current: None,
+            current_packets: 0,
             next_seq,
             prev_sha256,
             closed: Vec::new(),
+            paused: false,
+            pauses: 0,
+            failed: None,
+            dropped: 0,
+            dropped_total: 0,
+            other_lost: 0,
+            recovered,
         })
     }
 
-    fn err(&self, source: SegmentError) -> RunError {
-        RunError::Segment { dir: self.dir.clone(), source }
+    /// A new segment with its metadata; a file created but not completed is removed (it holds
+    /// no record).
+    fn open(&mut self, now: Ts) -> Result<SegmentFile, SegmentError> {
+        let info = SegmentHeaderInfo { seq: self.next_seq, prev_sha256: self.prev_sha256, created_ns: now.0 };
+        let mut f = SegmentFile::create(&self.dir, info, self.cfg)?;
+        let _ = set_mode(&f.partial_path(), self.file_mode);
+        if let Err(e) = f.write_meta(&self.meta) {
+            let path = f.partial_path();
+            drop(f);
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
+        self.next_seq += 1;
+        self.current_packets = 0;
+        Ok(f)
     }
 
-    fn file(&mut self, now: Ts) -> Result<&mut SegmentFile, RunError> {
+    /// The open segment (opened now if needed); None while writing is paused.
+    fn file(&mut self, now: Ts) -> Option<&mut SegmentFile> {
+        if self.paused {
+            return None;
+        }
         if self.current.is_none() {
-            let info =
-                SegmentHeaderInfo { seq: self.next_seq, prev_sha256: self.prev_sha256, created_ns: now.0 };
-            let mut f = SegmentFile::create(&self.dir, info, self.cfg).map_err(|e| self.err(e))?;
-            let _ = set_mode(&f.partial_path(), self.file_mode);
-            f.write_meta(&self.meta).map_err(|e| self.err(e))?;
-            self.next_seq += 1;
-            self.current = Some(f);
+            match self.open(now) {
+                Ok(f) => self.current = Some(f),
+                Err(e) => {
+                    self.pause(e);
+                    return None;
+                }
+            }
         }
-        Ok(self.current.as_mut().expect("just opened"))
+        self.current.as_mut()
     }
 
-    fn close(&mut self) -> Result<(), RunError> {
-        if let Some(f) = self.current.take() {
-            let (path, summary) = f.close().map_err(|e| self.err(e))?;
-            self.prev_sha256 = summary.sha256;
-            self.closed.push(path);
+    /// Writes one record with `f`; a failure pauses writing. Records not written are counted.
+    fn push(&mut self, now: Ts, f: impl FnOnce(&mut SegmentFile) -> Result<usize, SegmentError>) {
+        let Some(file) = self.file(now) else {
+            self.other_lost += 1;
+            return;
+        };
+        if let Err(e) = f(file) {
+            self.other_lost += 1;
+            self.pause(e);
         }
-        Ok(())
     }
+
+    /// Accounts the packet writes of one drain.
+    fn settle(&mut self, t: WriteTally) {
+        self.current_packets += t.written;
+        self.dropped += t.not_written;
+        self.dropped_total += t.not_written;
+        if let Some(e) = t.err {
+            self.pause(e);
+        }
+    }
+
+    fn pause(&mut self, e: SegmentError) {
+        if !self.paused {
+            eprintln!(
+                "netrec: writing segments in {} paused: {}; detection goes on, records not written are counted",
+                self.dir.display(),
+                with_causes(&e)
+            );
+            self.paused = true;
+            self.pauses += 1;
+        }
+        if let Some(f) = self.current.take() {
+            self.failed = Some(f.partial_path());
+        }
+        self.close_failed();
+    }
+
+    /// Closes the failed segment by recovery (its complete blocks stay evidence, in the chain).
+    fn close_failed(&mut self) -> bool {
+        let Some(path) = self.failed.clone() else { return true };
+        if !path.exists() {
+            // Renamed before the failure (a failed directory sync): nothing left to close.
+            self.failed = None;
+            return true;
+        }
+        match recover_partial(&path) {
+            Ok(r) => {
+                let lost = self.current_packets.saturating_sub(r.counts.packets);
+                self.dropped += lost;
+                self.dropped_total += lost;
+                match r.outcome {
+                    RecoveryOutcome::Recovered | RecoveryOutcome::Finalized => {
+                        if let Some(h) = r.sha256 {
+                            self.prev_sha256 = h;
+                        }
+                        self.closed.push(r.path.clone());
+                    }
+                    // Its sequence number is free again: the chain stays gapless.
+                    RecoveryOutcome::Quarantined => self.next_seq -= 1,
+                }
+                eprintln!("netrec: {r}");
+                self.recovered.push(r);
+                self.failed = None;
+                self.current_packets = 0;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// While paused: close the failed segment, then open a new one and record the loss.
+    fn try_resume(&mut self, now: Ts) {
+        if !self.paused || !self.close_failed() {
+            return;
+        }
+        // Resume only with room for a few blocks, not at the first free page (that would
+        // leave a trail of tiny segments while the disk stays nearly full).
+        let want = 2 * self.cfg.max_block_bytes as u64 + (64 << 10);
+        if free_bytes(&self.dir).is_some_and(|free| free < want) {
+            return;
+        }
+        let Ok(mut f) = self.open(now) else { return };
+        let loss = LossRecord { ts: now, writer_drops: self.dropped, ..LossRecord::default() };
+        if f.push_loss(&loss).and_then(|_| f.flush()).is_err() {
+            self.current = Some(f);
+            self.pause_again();
+            return;
+        }
+        eprintln!(
+            "netrec: writing segments resumed in {}: {} packet record(s) and {} other record(s) were not written",
+            f.partial_path().display(),
+            self.dropped,
+            self.other_lost
+        );
+        self.dropped = 0;
+        self.paused = false;
+        self.current = Some(f);
+    }
+
+    fn pause_again(&mut self) {
+        if let Some(f) = self.current.take() {
+            self.failed = Some(f.partial_path());
+        }
+        self.close_failed();
+    }
+
+    /// Closes the open segment (at the end, a paused writer first tries once more to resume,
+    /// so the loss record of what was not written lands in the segments).
+    fn close(&mut self, now: Ts, last: bool) {
+        if last && self.paused {
+            self.try_resume(now);
+        }
+        if let Some(f) = self.current.take() {
+            let partial = f.partial_path();
+            match f.close() {
+                Ok((path, summary)) => {
+                    self.prev_sha256 = summary.sha256;
+                    self.closed.push(path);
+                    self.current_packets = 0;
+                }
+                Err(e) => {
+                    self.failed = Some(partial);
+                    self.pause(e);
+                }
+            }
+        }
+    }
+}
+
+/// `error: cause: cause` (the io::Error inside a SegmentError says what happened).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Bytes available to unprivileged writers on the file system of `dir` (None if unknown).
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a valid NUL-terminated path and `st` points to writable memory of the
+    // right type; statvfs fills it on success (return 0) only, and we read it only then.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: initialised by the successful call above.
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::useless_conversion)] // the field types differ between targets
+    Some(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
 }
 
 fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
@@ -224,26 +464,21 @@ pub async fn run<S: PacketSource>(
             _ = &mut shutdown => true,
             r = source.wait(config.poll) => { r.map_err(RunError::Source)?; false }
         };
-        let now = wall_now();
-        // Packets.
-        let mut write_err: Option<SegmentError> = None;
+        let now = source.clock().unwrap_or_else(wall_now);
+        segs.try_resume(now);
+        // Packets. A write failure (disk full) pauses header writing; detection goes on.
         {
-            let file = segs.file(now)?;
+            let mut file = segs.file(now);
+            let mut tally = WriteTally::default();
             let mut sink = LiveSink { alerts: &mut pending };
             let n = source.drain(&mut |rec: &PacketRecord| {
                 let pkt = rec.as_ref();
                 let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
                 engine.process(&pkt, &dec, &mut sink);
-                if write_err.is_none() {
-                    write_err = file.push_packet(&pkt).err();
-                }
+                tally.push(&mut file, &pkt);
             });
             summary.packets += n as u64;
-        }
-        if let Some(e) = write_err {
-            // Headers could not be written (e.g. disk full): detection goes on, the loss is counted.
-            summary.writer_errors += 1;
-            eprintln!("netrec: writing headers: {e}");
+            segs.settle(tally);
         }
         emit_alerts(&mut segs, now, &mut pending, &mut config.alerts, &mut summary)?;
         // Counters and ended kernel flows, at the poll interval.
@@ -252,22 +487,23 @@ pub async fn run<S: PacketSource>(
             if let Some(loss) = source.loss(now) {
                 summary.ring_drops += loss.ring_drops;
                 summary.kernel_packets += loss.kernel_packets;
-                segs.file(now)?.push_loss(&loss).map_err(|e| segs.err(e))?;
+                segs.push(now, |f| f.push_loss(&loss));
             }
             let ended = source.ended_flows(now, stop);
             summary.flows += ended.len() as u64;
-            let file = segs.file(now)?;
             for f in &ended {
-                file.push_flow(f).map_err(|e| RunError::Segment { dir: config.dir.clone(), source: e })?;
+                segs.push(now, |file| file.push_flow(f));
             }
-            segs.file(now)?.tick(now).map_err(|e| segs.err(e))?;
+            if segs.current.is_some() {
+                segs.push(now, |f| f.tick(now));
+            }
             // Rotation and retention.
             let rotate = segs
                 .current
                 .as_ref()
                 .is_some_and(|f| config.rotation.should_rotate(f.opened_at(), now, f.bytes_written()));
             if rotate && !stop {
-                segs.close()?;
+                segs.close(now, false);
                 if let Some(policy) = config.retention {
                     let _ = apply_retention(&config.dir, policy, now);
                 }
@@ -279,42 +515,42 @@ pub async fn run<S: PacketSource>(
         }
     }
     // Drain what is left, close incidents, close the segment cleanly.
-    let now = wall_now();
+    let now = source.clock().unwrap_or_else(wall_now);
     {
-        let file = segs.file(now)?;
+        let mut file = segs.file(now);
+        let mut tally = WriteTally::default();
         let mut sink = LiveSink { alerts: &mut pending };
-        let mut write_err = None;
         summary.packets += source.drain(&mut |rec: &PacketRecord| {
             let pkt = rec.as_ref();
             let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
             engine.process(&pkt, &dec, &mut sink);
-            if write_err.is_none() {
-                write_err = file.push_packet(&pkt).err();
-            }
+            tally.push(&mut file, &pkt);
         }) as u64;
         engine.finish(&mut sink);
-        if write_err.is_some() {
-            summary.writer_errors += 1;
-        }
+        segs.settle(tally);
     }
     emit_alerts(&mut segs, now, &mut pending, &mut config.alerts, &mut summary)?;
     if let Some(loss) = source.loss(now) {
         summary.ring_drops += loss.ring_drops;
         summary.kernel_packets += loss.kernel_packets;
-        segs.file(now)?.push_loss(&loss).map_err(|e| segs.err(e))?;
+        segs.push(now, |f| f.push_loss(&loss));
     }
     let ended = source.ended_flows(now, true);
     summary.flows += ended.len() as u64;
     for f in &ended {
-        segs.file(now)?.push_flow(f).map_err(|e| RunError::Segment { dir: config.dir.clone(), source: e })?;
+        segs.push(now, |file| file.push_flow(f));
     }
-    segs.close()?;
+    segs.close(now, true);
     if let Some(policy) = config.retention {
         let _ = apply_retention(&config.dir, policy, now);
     }
     if let AlertOutput::Jsonl(w) = &mut config.alerts {
         let _ = w.flush();
     }
+    summary.writer_errors += segs.pauses;
+    summary.writer_drops = segs.dropped_total;
+    summary.records_not_written = segs.other_lost;
+    summary.recovered = segs.recovered;
     summary.segments = segs.closed;
     Ok(summary)
 }
@@ -330,7 +566,7 @@ fn emit_alerts(
         if !update {
             summary.alerts += 1;
         }
-        segs.file(now)?.push_alert(&alert).map_err(|e| segs.err(e))?;
+        segs.push(now, |f| f.push_alert(&alert));
         if let AlertOutput::Jsonl(w) = out {
             let mut v = netrec_rules::alert_json(&alert);
             v["event"] = serde_json::Value::from(if update { "update" } else { "alert" });
@@ -348,11 +584,12 @@ fn emit_alerts(
 pub struct ReplaySource {
     records: std::collections::VecDeque<PacketRecord>,
     chunk: usize,
+    last: Option<Ts>,
 }
 
 impl ReplaySource {
     pub fn new(records: Vec<PacketRecord>, chunk: usize) -> ReplaySource {
-        ReplaySource { records: records.into(), chunk: chunk.max(1) }
+        ReplaySource { records: records.into(), chunk: chunk.max(1), last: None }
     }
 }
 
@@ -364,6 +601,7 @@ impl PacketSource for ReplaySource {
     fn drain(&mut self, f: &mut dyn FnMut(&PacketRecord)) -> usize {
         let n = self.chunk.min(self.records.len());
         for rec in self.records.drain(..n) {
+            self.last = Some(rec.ts);
             f(&rec);
         }
         n
@@ -376,5 +614,9 @@ impl PacketSource for ReplaySource {
     }
     fn exhausted(&self) -> bool {
         self.records.is_empty()
+    }
+    /// Packet time: of the next packet, or the last one once all were given.
+    fn clock(&self) -> Option<Ts> {
+        self.records.front().map(|r| r.ts).or(self.last)
     }
 }
