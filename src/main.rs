@@ -29,6 +29,8 @@ enum Command {
     Segments(cmd::segments::SegmentsArgs),
     /// Record live traffic with the eBPF programs into segments, detecting as it goes.
     Record(cmd::record::RecordArgs),
+    /// Write pcap/pcapng captures into segments exactly as `record` would (offline writer).
+    Import(cmd::import::ImportArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -40,6 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(a) => cmd::report::run(a),
         Command::Segments(a) => cmd::segments::run(a),
         Command::Record(a) => cmd::record::run(a),
+        Command::Import(a) => cmd::import::run(a),
     }
 }
 

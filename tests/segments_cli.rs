@@ -112,7 +112,7 @@ fn verify_detects_every_sampled_byte_change() {
             std::fs::write(&w.path, &bytes).unwrap();
             let o = netrec(&["segments", "verify", s(dir.path())]);
             assert_no_panic(&o, &format!("{name} byte {pos}"));
-            assert_eq!(code(&o), 2, "{name}: change at byte {pos} of {} not detected", original.len());
+            assert_eq!(code(&o), 1, "{name}: change at byte {pos} of {} not detected", original.len());
             // The first problem reported is in the changed file itself.
             let first = err_lines(&o).into_iter().next().unwrap_or_default();
             assert!(
@@ -135,7 +135,7 @@ fn verify_reports_a_deleted_middle_segment_as_a_chain_break() {
     std::fs::remove_file(&chain[1].path).unwrap();
     let o = netrec(&["segments", "verify", s(dir.path())]);
     assert_no_panic(&o, "deleted middle");
-    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
     let lines = err_lines(&o);
     assert_eq!(lines.len(), 1, "one problem expected: {lines:?}");
     let l = &lines[0];
@@ -211,7 +211,7 @@ fn with_newer_major(bytes: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn bad_inputs_name_the_path_and_exit_2() {
+fn bad_inputs_name_the_path_and_exit_1_or_2() {
     let dir = tempfile::tempdir().unwrap();
     let chain = small_chain(dir.path());
     let junk = dir.path().join("junk");
@@ -229,27 +229,29 @@ fn bad_inputs_name_the_path_and_exit_2() {
     std::fs::create_dir(&empty).unwrap();
     let missing = dir.path().join("no-such-thing");
 
-    let cases: Vec<(Vec<&str>, &Path, &str)> = vec![
-        (vec!["segments", "cat", s(&text)], &text, ""),
-        (vec!["segments", "cat", s(&newer_file)], &newer_file, "major"),
-        (vec!["segments", "cat", s(&missing)], &missing, ""),
-        (vec!["segments", "cat", s(&empty)], &empty, ""),
-        (vec!["segments", "verify", s(&text)], &text, ""),
-        (vec!["segments", "verify", s(&fake)], &fake, ""),
-        (vec!["segments", "verify", s(&newer)], &newer_file, "major"),
-        (vec!["segments", "verify", s(&newer_file)], &newer_file, "major"),
-        (vec!["segments", "verify", s(&empty)], &empty, "no segment files"),
-        (vec!["segments", "verify", s(&missing)], &missing, ""),
-        (vec!["segments", "ls", s(&empty)], &empty, "no segment files"),
-        (vec!["segments", "ls", s(&missing)], &missing, ""),
-        (vec!["segments", "ls", s(&junk)], &fake, ""),
-        (vec!["segments", "ls", s(&newer)], &newer_file, "major"),
+    // verify: 1 when a file fails verification (not a segment, unsupported version: it cannot
+    // be vouched for), 2 when an input cannot be read at all.
+    let cases: Vec<(Vec<&str>, &Path, &str, i32)> = vec![
+        (vec!["segments", "cat", s(&text)], &text, "", 2),
+        (vec!["segments", "cat", s(&newer_file)], &newer_file, "major", 2),
+        (vec!["segments", "cat", s(&missing)], &missing, "", 2),
+        (vec!["segments", "cat", s(&empty)], &empty, "", 2),
+        (vec!["segments", "verify", s(&text)], &text, "", 1),
+        (vec!["segments", "verify", s(&fake)], &fake, "", 1),
+        (vec!["segments", "verify", s(&newer)], &newer_file, "major", 1),
+        (vec!["segments", "verify", s(&newer_file)], &newer_file, "major", 1),
+        (vec!["segments", "verify", s(&empty)], &empty, "no segment files", 2),
+        (vec!["segments", "verify", s(&missing)], &missing, "", 2),
+        (vec!["segments", "ls", s(&empty)], &empty, "no segment files", 2),
+        (vec!["segments", "ls", s(&missing)], &missing, "", 2),
+        (vec!["segments", "ls", s(&junk)], &fake, "", 2),
+        (vec!["segments", "ls", s(&newer)], &newer_file, "major", 2),
     ];
-    for (args, path, needle) in cases {
+    for (args, path, needle, exit) in cases {
         let what = args.join(" ");
         let o = netrec(&args);
         assert_no_panic(&o, &what);
-        assert_eq!(code(&o), 2, "{what}: exit code\n{}", stderr(&o));
+        assert_eq!(code(&o), exit, "{what}: exit code\n{}", stderr(&o));
         let lines = err_lines(&o);
         assert_eq!(lines.len(), 1, "{what}: one line expected, got {lines:?}");
         assert!(

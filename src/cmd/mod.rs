@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod analyze;
 pub mod flows;
+pub mod import;
 pub mod record;
 pub mod report;
 pub mod rules;
