@@ -305,16 +305,16 @@ fn verify_one_chain(paths: Vec<PathBuf>, gap: std::time::Duration, f: &mut Findi
         f.files += 1;
     }
     for (i, p, r) in rep.recovered() {
+        // The next file of the chain is the first of the run that followed.
         f.recovered += 1;
         let next = match rep.files.get(i + 1) {
             Some((n, _)) => format!("; {} starts the next run's chain link", n.display()),
             None => String::new(),
         };
         f.notes.push(format!(
-            "{}: closed by recovery after an unclean shutdown (the .partial had {} bytes, {} kept){next}",
+            "{}: closed by recovery, not by its writer (a crash or a write failure; the .partial had {} bytes){next}",
             p.display(),
             r.trailer_ext.original_len,
-            r.bytes,
         ));
     }
     let threshold = u64::try_from(gap.as_nanos()).unwrap_or(u64::MAX);
