@@ -327,13 +327,18 @@ impl Segments {
 
     /// While paused: close the failed segment, then open a new one and record the loss.
     fn try_resume(&mut self, now: Ts) {
-        if !self.paused || !self.close_failed() {
+        if !self.paused {
+            return;
+        }
+        let free = free_bytes(&self.dir);
+        // Closing the failed segment reads it whole: retry only once a trailer fits.
+        if self.failed.is_some() && (free.is_some_and(|f| f < 64 << 10) || !self.close_failed()) {
             return;
         }
         // Resume only with room for a few blocks, not at the first free page (that would
         // leave a trail of tiny segments while the disk stays nearly full).
         let want = 2 * self.cfg.max_block_bytes as u64 + (64 << 10);
-        if free_bytes(&self.dir).is_some_and(|free| free < want) {
+        if free.is_some_and(|f| f < want) {
             return;
         }
         let Ok(mut f) = self.open(now) else { return };
