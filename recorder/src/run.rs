@@ -112,6 +112,8 @@ pub enum RunError {
     },
     #[error("packet source: {0}")]
     Source(#[source] std::io::Error),
+    #[error("{path} is locked: another netrec is writing to this directory")]
+    Locked { path: PathBuf },
 }
 
 /// Wall-clock now. The recorder (not the engine) may read clocks: segment rotation and block
@@ -126,6 +128,9 @@ fn wall_now() -> Ts {
 /// counted as not written, and writing resumes in a new segment of the same chain when a file
 /// can be created again (checked once per loop iteration).
 struct Segments {
+    /// Exclusive lock on `DIR/.netrec.lock` for the life of the run: recovery must never touch
+    /// the open segment of another writer.
+    _lock: std::fs::File,
     dir: PathBuf,
     cfg: WriterConfig,
     meta: SegmentMeta,
@@ -183,6 +188,7 @@ impl Segments {
         let io = |source| RunError::Dir { path: dir.to_path_buf(), source };
         std::fs::create_dir_all(dir).map_err(io)?;
         set_mode(dir, dir_mode).map_err(io)?;
+        let lock = lock_dir(dir)?;
         // Leftover `.partial` files of a crashed run: closed up to their last complete block,
         // or quarantined; every action is reported, nothing is deleted.
         let (recovered, failed) = recover_dir(dir).map_err(io)?;
@@ -201,6 +207,7 @@ impl Segments {
             None => [0; 32],
         };
         Ok(Segments {
+            _lock: lock,
             dir: dir.to_path_buf(),
             cfg,
             meta,
@@ -387,6 +394,30 @@ impl Segments {
             }
         }
     }
+}
+
+/// Name of the lock file in a segment directory (not a segment name: listings ignore it).
+pub const LOCK_FILE: &str = ".netrec.lock";
+
+/// Takes the directory's writer lock (released when the file is closed, also by a crash).
+fn lock_dir(dir: &Path) -> Result<std::fs::File, RunError> {
+    use std::os::fd::AsRawFd as _;
+    let path = dir.join(LOCK_FILE);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| RunError::Dir { path: path.clone(), source })?;
+    // SAFETY: flock on a descriptor we own, kept open as long as the returned File.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            return Err(RunError::Locked { path: dir.to_path_buf() });
+        }
+        return Err(RunError::Dir { path, source: e });
+    }
+    Ok(f)
 }
 
 /// `error: cause: cause` (the io::Error inside a SegmentError says what happened).

@@ -288,3 +288,24 @@ fn a_restart_recovers_the_partial_and_continues_the_chain() {
     let expect: Vec<PacketRecord> = (0..first_run as u64).chain(0..1000).map(packet).collect();
     assert!(pkts == expect, "records differ from the originals");
 }
+
+/// Two writers never share a directory: the second would recover the first one's open segment.
+#[test]
+fn a_second_writer_on_the_same_directory_is_refused() {
+    use std::os::fd::AsRawFd as _;
+    let dir = tempfile::tempdir().unwrap();
+    let held = std::fs::File::create(dir.path().join(netrec_recorder::run::LOCK_FILE)).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+    let cfg = config(dir.path(), Shared::default());
+    let src = HookSource { chunks: 1, per: 10, next: 0, hook: Box::new(|_| {}) };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let err = rt.block_on(run(cfg, src, std::future::pending())).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{} is locked: another netrec is writing to this directory", dir.path().display())
+    );
+    drop(held);
+    let (summary, _) = record(dir.path(), 1, 10, Box::new(|_| {}));
+    assert_eq!(summary.packets, 10);
+}
