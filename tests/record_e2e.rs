@@ -116,6 +116,33 @@ fn record_live_then_replay_gives_the_same_alerts() {
     assert_eq!(tcp["fwd_payload_bytes"], 100_000);
     assert_eq!(tcp["rev_payload_bytes"], 100_000);
 
+    // The kernel's own flow records (map drains, stored as flow records in the segments) match
+    // what was sent, per protocol and direction: packets and payload bytes.
+    let mut kflows = Vec::new();
+    for e in std::fs::read_dir(&out).unwrap() {
+        let p = e.unwrap().path();
+        if p.to_string_lossy().ends_with(".nrseg") {
+            let o = netrec(&["segments", "cat", "--json", p.to_str().unwrap()]);
+            kflows.extend(jsonl(&o).into_iter().filter(|r| r["type"] == "flow"));
+        }
+    }
+    let kflow = |proto: u64, port: u64| -> (u64, u64, u64, u64) {
+        let mut sum = (0, 0, 0, 0);
+        for f in kflows.iter().filter(|f| f["key"]["proto"] == proto && f["key"]["dst_port"] == port) {
+            sum.0 += f["fwd"]["packets"].as_u64().unwrap();
+            sum.1 += f["fwd"]["payload_bytes"].as_u64().unwrap();
+            sum.2 += f["rev"]["packets"].as_u64().unwrap();
+            sum.3 += f["rev"]["payload_bytes"].as_u64().unwrap();
+        }
+        sum
+    };
+    let (udp_pk, udp_pay, udp_rpk, _) = kflow(17, 7001);
+    assert_eq!((udp_pk, udp_pay, udp_rpk), (200, 200 * 300, 0), "kernel UDP flow");
+    let (tcp_pk, tcp_pay, tcp_rpk, tcp_rpay) = kflow(6, 5001);
+    assert_eq!((tcp_pay, tcp_rpay), (100_000, 100_000), "kernel TCP payload both ways");
+    assert_eq!(tcp_pk, tcp["fwd_packets"].as_u64().unwrap(), "kernel vs header replay, TCP packets");
+    assert_eq!(tcp_rpk, tcp["rev_packets"].as_u64().unwrap(), "kernel vs header replay, TCP packets back");
+
     // Live alerts: syn_flood and port_scan.
     let live: Vec<serde_json::Value> =
         std::fs::read_to_string(&alerts).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();

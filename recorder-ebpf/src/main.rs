@@ -1,8 +1,9 @@
-//! netrec kernel programs: a TC/tcx classifier for ingress and egress.
+//! netrec kernel programs: a TC/tcx classifier for ingress and egress, and an XDP program for
+//! ingress-only capture at high rates. Both run the same code through the `Packet` trait.
 //!
 //! Per packet: count it (per-CPU counters), update the per-flow counters of its 5-tuple in a
 //! per-CPU hash map, and copy its first `snaplen` bytes with metadata into a ring buffer.
-//! It never alters or drops traffic (always TC_ACT_UNSPEC). Every failure to record is
+//! It never alters or drops traffic (always TC_ACT_UNSPEC / XDP_PASS). Every failure to record is
 //! counted (RING_DROPS, MAP_FULL, MAP_BUSY): loss is accounted, never silent.
 #![no_std]
 #![no_main]
@@ -12,12 +13,14 @@
 use aya_ebpf::EbpfContext;
 use aya_ebpf::bindings::__sk_buff;
 use aya_ebpf::bindings::{
-    BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, TC_ACT_UNSPEC,
+    BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, TC_ACT_UNSPEC, xdp_action,
 };
-use aya_ebpf::helpers::generated::{bpf_ktime_get_ns, bpf_ringbuf_query, bpf_skb_load_bytes};
-use aya_ebpf::macros::{classifier, map};
+use aya_ebpf::helpers::generated::{
+    bpf_ktime_get_ns, bpf_ringbuf_query, bpf_skb_load_bytes, bpf_xdp_get_buff_len, bpf_xdp_load_bytes,
+};
+use aya_ebpf::macros::{classifier, map, xdp};
 use aya_ebpf::maps::{Array, PerCpuArray, PerCpuHashMap, RingBuf};
-use aya_ebpf::programs::TcContext;
+use aya_ebpf::programs::{TcContext, XdpContext};
 use netrec_recorder_common::{
     CONFIG_FLAGS, CONFIG_SLOTS, CONFIG_SNAPLEN, DIR_EGRESS, DIR_INGRESS, FLAG_RECORD_HEADERS, FlowCounters,
     FlowKey, MAX_SNAPLEN, PacketRecord, WAKEUP_BYTES, counter,
@@ -51,6 +54,75 @@ pub fn netrec_egress(ctx: TcContext) -> i32 {
     TC_ACT_UNSPEC
 }
 
+/// XDP sees ingress only (before the stack allocates an skb): the cheapest hook for high rates.
+#[xdp]
+pub fn netrec_xdp(ctx: XdpContext) -> u32 {
+    observe(&ctx, DIR_INGRESS);
+    xdp_action::XDP_PASS
+}
+
+/// What the shared code needs from a program context: the linear packet bytes, the full length,
+/// the interface, and a helper copy that may reach past the linear part.
+trait Packet {
+    fn data(&self) -> usize;
+    fn data_end(&self) -> usize;
+    /// Wire length of the whole packet (all fragments).
+    fn len(&self) -> u32;
+    fn ifindex(&self) -> u32;
+    /// Copy `len` bytes from offset 0 into `dst`; 0 on success.
+    fn load(&self, dst: *mut u8, len: u32) -> i64;
+}
+
+impl Packet for TcContext {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        TcContext::data(self)
+    }
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        TcContext::data_end(self)
+    }
+    #[inline(always)]
+    fn len(&self) -> u32 {
+        TcContext::len(self)
+    }
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        // SAFETY: a classifier's context is the kernel's __sk_buff mirror.
+        unsafe { (*(self.as_ptr() as *const __sk_buff)).ifindex }
+    }
+    #[inline(always)]
+    fn load(&self, dst: *mut u8, len: u32) -> i64 {
+        // SAFETY: the caller passes a buffer of at least `len` bytes.
+        unsafe { bpf_skb_load_bytes(self.as_ptr(), 0, dst as *mut _, len) }
+    }
+}
+
+impl Packet for XdpContext {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        XdpContext::data(self)
+    }
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        XdpContext::data_end(self)
+    }
+    #[inline(always)]
+    fn len(&self) -> u32 {
+        // Includes the fragments of multi-buffer frames, like skb->len.
+        unsafe { bpf_xdp_get_buff_len(self.ctx) as u32 }
+    }
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        self.ingress_ifindex() as u32
+    }
+    #[inline(always)]
+    fn load(&self, dst: *mut u8, len: u32) -> i64 {
+        // SAFETY: the caller passes a buffer of at least `len` bytes.
+        unsafe { bpf_xdp_load_bytes(self.ctx, 0, dst as *mut _, len) }
+    }
+}
+
 #[inline(always)]
 fn bump(idx: u32, by: u64) {
     if let Some(p) = COUNTERS.get_ptr_mut(idx) {
@@ -65,13 +137,7 @@ fn config(idx: u32) -> u32 {
 }
 
 #[inline(always)]
-fn ifindex(ctx: &TcContext) -> u32 {
-    // SAFETY: a classifier's context is the kernel's __sk_buff mirror.
-    unsafe { (*(ctx.as_ptr() as *const __sk_buff)).ifindex }
-}
-
-#[inline(always)]
-fn ptr_at<T>(ctx: &TcContext, off: usize) -> Option<*const T> {
+fn ptr_at<T, C: Packet>(ctx: &C, off: usize) -> Option<*const T> {
     let start = ctx.data();
     let end = ctx.data_end();
     if start + off + core::mem::size_of::<T>() > end {
@@ -84,16 +150,16 @@ fn ptr_at<T>(ctx: &TcContext, off: usize) -> Option<*const T> {
 /// from which the verifier learns no packet range. Needs one byte of slack after `off`, which every
 /// caller has (each reads a field followed by more header).
 #[inline(always)]
-fn u8_at(ctx: &TcContext, off: usize) -> Option<u8> {
-    ptr_at::<[u8; 2]>(ctx, off).map(|p| unsafe { (*p)[0] })
+fn u8_at<C: Packet>(ctx: &C, off: usize) -> Option<u8> {
+    ptr_at::<[u8; 2], C>(ctx, off).map(|p| unsafe { (*p)[0] })
 }
 
 #[inline(always)]
-fn be16_at(ctx: &TcContext, off: usize) -> Option<u16> {
-    ptr_at::<[u8; 2]>(ctx, off).map(|p| u16::from_be_bytes(unsafe { *p }))
+fn be16_at<C: Packet>(ctx: &C, off: usize) -> Option<u16> {
+    ptr_at::<[u8; 2], C>(ctx, off).map(|p| u16::from_be_bytes(unsafe { *p }))
 }
 
-fn observe(ctx: &TcContext, direction: u8) {
+fn observe<C: Packet>(ctx: &C, direction: u8) {
     let now = unsafe { bpf_ktime_get_ns() };
     let len = ctx.len();
     bump(counter::PACKETS, 1);
@@ -112,7 +178,7 @@ fn observe(ctx: &TcContext, direction: u8) {
 
 /// Parse Ethernet (+2 VLAN tags), IPv4/IPv6, TCP/UDP/ICMP into a flow key and the TCP flags.
 #[inline(always)]
-fn parse(ctx: &TcContext) -> Option<(FlowKey, u8, u32)> {
+fn parse<C: Packet>(ctx: &C) -> Option<(FlowKey, u8, u32)> {
     let mut off = 12usize;
     let mut ethertype = be16_at(ctx, off)?;
     off += 2;
@@ -125,9 +191,11 @@ fn parse(ctx: &TcContext) -> Option<(FlowKey, u8, u32)> {
             off += 4;
         }
     }
-    let mut key = FlowKey { ifindex: ifindex(ctx), ..FlowKey::default() };
+    let mut key = FlowKey { ifindex: ctx.ifindex(), ..FlowKey::default() };
     let l4: usize;
     let first_fragment: bool;
+    // End of the IP packet: Ethernet pads short frames, and padding is not payload.
+    let ip_end: usize;
     match ethertype {
         0x0800 => {
             let vihl = u8_at(ctx, off)?;
@@ -135,12 +203,13 @@ fn parse(ctx: &TcContext) -> Option<(FlowKey, u8, u32)> {
             if ihl < 20 {
                 return None;
             }
+            ip_end = off + be16_at(ctx, off + 2)? as usize;
             let frag = be16_at(ctx, off + 6)?;
             first_fragment = frag & 0x1fff == 0;
             key.proto = u8_at(ctx, off + 9)?;
             key.ip_version = 4;
-            let src = ptr_at::<[u8; 4]>(ctx, off + 12)?;
-            let dst = ptr_at::<[u8; 4]>(ctx, off + 16)?;
+            let src = ptr_at::<[u8; 4], C>(ctx, off + 12)?;
+            let dst = ptr_at::<[u8; 4], C>(ctx, off + 16)?;
             key.src = FlowKey::v4_mapped(unsafe { *src });
             key.dst = FlowKey::v4_mapped(unsafe { *dst });
             l4 = off + (ihl & 0x3c);
@@ -148,8 +217,11 @@ fn parse(ctx: &TcContext) -> Option<(FlowKey, u8, u32)> {
         0x86dd => {
             key.proto = u8_at(ctx, off + 6)?;
             key.ip_version = 6;
-            key.src = unsafe { *ptr_at::<[u8; 16]>(ctx, off + 8)? };
-            key.dst = unsafe { *ptr_at::<[u8; 16]>(ctx, off + 24)? };
+            // Payload length 0 is a jumbogram (or bogus): fall back to the frame length.
+            let plen = be16_at(ctx, off + 4)? as usize;
+            ip_end = if plen == 0 { ctx.len() as usize } else { off + 40 + plen };
+            key.src = unsafe { *ptr_at::<[u8; 16], C>(ctx, off + 8)? };
+            key.dst = unsafe { *ptr_at::<[u8; 16], C>(ctx, off + 24)? };
             // Extension headers are left to user space; the flow is keyed on the first next-header.
             first_fragment = key.proto != 44;
             l4 = off + 40;
@@ -193,8 +265,8 @@ fn parse(ctx: &TcContext) -> Option<(FlowKey, u8, u32)> {
             _ => {}
         }
     }
-    let payload =
-        if payload_at > 0 && (payload_at as u32) < ctx.len() { ctx.len() - payload_at as u32 } else { 0 };
+    let end = if ip_end < ctx.len() as usize { ip_end } else { ctx.len() as usize };
+    let payload = if payload_at > 0 && payload_at < end { (end - payload_at) as u32 } else { 0 };
     Some((key, flags, payload))
 }
 
@@ -246,7 +318,7 @@ fn update_flow(key: &FlowKey, flags: u8, direction: u8, len: u32, payload: u32, 
 }
 
 #[inline(always)]
-fn record(ctx: &TcContext, direction: u8, len: u32, now: u64) {
+fn record<C: Packet>(ctx: &C, direction: u8, len: u32, now: u64) {
     let Some(mut entry) = EVENTS.reserve::<PacketRecord>(0) else {
         bump(counter::RING_DROPS, 1);
         return;
@@ -264,14 +336,14 @@ fn record(ctx: &TcContext, direction: u8, len: u32, now: u64) {
         // (a plain range check gets split across registers by LLVM). MAX_SNAPLEN is a power of two.
         let cap = ((cap - 1) & (MAX_SNAPLEN as u32 - 1)) + 1;
         // SAFETY: rec points at a reserved PacketRecord; cap <= MAX_SNAPLEN = data.len().
-        let ret = unsafe { bpf_skb_load_bytes(ctx.as_ptr(), 0, (*rec).data.as_mut_ptr() as *mut _, cap) };
+        let ret = ctx.load(unsafe { (*rec).data.as_mut_ptr() }, cap);
         if ret == 0 {
             copied = cap;
         }
     }
     unsafe {
         (*rec).meta.ts_ns = now;
-        (*rec).meta.ifindex = ifindex(ctx);
+        (*rec).meta.ifindex = ctx.ifindex();
         (*rec).meta.wire_len = len;
         (*rec).meta.cap_len = copied as u16;
         (*rec).meta.direction = direction;

@@ -5,7 +5,7 @@
 
 use aya::maps::{Array, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use aya::programs::tc::{NlOptions, TcAttachOptions};
-use aya::programs::{LinkOrder, SchedClassifier, TcAttachType};
+use aya::programs::{LinkOrder, SchedClassifier, TcAttachType, TestRun, TestRunOptions, Xdp};
 use aya::{Ebpf, EbpfLoader};
 use netrec_recorder_common as abi;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -24,6 +24,11 @@ impl ObjectSource {
     pub fn default_available() -> Option<ObjectSource> {
         if embedded_object().is_some() { Some(ObjectSource::Embedded) } else { None }
     }
+}
+
+/// The embedded object's bytes (tests derive broken objects from it).
+pub fn object_bytes() -> Option<&'static [u8]> {
+    embedded_object()
 }
 
 #[cfg(netrec_embedded_ebpf)]
@@ -47,6 +52,39 @@ pub enum Hook {
     Tcx,
     /// A clsact qdisc with netlink-attached filters (older kernels).
     Tc,
+    /// XDP on ingress only (no egress): the cheapest hook for high receive rates.
+    Xdp(XdpMode),
+    /// Load and configure the programs but attach nothing (BPF_PROG_TEST_RUN, tests).
+    Detached,
+}
+
+/// How the XDP program is attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpMode {
+    /// The driver's native XDP when it has one, else generic (skb) mode: the kernel decides.
+    Auto,
+    /// Native (driver) mode only; fails on drivers without XDP support.
+    Native,
+    /// Generic (skb) mode: works on every interface, slower.
+    Skb,
+}
+
+impl XdpMode {
+    fn aya(self) -> aya::programs::XdpMode {
+        match self {
+            XdpMode::Auto => aya::programs::XdpMode::Default,
+            XdpMode::Native => aya::programs::XdpMode::Driver,
+            XdpMode::Skb => aya::programs::XdpMode::Skb,
+        }
+    }
+}
+
+/// Which program a test run executes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestProgram {
+    TcIngress,
+    TcEgress,
+    Xdp,
 }
 
 #[derive(Clone, Debug)]
@@ -58,6 +96,9 @@ pub struct ProbeConfig {
     pub flow_entries: u32,
     pub hook: Hook,
     pub object: ObjectSource,
+    /// With `Hook::Tcx`, fall back to a clsact qdisc + netlink filter when tcx is unavailable.
+    /// Off when privileges are dropped: a netlink filter cannot be removed without CAP_NET_ADMIN.
+    pub netlink_fallback: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,11 +124,19 @@ pub enum ProbeError {
         #[source]
         source: Box<aya::EbpfError>,
     },
-    #[error("the kernel rejected program {program}{hint}\n{log_tail}")]
+    #[error("the kernel verifier rejected program {program}{hint}; verifier log (last lines):\n{log_tail}\n")]
     Verifier {
         program: &'static str,
         hint: String,
         log_tail: String,
+        /// The syscall's error; the log is not repeated in the source chain.
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("loading program {program} failed{hint}")]
+    Program {
+        program: &'static str,
+        hint: String,
         #[source]
         source: Box<aya::programs::ProgramError>,
     },
@@ -97,6 +146,12 @@ pub enum ProbeError {
         interface: String,
         direction: &'static str,
         hint: String,
+        #[source]
+        source: Box<aya::programs::ProgramError>,
+    },
+    #[error("BPF_PROG_TEST_RUN of {program} failed")]
+    TestRun {
+        program: &'static str,
         #[source]
         source: Box<aya::programs::ProgramError>,
     },
@@ -156,7 +211,7 @@ pub struct KernelProbe {
     ring: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
     flows: PerCpuHashMap<MapData, abi::FlowKey, abi::FlowCounters>,
-    _bpf: Ebpf,
+    bpf: Ebpf,
     ifindexes: Vec<(String, u32)>,
 }
 
@@ -214,40 +269,14 @@ impl KernelProbe {
                 .map_err(|e| ProbeError::Map { name: "CONFIG", source: Some(e) })?;
         }
 
-        for (program, attach) in
-            [("netrec_ingress", TcAttachType::Ingress), ("netrec_egress", TcAttachType::Egress)]
-        {
-            let prog: &mut SchedClassifier = bpf
-                .program_mut(program)
-                .and_then(|p| p.try_into().ok())
-                .ok_or(ProbeError::Map { name: "program", source: None })?;
-            prog.load().map_err(|source| {
-                let log_tail = verifier_tail(&source);
-                ProbeError::Verifier { program, hint: hint_for(&source), log_tail, source: Box::new(source) }
-            })?;
-            let direction = if attach == TcAttachType::Ingress { "ingress" } else { "egress" };
-            for (name, _) in &ifindexes {
-                let tcx = cfg.hook == Hook::Tcx;
-                let res = if tcx {
-                    prog.attach_with_options(name, attach, TcAttachOptions::TcxOrder(LinkOrder::default()))
-                } else {
-                    Err(aya::programs::ProgramError::UnexpectedProgramType)
-                };
-                let res = match res {
-                    Ok(id) => Ok(id),
-                    Err(_) => {
-                        // Older kernels: clsact qdisc + netlink filter (an existing qdisc is fine).
-                        let _ = aya::programs::tc::qdisc_add_clsact(name);
-                        prog.attach_with_options(name, attach, TcAttachOptions::Netlink(NlOptions::default()))
-                    }
-                };
-                res.map_err(|source| ProbeError::Attach {
-                    program,
-                    interface: name.clone(),
-                    direction,
-                    hint: hint_for(&source),
-                    source: Box::new(source),
-                })?;
+        match cfg.hook {
+            Hook::Tcx | Hook::Tc => attach_tc(&mut bpf, cfg.hook, cfg.netlink_fallback, &ifindexes)?,
+            Hook::Xdp(mode) => attach_xdp(&mut bpf, mode, &ifindexes)?,
+            Hook::Detached => {
+                for program in ["netrec_ingress", "netrec_egress"] {
+                    load_program::<SchedClassifier>(&mut bpf, program)?;
+                }
+                load_program::<Xdp>(&mut bpf, "netrec_xdp")?;
             }
         }
 
@@ -263,7 +292,7 @@ impl KernelProbe {
             bpf.take_map("FLOWS").ok_or(ProbeError::Map { name: "FLOWS", source: None })?,
         )
         .map_err(|e| ProbeError::Map { name: "FLOWS", source: Some(e) })?;
-        Ok(KernelProbe { ring, counters, flows, _bpf: bpf, ifindexes })
+        Ok(KernelProbe { ring, counters, flows, bpf, ifindexes })
     }
 
     pub fn interfaces(&self) -> &[(String, u32)] {
@@ -346,6 +375,26 @@ impl KernelProbe {
 }
 
 impl KernelProbe {
+    /// Run one program on a synthetic frame with BPF_PROG_TEST_RUN (the kernel builds an skb or
+    /// xdp_buff around it); returns the program's return code. Its map updates and ring records are
+    /// real, so tests read them back with `read_flows` and `drain_ring`.
+    pub fn test_run(&mut self, program: TestProgram, frame: &[u8]) -> Result<u32, ProbeError> {
+        let name = match program {
+            TestProgram::TcIngress => "netrec_ingress",
+            TestProgram::TcEgress => "netrec_egress",
+            TestProgram::Xdp => "netrec_xdp",
+        };
+        let prog = self.bpf.program(name).ok_or(ProbeError::Map { name: "program", source: None })?;
+        let opts = TestRunOptions { data_in: Some(frame), ..TestRunOptions::default() };
+        let res = match program {
+            TestProgram::Xdp => <&Xdp>::try_from(prog).ok().map(|p| p.test_run(opts)),
+            _ => <&SchedClassifier>::try_from(prog).ok().map(|p| p.test_run(opts)),
+        };
+        let res = res.ok_or(ProbeError::Map { name: "program", source: None })?;
+        res.map(|r| r.return_value)
+            .map_err(|source| ProbeError::TestRun { program: name, source: Box::new(source) })
+    }
+
     /// Delete flow entries (after their counters were emitted). A packet counted between the read
     /// and the delete is lost with the entry; idle entries make that window negligible.
     pub fn remove_flows(&mut self, keys: &[abi::FlowKey]) {
@@ -355,9 +404,113 @@ impl KernelProbe {
     }
 }
 
-fn verifier_tail(err: &aya::programs::ProgramError) -> String {
-    let text = format!("{err:?}");
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(20);
-    lines[start..].join("\n")
+/// Load (verify) one program of the object; the verifier's log tail goes into the error.
+fn load_program<'a, P>(bpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut P, ProbeError>
+where
+    P: 'a + LoadableProgram,
+    &'a mut P: TryFrom<&'a mut aya::programs::Program>,
+{
+    let prog: &mut P = bpf
+        .program_mut(program)
+        .and_then(|p| p.try_into().ok())
+        .ok_or(ProbeError::Map { name: "program", source: None })?;
+    prog.load_program().map_err(|source| program_error(program, source))?;
+    Ok(prog)
+}
+
+/// The two program kinds we load, behind one `load` (their `load` methods differ in arguments).
+trait LoadableProgram {
+    fn load_program(&mut self) -> Result<(), aya::programs::ProgramError>;
+}
+impl LoadableProgram for SchedClassifier {
+    fn load_program(&mut self) -> Result<(), aya::programs::ProgramError> {
+        self.load()
+    }
+}
+impl LoadableProgram for Xdp {
+    fn load_program(&mut self) -> Result<(), aya::programs::ProgramError> {
+        self.load()
+    }
+}
+
+fn attach_tc(
+    bpf: &mut Ebpf,
+    hook: Hook,
+    fallback: bool,
+    ifindexes: &[(String, u32)],
+) -> Result<(), ProbeError> {
+    for (program, attach) in
+        [("netrec_ingress", TcAttachType::Ingress), ("netrec_egress", TcAttachType::Egress)]
+    {
+        let prog = load_program::<SchedClassifier>(bpf, program)?;
+        let direction = if attach == TcAttachType::Ingress { "ingress" } else { "egress" };
+        for (name, _) in ifindexes {
+            let res = if hook == Hook::Tcx {
+                prog.attach_with_options(name, attach, TcAttachOptions::TcxOrder(LinkOrder::default()))
+            } else {
+                Err(aya::programs::ProgramError::UnexpectedProgramType)
+            };
+            let res = match res {
+                Ok(id) => Ok(id),
+                Err(e) if hook == Hook::Tcx && !fallback => Err(e),
+                Err(_) => {
+                    // Older kernels: clsact qdisc + netlink filter (an existing qdisc is fine).
+                    let _ = aya::programs::tc::qdisc_add_clsact(name);
+                    prog.attach_with_options(name, attach, TcAttachOptions::Netlink(NlOptions::default()))
+                }
+            };
+            res.map_err(|source| ProbeError::Attach {
+                program,
+                interface: name.clone(),
+                direction,
+                hint: hint_for(&source),
+                source: Box::new(source),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn attach_xdp(bpf: &mut Ebpf, mode: XdpMode, ifindexes: &[(String, u32)]) -> Result<(), ProbeError> {
+    let prog = load_program::<Xdp>(bpf, "netrec_xdp")?;
+    for (name, _) in ifindexes {
+        prog.attach(name, mode.aya()).map_err(|source| {
+            let mut hint = hint_for(&source);
+            if hint.is_empty() && mode == XdpMode::Native {
+                hint = " (the driver may lack native XDP: try --xdp-mode skb)".to_string();
+            }
+            ProbeError::Attach {
+                program: "netrec_xdp",
+                interface: name.clone(),
+                direction: "ingress",
+                hint,
+                source: Box::new(source),
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Names of the netrec programs currently loaded in the kernel (by anyone): what a clean exit
+/// must leave empty.
+pub fn loaded_netrec_programs() -> Vec<String> {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter_map(|p| p.name_as_str().map(str::to_string))
+        .filter(|n| n.starts_with("netrec_"))
+        .collect()
+}
+
+fn program_error(program: &'static str, err: aya::programs::ProgramError) -> ProbeError {
+    match err {
+        aya::programs::ProgramError::LoadError { io_error, verifier_log } => {
+            // The log's last lines hold the rejected instruction and the reason.
+            let text = format!("{verifier_log:?}");
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            let start = lines.len().saturating_sub(20);
+            let hint = hint_for(&io_error);
+            ProbeError::Verifier { program, hint, log_tail: lines[start..].join("\n"), source: io_error }
+        }
+        other => ProbeError::Program { program, hint: hint_for(&other), source: Box::new(other) },
+    }
 }

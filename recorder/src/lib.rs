@@ -3,6 +3,7 @@
 
 pub mod ebpf;
 pub mod live;
+pub mod privs;
 pub mod run;
 
 use netrec_format::{Direction, LinkType, PacketRecord, Ts};

@@ -112,13 +112,17 @@ impl PacketSource for EbpfSource {
     fn ended_flows(&mut self, now: Ts, all: bool) -> Vec<FlowRecord> {
         let kernel_now = now.0.saturating_sub(self.clock_base);
         let cutoff = kernel_now.saturating_sub(self.idle_ns);
+        // A flow that closed (FIN both ways, or RST) ends after a short grace for the last ACKs,
+        // not after the idle timeout: its record is final and the map slot is freed early.
+        let closed_cutoff = kernel_now.saturating_sub(CLOSE_GRACE_NS.min(self.idle_ns));
         let probe = &mut self.fd.get_mut().0;
         let flows = probe.read_flows(None);
         let paired = pair_flows(&flows, self.clock_base);
         let mut out = Vec::new();
         let mut remove = Vec::new();
         for (rec, keys) in paired {
-            let idle = rec.last_ts.0.saturating_sub(self.clock_base) < cutoff;
+            let last = rec.last_ts.0.saturating_sub(self.clock_base);
+            let idle = last < cutoff || (rec.end == FlowEnd::TcpClose && last < closed_cutoff);
             if idle || all {
                 let mut rec = rec;
                 if idle {
@@ -134,6 +138,9 @@ impl PacketSource for EbpfSource {
         out
     }
 }
+
+/// How long a closed TCP flow stays in the kernel map after its last packet.
+const CLOSE_GRACE_NS: u64 = 2_000_000_000;
 
 fn addr(raw: &[u8; 16], v: u8) -> IpAddr {
     if v == 4 {

@@ -73,6 +73,17 @@ pub struct RecordConfig {
     /// Unix permission bits for segment files and the directory.
     pub file_mode: u32,
     pub dir_mode: u32,
+    /// Called at every poll with the running totals (the CLI's live status line).
+    pub status: Option<StatusHook>,
+}
+
+/// A callback for live progress; display only, never part of the recording.
+pub struct StatusHook(pub Box<dyn FnMut(&RecordSummary) + Send>);
+
+impl std::fmt::Debug for StatusHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StatusHook")
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -93,6 +104,8 @@ pub struct RecordSummary {
     /// Leftover `.partial` files of an earlier run, and segments whose writing failed, and
     /// what recovery did with each.
     pub recovered: Vec<RecoveredPartial>,
+    /// Segment bytes written so far (closed segments and the open one).
+    pub bytes_written: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +163,7 @@ struct Segments {
     dropped_total: u64,
     other_lost: u64,
     recovered: Vec<RecoveredPartial>,
+    closed_bytes: u64,
 }
 
 /// Packet writes of one drain.
@@ -224,7 +238,12 @@ impl Segments {
             dropped_total: 0,
             other_lost: 0,
             recovered,
+            closed_bytes: 0,
         })
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.closed_bytes + self.current.as_ref().map_or(0, |f| f.bytes_written())
     }
 
     /// A new segment with its metadata; a file created but not completed is removed (it holds
@@ -317,6 +336,7 @@ impl Segments {
                         if let Some(h) = r.sha256 {
                             self.prev_sha256 = h;
                         }
+                        self.closed_bytes += std::fs::metadata(&r.path).map(|m| m.len()).unwrap_or(0);
                         self.closed.push(r.path.clone());
                     }
                     // Its sequence number is free again: the chain stays gapless.
@@ -383,6 +403,7 @@ impl Segments {
             let partial = f.partial_path();
             match f.close() {
                 Ok((path, summary)) => {
+                    self.closed_bytes += summary.bytes;
                     self.prev_sha256 = summary.sha256;
                     self.closed.push(path);
                     self.current_packets = 0;
@@ -544,6 +565,11 @@ pub async fn run<S: PacketSource>(
                     let _ = apply_retention(&config.dir, policy, now);
                 }
             }
+            if let Some(StatusHook(f)) = config.status.as_mut() {
+                summary.bytes_written = segs.bytes_written();
+                summary.writer_drops = segs.dropped_total;
+                f(&summary);
+            }
         }
         let expired = config.duration.is_some_and(|d| started.elapsed() >= d);
         if stop || expired || source.exhausted() {
@@ -577,6 +603,7 @@ pub async fn run<S: PacketSource>(
         segs.push(now, |file| file.push_flow(f));
     }
     segs.close(now, true);
+    summary.bytes_written = segs.bytes_written();
     if let Some(policy) = config.retention {
         let _ = apply_retention(&config.dir, policy, now);
     }

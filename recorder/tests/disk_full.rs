@@ -120,6 +120,7 @@ fn config(dir: &Path, alerts: Shared) -> RecordConfig {
         poll: Duration::ZERO,
         file_mode: 0o640,
         dir_mode: 0o750,
+        status: None,
     }
 }
 

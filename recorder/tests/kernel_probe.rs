@@ -87,6 +87,7 @@ fn kernel_counts_and_records_udp_between_namespaces() {
             flow_entries: 4096,
             hook: Hook::Tcx,
             object: obj,
+            netlink_fallback: false,
         };
         let mut probe = KernelProbe::load(&cfg).expect("load and attach");
         let before_rx = stat(&a2, &a2, "rx_packets");

@@ -199,6 +199,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         poll: Duration::ZERO,
         file_mode: 0o640,
         dir_mode: 0o750,
+        status: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread().build().context("tokio runtime")?;
     let read_error = source.error.clone();

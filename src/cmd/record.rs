@@ -5,12 +5,19 @@ use anyhow::Context as _;
 use netrec_format::segment::WriterConfig;
 use netrec_format::store::{RetentionPolicy, RotationPolicy};
 use netrec_format::{InterfaceInfo, LinkType, SegmentMeta};
-use netrec_recorder::ebpf::{Hook, KernelProbe, ObjectSource, ProbeConfig};
+use netrec_recorder::ebpf::{Hook, KernelProbe, ObjectSource, ProbeConfig, XdpMode};
 use netrec_recorder::live::EbpfSource;
-use netrec_recorder::run::{AlertOutput, RecordConfig, run as record_run};
+use netrec_recorder::run::{AlertOutput, RecordConfig, RecordSummary, StatusHook, run as record_run};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusArg {
+    Auto,
+    Always,
+    Never,
+}
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HookArg {
@@ -18,6 +25,18 @@ pub enum HookArg {
     Tcx,
     /// clsact qdisc + netlink filters.
     Tc,
+    /// XDP, ingress only (no egress packets are seen); see --xdp-mode.
+    Xdp,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpModeArg {
+    /// Native driver mode when the driver has it, else generic.
+    Auto,
+    /// Native driver mode only.
+    Native,
+    /// Generic (skb) mode: every interface, slower.
+    Skb,
 }
 
 #[derive(clap::Args, Debug)]
@@ -51,8 +70,25 @@ pub struct RecordArgs {
     /// Stop after this long (e.g. 30s).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// Where the kernel program runs.
     #[arg(long, value_enum, default_value_t = HookArg::Tcx)]
     pub hook: HookArg,
+    /// XDP attach mode (with --hook xdp).
+    #[arg(long, value_enum, default_value_t = XdpModeArg::Auto)]
+    pub xdp_mode: XdpModeArg,
+    /// Drop to this user (and its groups, and no capabilities) once the programs are attached and
+    /// the maps opened, like `tcpdump -Z`. The output directory is handed to the user first.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Permission bits (octal) of segment and alert files.
+    #[arg(long, value_name = "MODE", value_parser = parse_mode, default_value = "0640")]
+    pub file_mode: u32,
+    /// Permission bits (octal) of the output directory.
+    #[arg(long, value_name = "MODE", value_parser = parse_mode, default_value = "0750")]
+    pub dir_mode: u32,
+    /// Live status line on stderr: auto (when stderr is a terminal), always, never.
+    #[arg(long, value_enum, default_value_t = StatusArg::Auto)]
+    pub status: StatusArg,
     /// Load the kernel programs from this object instead of the embedded one.
     #[arg(long, value_name = "FILE")]
     pub bpf_object: Option<PathBuf>,
@@ -81,6 +117,19 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     n.checked_mul(mul).ok_or_else(|| format!("size {s:?} too large"))
 }
 
+/// Octal permission bits, e.g. `0640`; no setuid/setgid/sticky and never world-writable.
+pub fn parse_mode(s: &str) -> Result<u32, String> {
+    let m = u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .map_err(|_| format!("bad mode {s:?} (octal, e.g. 0640)"))?;
+    if m > 0o777 {
+        return Err(format!("mode {s:?}: only permission bits (at most 0777)"));
+    }
+    if m & 0o002 != 0 {
+        return Err(format!("mode {s:?} is world-writable: evidence must not be"));
+    }
+    Ok(m)
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     netrec_rules::ruleset::parse_duration(s)
         .map(Duration::from_nanos)
@@ -102,34 +151,36 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         hook: match args.hook {
             HookArg::Tcx => Hook::Tcx,
             HookArg::Tc => Hook::Tc,
+            HookArg::Xdp => Hook::Xdp(match args.xdp_mode {
+                XdpModeArg::Auto => XdpMode::Auto,
+                XdpModeArg::Native => XdpMode::Native,
+                XdpModeArg::Skb => XdpMode::Skb,
+            }),
         },
         object,
+        netlink_fallback: args.user.is_none(),
     };
+    if args.user.is_some() && args.hook == HookArg::Tc {
+        anyhow::bail!(
+            "--user needs --hook tcx or xdp: a tc netlink filter cannot be removed after privileges are dropped"
+        );
+    }
+    let account = args.user.as_deref().map(netrec_recorder::privs::lookup).transpose()?;
+    // Every check that can fail without the kernel comes before anything is attached.
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
-    let alerts = match args.alerts.as_deref() {
-        Some("-") => AlertOutput::Jsonl(Box::new(std::io::stdout())),
-        Some(p) => AlertOutput::Jsonl(Box::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .with_context(|| format!("cannot open alert file {p}"))?,
-        )),
-        None => {
-            let p = args.out.join("alerts.jsonl");
-            AlertOutput::Jsonl(Box::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&p)
-                    .with_context(|| format!("cannot open alert file {}", p.display()))?,
-            ))
-        }
-    };
+    check_writable(&args.out)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("tokio runtime")?;
     rt.block_on(async move {
         let probe = KernelProbe::load(&probe_cfg)?;
+        // Opened after attaching so a failed attach leaves no file; before the drop so a root-only
+        // alert path still works.
+        let alerts = open_alerts(&args)?;
+        if let Some(acct) = &account {
+            // Attached, maps open: from here on no privilege is needed (see recorder::privs).
+            netrec_recorder::privs::hand_over(&args.out, acct)?;
+            netrec_recorder::privs::drop_to(acct)?;
+        }
         let interfaces = probe
             .interfaces()
             .iter()
@@ -161,8 +212,9 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             alerts,
             duration: args.duration,
             poll: Duration::from_millis(100),
-            file_mode: 0o640,
-            dir_mode: 0o750,
+            file_mode: args.file_mode,
+            dir_mode: args.dir_mode,
+            status: status_hook(args.status),
         };
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -171,7 +223,11 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
             }
         };
+        let show_status = config.status.is_some();
         let summary = record_run(config, source, shutdown).await?;
+        if show_status {
+            eprintln!();
+        }
         eprintln!(
             "netrec: recorded {} packets ({} counted by the kernel, {} ring drops), {} flows, {} alerts into {} segment(s) in {}",
             summary.packets,
@@ -186,6 +242,113 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The alert JSON lines output: `--alerts FILE`, `-` for stdout, or DIR/alerts.jsonl (0640).
+fn open_alerts(args: &RecordArgs) -> anyhow::Result<AlertOutput> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = match args.alerts.as_deref() {
+        Some("-") => return Ok(AlertOutput::Jsonl(Box::new(std::io::stdout()))),
+        Some(p) => PathBuf::from(p),
+        None => args.out.join("alerts.jsonl"),
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(args.file_mode)
+        .open(&path)
+        .with_context(|| format!("cannot open alert file {}", path.display()))?;
+    Ok(AlertOutput::Jsonl(Box::new(file)))
+}
+
+/// Fail before attaching anything when segments could not be written (read-only mount, no
+/// permission): a probe file is created and removed.
+fn check_writable(dir: &std::path::Path) -> anyhow::Result<()> {
+    let probe = dir.join(format!(".netrec-write-test-{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .with_context(|| format!("output directory {} is not writable (hint: -o DIR)", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// One status line on stderr, rewritten in place at most once a second.
+fn status_hook(mode: StatusArg) -> Option<StatusHook> {
+    use std::io::IsTerminal as _;
+    let on = match mode {
+        StatusArg::Always => true,
+        StatusArg::Never => false,
+        StatusArg::Auto => std::io::stderr().is_terminal(),
+    };
+    if !on {
+        return None;
+    }
+    let mut last: Option<(std::time::Instant, u64)> = None;
+    Some(StatusHook(Box::new(move |s: &RecordSummary| {
+        let now = std::time::Instant::now();
+        let rate = match last {
+            Some((t, _)) if now.duration_since(t) < Duration::from_secs(1) => return,
+            Some((t, p)) => (s.packets.saturating_sub(p)) as f64 / now.duration_since(t).as_secs_f64(),
+            None => 0.0,
+        };
+        last = Some((now, s.packets));
+        eprint!("\r\x1b[K{}", status_line(s, rate));
+    })))
+}
+
+fn status_line(s: &RecordSummary, pps: f64) -> String {
+    format!(
+        "netrec: {pps:.0} pkt/s | {} packets | {} flows | {} alerts | {} ring drops | {} written",
+        s.packets,
+        s.flows,
+        s.alerts,
+        s.ring_drops,
+        human_bytes(s.bytes_written)
+    )
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_line_shows_every_figure() {
+        let s = RecordSummary {
+            packets: 1234,
+            flows: 7,
+            alerts: 2,
+            ring_drops: 3,
+            bytes_written: 3 * 1024 * 1024 / 2,
+            ..RecordSummary::default()
+        };
+        assert_eq!(
+            status_line(&s, 99.6),
+            "netrec: 100 pkt/s | 1234 packets | 7 flows | 2 alerts | 3 ring drops | 1.5 MiB written"
+        );
+        assert_eq!(human_bytes(512), "512 B");
+    }
+
+    #[test]
+    fn sizes_and_durations_parse_or_say_why() {
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert!(parse_size("3X").unwrap_err().contains("unit"));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_mode("0640"), Ok(0o640));
+        assert!(parse_mode("0666").unwrap_err().contains("world-writable"));
+        assert!(parse_mode("4755").is_err());
+        assert!(parse_mode("rw").is_err());
+    }
 }
