@@ -424,12 +424,15 @@ pub const LOCK_FILE: &str = ".netrec.lock";
 fn lock_dir(dir: &Path) -> Result<std::fs::File, RunError> {
     use std::os::fd::AsRawFd as _;
     let path = dir.join(LOCK_FILE);
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| RunError::Dir { path: path.clone(), source })?;
+    // Read-only when it exists: flock needs no write access, and a lock file left by a run as
+    // root stays usable after `record --user` dropped privileges.
+    let f = match std::fs::File::open(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)
+        }
+        r => r,
+    }
+    .map_err(|source| RunError::Dir { path: path.clone(), source })?;
     // SAFETY: flock on a descriptor we own, kept open as long as the returned File.
     if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let e = std::io::Error::last_os_error();
