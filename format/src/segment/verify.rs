@@ -273,3 +273,45 @@ pub fn verify_chain<R: Read>(files: impl IntoIterator<Item = (PathBuf, R)>) -> C
     }
     ChainReport { files, breaks }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LossRecord, SegmentMeta};
+    use crate::segment::{SegmentHeaderInfo, SegmentWriter, WriterConfig};
+    use sha2::Digest as _;
+
+    /// A chain of segments holding one loss record each at the given times (None: meta only).
+    fn chain(times: &[Option<u64>]) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut prev = [0u8; 32];
+        let mut out = Vec::new();
+        for (i, t) in times.iter().enumerate() {
+            let info = SegmentHeaderInfo { seq: i as u64, prev_sha256: prev, created_ns: 0 };
+            let mut w = SegmentWriter::new(Vec::new(), info, WriterConfig::default()).unwrap();
+            w.write_meta(&SegmentMeta::default()).unwrap();
+            if let Some(t) = t {
+                w.push_loss(&LossRecord { ts: Ts(*t), ..LossRecord::default() }).unwrap();
+            }
+            w.finish().unwrap();
+            let bytes = w.into_inner();
+            prev = sha2::Sha256::digest(&bytes).into();
+            out.push((PathBuf::from(format!("f{i}")), bytes));
+        }
+        out
+    }
+
+    #[test]
+    fn time_gaps_skip_untimed_files_and_respect_the_threshold() {
+        let files = chain(&[Some(100), None, Some(1_000), Some(1_050)]);
+        let rep = verify_chain(files.iter().map(|(p, b)| (p.clone(), &b[..])));
+        assert!(rep.is_intact(), "{:?}", rep.first_problem());
+        let gaps = rep.time_gaps(100);
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        let g = &gaps[0];
+        // Measured from the last timed file before it, across the untimed one.
+        assert_eq!((g.index, g.prev_path.as_path(), g.path.as_path()), (2, "f0".as_ref(), "f2".as_ref()));
+        assert_eq!((g.prev_max_ts, g.next_min_ts, g.gap_ns()), (Ts(100), Ts(1_000), 900));
+        assert!(rep.time_gaps(900).is_empty(), "a gap equal to the threshold is not reported");
+        assert_eq!(rep.recovered().count(), 0, "writer-closed files are not recovered ones");
+    }
+}
