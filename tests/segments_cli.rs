@@ -51,6 +51,7 @@ fn write_chain(dir: &Path, packets: &[PacketRecord], parts: usize) -> Vec<Writte
         clock_base_ns: 0,
         netrec_version: "test".into(),
         ruleset_digest: String::new(),
+        ..SegmentMeta::default()
     };
     let cfg = WriterConfig { max_block_bytes: 4096, max_block_age_ns: 0, zstd_level: 3 };
     let per = packets.len().div_ceil(parts);

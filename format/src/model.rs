@@ -424,6 +424,156 @@ pub struct LossRecord {
     pub writer_drops: u64,
 }
 
+/// How complete the recorded evidence of one alert is: header records seen versus packets the
+/// kernel counted, over the loss intervals (between consecutive [`LossRecord`]s) that overlap the
+/// alert's `[first_ts, last_ts]`. Kernel counts exist per interval only, so both numbers are taken
+/// over those whole intervals; see `docs/schema.md` (alerts, evidence columns).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Header records (written to segments) with a time inside the overlapping intervals.
+    pub seen: u64,
+    /// Packets the kernel counted in the overlapping intervals.
+    pub counted: u64,
+    /// Loss records cover the whole window and report no ring or writer drop in it.
+    pub complete: bool,
+    /// Ring-buffer drops in the overlapping intervals (headers neither recorded nor seen live).
+    pub ring_drops: u64,
+    /// Writer drops in the overlapping intervals (headers seen live but not recorded).
+    pub writer_drops: u64,
+}
+
+/// One closed loss interval `(start, end]` and the header records whose time falls in it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct LossInterval {
+    end: u64,
+    seen: u64,
+    counted: u64,
+    ring_drops: u64,
+    writer_drops: u64,
+}
+
+/// Assigns header records to loss intervals by packet time, to compute [`Evidence`]. Used live
+/// (records as written, loss records as polled) and in replay (loss records first, then every
+/// header record): both give the same numbers for the same recording. Loss records must come in
+/// time order; records of equal time (per interface) are one interval. Memory: one entry per
+/// loss record (at most `max_intervals`, oldest dropped) plus one u64 per header record newer
+/// than the last loss record.
+#[derive(Clone, Debug)]
+pub struct EvidenceTally {
+    closed: std::collections::VecDeque<LossInterval>,
+    /// Start of the oldest retained interval (0: the recording's beginning).
+    start: u64,
+    /// Times of header records newer than the last loss record (not yet assigned).
+    open: Vec<u64>,
+    max_intervals: usize,
+    any_loss: bool,
+}
+
+impl Default for EvidenceTally {
+    fn default() -> Self {
+        EvidenceTally::new(usize::MAX)
+    }
+}
+
+impl EvidenceTally {
+    pub fn new(max_intervals: usize) -> EvidenceTally {
+        EvidenceTally {
+            closed: std::collections::VecDeque::new(),
+            start: 0,
+            open: Vec::new(),
+            max_intervals: max_intervals.max(1),
+            any_loss: false,
+        }
+    }
+
+    fn last_end(&self) -> Option<u64> {
+        self.closed.back().map(|i| i.end)
+    }
+
+    /// One header record, written with time `ts`.
+    #[inline]
+    pub fn packet(&mut self, ts: Ts) {
+        match self.last_end() {
+            Some(end) if ts.0 <= end => {
+                // Late record of a closed interval (still in the ring when the counters were read).
+                let k = self.closed.partition_point(|i| i.end < ts.0);
+                if ts.0 > self.start
+                    && let Some(i) = self.closed.get_mut(k)
+                {
+                    i.seen += 1;
+                }
+            }
+            _ => self.open.push(ts.0),
+        }
+    }
+
+    /// A loss record: closes the interval ending at its time.
+    pub fn loss(&mut self, l: &LossRecord) {
+        self.any_loss = true;
+        let end = l.ts.0;
+        if let Some(last) = self.closed.back_mut()
+            && end <= last.end
+        {
+            // Same time (another interface) or out of order: account it to the last interval.
+            last.counted += l.kernel_packets;
+            last.ring_drops += l.ring_drops;
+            last.writer_drops += l.writer_drops;
+            return;
+        }
+        let before = self.open.len();
+        self.open.retain(|&t| t > end);
+        let seen = (before - self.open.len()) as u64;
+        self.closed.push_back(LossInterval {
+            end,
+            seen,
+            counted: l.kernel_packets,
+            ring_drops: l.ring_drops,
+            writer_drops: l.writer_drops,
+        });
+        while self.closed.len() > self.max_intervals {
+            if let Some(old) = self.closed.pop_front() {
+                self.start = old.end;
+            }
+        }
+    }
+
+    /// True when a loss record at or after `t` has been seen: evidence up to `t` is final.
+    pub fn covers(&self, t: Ts) -> bool {
+        self.last_end().is_some_and(|e| e >= t.0)
+    }
+
+    /// Evidence for the window `[first, last]`; `None` without any loss record (no kernel counts,
+    /// e.g. pcap input). A window starting before the retained intervals is never complete.
+    pub fn evidence(&self, first: Ts, last: Ts) -> Option<Evidence> {
+        if !self.any_loss {
+            return None;
+        }
+        let (first, last) = (first.0.min(last.0), first.0.max(last.0));
+        let mut ev = Evidence::default();
+        let mut start = self.start;
+        let from = self.closed.partition_point(|i| i.end < first);
+        if from > 0 {
+            start = self.closed[from - 1].end;
+        }
+        for i in self.closed.range(from..) {
+            if start >= last {
+                break;
+            }
+            ev.seen += i.seen;
+            ev.counted += i.counted;
+            ev.ring_drops += i.ring_drops;
+            ev.writer_drops += i.writer_drops;
+            start = i.end;
+        }
+        let covered = self.covers(Ts(last)) && (first > self.start || self.start == 0);
+        if !covered {
+            ev.seen += self.open.iter().filter(|&&t| t >= first && t <= last).count() as u64;
+        }
+        ev.complete = covered && ev.ring_drops == 0 && ev.writer_drops == 0;
+        Some(ev)
+    }
+}
+
 /// Segment metadata: who recorded it, how, with which rules.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SegmentMeta {
@@ -435,6 +585,18 @@ pub struct SegmentMeta {
     pub netrec_version: String,
     /// SHA-256 (hex) of the canonical rule set the live engine used, empty if none.
     pub ruleset_digest: String,
+    /// The canonical rule-set text itself (`RuleSet::canonical`), so a replay can use exactly
+    /// the live rules (`analyze --check-parity`). Appended in format 1.0 layout 2; empty if unknown.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ruleset_text: String,
+    /// Identity of the recording run (wall-clock ns when it started, 0 if unknown). Every segment
+    /// written by one run carries the same value: one live engine saw them as one stream.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub run_id: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -466,5 +628,97 @@ mod hex_bytes {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(serde::de::Error::custom))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod evidence_tests {
+    use super::*;
+
+    fn loss(ts: u64, kernel: u64, ring: u64, writer: u64) -> LossRecord {
+        LossRecord {
+            ts: Ts(ts),
+            kernel_packets: kernel,
+            ring_drops: ring,
+            writer_drops: writer,
+            ..LossRecord::default()
+        }
+    }
+
+    /// Intervals (0,100] (100,200] (200,300]; 3, 4 and 2 headers; the second lost one to the ring.
+    fn tally(loss_first: bool) -> EvidenceTally {
+        let mut t = EvidenceTally::default();
+        let losses = [loss(100, 3, 0, 0), loss(200, 5, 1, 0), loss(300, 2, 0, 0)];
+        let packets = [10u64, 50, 100, 101, 150, 160, 199, 250, 300];
+        if loss_first {
+            losses.iter().for_each(|l| t.loss(l));
+            packets.iter().for_each(|&p| t.packet(Ts(p)));
+        } else {
+            // Live order: packets drained, then the counters polled.
+            let mut p = packets.iter().peekable();
+            for l in &losses {
+                while let Some(&&x) = p.peek().filter(|&&&x| x <= l.ts.0) {
+                    t.packet(Ts(x));
+                    p.next();
+                }
+                t.loss(l);
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn counts_whole_overlapping_intervals_in_either_order() {
+        for order in [true, false] {
+            let t = tally(order);
+            let e = t.evidence(Ts(20), Ts(60)).unwrap();
+            assert_eq!((e.seen, e.counted, e.complete), (3, 3, true));
+            // [100,101] touches (0,100] and (100,200].
+            let e = t.evidence(Ts(100), Ts(101)).unwrap();
+            assert_eq!((e.seen, e.counted, e.ring_drops, e.complete), (7, 8, 1, false));
+            let e = t.evidence(Ts(201), Ts(300)).unwrap();
+            assert_eq!((e.seen, e.counted, e.complete), (2, 2, true));
+            // Past the last loss record: not covered, so not complete.
+            let e = t.evidence(Ts(250), Ts(400)).unwrap();
+            assert_eq!((e.seen, e.counted, e.complete), (2, 2, false));
+        }
+    }
+
+    #[test]
+    fn late_headers_go_to_their_interval_and_open_ones_count_until_covered() {
+        let mut t = EvidenceTally::default();
+        t.packet(Ts(5));
+        t.loss(&loss(10, 2, 0, 0));
+        t.packet(Ts(8)); // still in the ring at the poll
+        t.packet(Ts(12));
+        assert!(!t.covers(Ts(12)));
+        let e = t.evidence(Ts(1), Ts(12)).unwrap();
+        assert_eq!((e.seen, e.counted, e.complete), (3, 2, false));
+        t.loss(&loss(20, 1, 0, 0));
+        assert!(t.covers(Ts(12)));
+        let e = t.evidence(Ts(1), Ts(12)).unwrap();
+        assert_eq!((e.seen, e.counted, e.complete), (3, 3, true));
+    }
+
+    #[test]
+    fn no_loss_records_means_no_evidence_and_writer_drops_are_incomplete() {
+        let mut t = EvidenceTally::default();
+        t.packet(Ts(1));
+        assert_eq!(t.evidence(Ts(0), Ts(5)), None);
+        t.loss(&loss(10, 2, 0, 1));
+        let e = t.evidence(Ts(0), Ts(5)).unwrap();
+        assert_eq!((e.seen, e.counted, e.writer_drops, e.complete), (1, 2, 1, false));
+    }
+
+    #[test]
+    fn dropped_old_intervals_make_old_windows_incomplete() {
+        let mut t = EvidenceTally::new(2);
+        for k in 1..=4u64 {
+            t.packet(Ts(k * 10 - 1));
+            t.loss(&loss(k * 10, 1, 0, 0));
+        }
+        assert!(!t.evidence(Ts(1), Ts(35)).unwrap().complete);
+        let e = t.evidence(Ts(25), Ts(35)).unwrap();
+        assert_eq!((e.seen, e.counted, e.complete), (2, 2, true));
     }
 }

@@ -656,6 +656,7 @@ mod tests {
             clock_base_ns: 0,
             netrec_version: "test".into(),
             ruleset_digest: String::new(),
+            ..SegmentMeta::default()
         }
     }
 

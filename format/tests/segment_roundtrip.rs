@@ -277,7 +277,15 @@ fn arb_meta() -> impl Strategy<Value = SegmentMeta> {
         any::<String>(),
     )
         .prop_map(|(host, interfaces, snaplen, clock_base_ns, netrec_version, ruleset_digest)| {
-            SegmentMeta { host, interfaces, snaplen, clock_base_ns, netrec_version, ruleset_digest }
+            SegmentMeta {
+                host,
+                interfaces,
+                snaplen,
+                clock_base_ns,
+                netrec_version,
+                ruleset_digest,
+                ..Default::default()
+            }
         })
 }
 

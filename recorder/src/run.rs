@@ -10,7 +10,7 @@ use netrec_format::store::{
     RecoveredPartial, RecoveryOutcome, RetentionPolicy, RotationPolicy, SegmentFile, apply_retention,
     list_segments, recover_dir, recover_partial,
 };
-use netrec_format::{Alert, FlowRecord, LossRecord, PacketRecord, SegmentMeta, Ts};
+use netrec_format::{Alert, EvidenceTally, FlowRecord, LossRecord, PacketRecord, SegmentMeta, Ts};
 use netrec_rules::Limits;
 use netrec_rules::ruleset::RuleSet;
 use netrec_rules::{Engine, EngineSink};
@@ -32,6 +32,11 @@ pub trait PacketSource {
     /// True when the source has nothing more to give (replays); live sources never end.
     fn exhausted(&self) -> bool {
         false
+    }
+    /// True when `loss` returns kernel counters: live alert lines then wait for the loss record
+    /// that covers their window, to state its evidence.
+    fn counts_loss(&self) -> bool {
+        true
     }
     /// The current time in packet time, for sources that replay recorded traffic: the
     /// recorder then reads no wall clock, so its output depends on the input only. None: wall
@@ -141,7 +146,7 @@ fn wall_now() -> Ts {
 /// counted as not written, and writing resumes in a new segment of the same chain when a file
 /// can be created again (checked once per loop iteration).
 struct Segments {
-    /// Exclusive lock on `DIR/.netrec.lock` for the life of the run: recovery must never touch
+    /// Exclusive `flock` on DIR for the life of the run: recovery must never touch
     /// the open segment of another writer.
     _lock: std::fs::File,
     dir: PathBuf,
@@ -164,6 +169,9 @@ struct Segments {
     other_lost: u64,
     recovered: Vec<RecoveredPartial>,
     closed_bytes: u64,
+    /// `DIR/.netrec.reserve` while it exists (see [`make_reserve`]).
+    reserve: Option<PathBuf>,
+    failed_reported: bool,
 }
 
 /// Packet writes of one drain.
@@ -177,10 +185,18 @@ struct WriteTally {
 impl WriteTally {
     /// After a write error the rest of the drain is not written (the engine still sees it).
     #[inline]
-    fn push(&mut self, file: &mut Option<&mut SegmentFile>, pkt: &netrec_format::PacketRef<'_>) {
+    fn push(
+        &mut self,
+        file: &mut Option<&mut SegmentFile>,
+        pkt: &netrec_format::PacketRef<'_>,
+        ev: &mut EvidenceTally,
+    ) {
         match file {
             Some(f) if self.err.is_none() => match f.push_packet(pkt) {
-                Ok(_) => self.written += 1,
+                Ok(_) => {
+                    self.written += 1;
+                    ev.packet(pkt.ts);
+                }
                 Err(e) => {
                     self.err = Some(e);
                     self.not_written += 1;
@@ -239,6 +255,8 @@ impl Segments {
             other_lost: 0,
             recovered,
             closed_bytes: 0,
+            reserve: make_reserve(dir),
+            failed_reported: false,
         })
     }
 
@@ -315,6 +333,10 @@ impl Segments {
         if let Some(f) = self.current.take() {
             self.failed = Some(f.partial_path());
         }
+        // The reserve makes room for the failed segment's trailer on a full disk.
+        if let Some(r) = self.reserve.take() {
+            let _ = std::fs::remove_file(r);
+        }
         self.close_failed();
     }
 
@@ -345,10 +367,20 @@ impl Segments {
                 eprintln!("netrec: {r}");
                 self.recovered.push(r);
                 self.failed = None;
+                self.failed_reported = false;
                 self.current_packets = 0;
                 true
             }
-            Err(_) => false,
+            Err(e) => {
+                if !self.failed_reported {
+                    eprintln!(
+                        "netrec: cannot close it by recovery yet: {}; retrying when space returns",
+                        with_causes(&e)
+                    );
+                    self.failed_reported = true;
+                }
+                false
+            }
         }
     }
 
@@ -368,29 +400,22 @@ impl Segments {
         if free.is_some_and(|f| f < want) {
             return;
         }
-        let Ok(mut f) = self.open(now) else { return };
-        let loss = LossRecord { ts: now, writer_drops: self.dropped, ..LossRecord::default() };
-        if f.push_loss(&loss).and_then(|_| f.flush()).is_err() {
-            self.current = Some(f);
-            self.pause_again();
-            return;
-        }
+        let Ok(f) = self.open(now) else { return };
+        self.reserve = make_reserve(&self.dir);
         eprintln!(
             "netrec: writing segments resumed in {}: {} packet record(s) and {} other record(s) were not written",
             f.partial_path().display(),
             self.dropped,
             self.other_lost
         );
-        self.dropped = 0;
         self.paused = false;
         self.current = Some(f);
     }
 
-    fn pause_again(&mut self) {
-        if let Some(f) = self.current.take() {
-            self.failed = Some(f.partial_path());
-        }
-        self.close_failed();
+    /// Packet records not written since the last call, once writing works again (they go into
+    /// the next loss record as `writer_drops`); 0 while paused.
+    fn take_dropped(&mut self) -> u64 {
+        if self.paused { 0 } else { std::mem::take(&mut self.dropped) }
     }
 
     /// Closes the open segment (at the end, a paused writer first tries once more to resume,
@@ -417,29 +442,34 @@ impl Segments {
     }
 }
 
-/// Name of the lock file in a segment directory (not a segment name: listings ignore it).
-pub const LOCK_FILE: &str = ".netrec.lock";
+/// Bytes set aside while writing, so a disk that fills up still has room to close the failed
+/// segment (its trailer); freed when writing fails, made again when it resumes.
+const RESERVE_BYTES: usize = 64 << 10;
 
-/// Takes the directory's writer lock (released when the file is closed, also by a crash).
+fn make_reserve(dir: &Path) -> Option<PathBuf> {
+    let p = dir.join(".netrec.reserve");
+    // Written, not sparse: the blocks must really be allocated.
+    match std::fs::write(&p, vec![0u8; RESERVE_BYTES]) {
+        Ok(()) => Some(p),
+        Err(_) => {
+            let _ = std::fs::remove_file(&p);
+            None
+        }
+    }
+}
+
+/// Takes the directory's writer lock: `flock` on the directory itself (no lock file; released
+/// when the descriptor is closed, also by a crash).
 fn lock_dir(dir: &Path) -> Result<std::fs::File, RunError> {
     use std::os::fd::AsRawFd as _;
-    let path = dir.join(LOCK_FILE);
-    // Read-only when it exists: flock needs no write access, and a lock file left by a run as
-    // root stays usable after `record --user` dropped privileges.
-    let f = match std::fs::File::open(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)
-        }
-        r => r,
-    }
-    .map_err(|source| RunError::Dir { path: path.clone(), source })?;
+    let f = std::fs::File::open(dir).map_err(|source| RunError::Dir { path: dir.to_path_buf(), source })?;
     // SAFETY: flock on a descriptor we own, kept open as long as the returned File.
     if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let e = std::io::Error::last_os_error();
         if e.kind() == std::io::ErrorKind::WouldBlock {
             return Err(RunError::Locked { path: dir.to_path_buf() });
         }
-        return Err(RunError::Dir { path, source: e });
+        return Err(RunError::Dir { path: dir.to_path_buf(), source: e });
     }
     Ok(f)
 }
@@ -506,16 +536,21 @@ pub async fn run<S: PacketSource>(
     mut source: S,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RecordSummary, RunError> {
-    let mut segs = Segments::open_dir(
-        &config.dir,
-        config.writer,
-        config.meta.clone(),
-        config.dir_mode,
-        config.file_mode,
-    )?;
+    // Replay parity: the segments carry the exact rule set the engine runs and the run identity.
+    let mut meta = config.meta.clone();
+    meta.ruleset_text = config.rules.canonical();
+    meta.ruleset_digest = config.rules.digest();
+    let mut segs = Segments::open_dir(&config.dir, config.writer, meta, config.dir_mode, config.file_mode)?;
+    // Live: the start time. Replay (import): derived from the input and the chain head, so the
+    // output stays deterministic and a second import into the same directory is another run.
+    segs.meta.run_id = match source.clock() {
+        Some(t) => t.0 ^ u64::from_le_bytes(segs.prev_sha256[..8].try_into().expect("8 bytes")),
+        None => wall_now().0,
+    };
     let mut engine = Engine::new(config.rules.clone(), Limits::default());
     let mut summary = RecordSummary::default();
     let mut pending: Vec<(bool, Alert)> = Vec::new();
+    let mut live = LiveState { has_loss: source.counts_loss(), ..LiveState::default() };
     let started = std::time::Instant::now();
     let mut shutdown = std::pin::pin!(shutdown);
     let mut last_poll = std::time::Instant::now();
@@ -531,20 +566,23 @@ pub async fn run<S: PacketSource>(
             let mut file = segs.file(now);
             let mut tally = WriteTally::default();
             let mut sink = LiveSink { alerts: &mut pending };
+            let ev = &mut live.tally;
             let n = source.drain(&mut |rec: &PacketRecord| {
                 let pkt = rec.as_ref();
                 let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
                 engine.process(&pkt, &dec, &mut sink);
-                tally.push(&mut file, &pkt);
+                tally.push(&mut file, &pkt, ev);
             });
             summary.packets += n as u64;
             segs.settle(tally);
         }
-        emit_alerts(&mut segs, now, &mut pending, &mut config.alerts, &mut summary)?;
+        emit_alerts(&mut segs, now, &mut pending, &mut live, &mut summary)?;
+        live.flush_output(&mut config.alerts, false);
         // Counters and ended kernel flows, at the poll interval.
         if stop || last_poll.elapsed() >= config.poll {
             last_poll = std::time::Instant::now();
-            if let Some(loss) = source.loss(now) {
+            live.writer_drops += segs.take_dropped();
+            if let Some(loss) = live.loss(source.loss(now), now) {
                 summary.ring_drops += loss.ring_drops;
                 summary.kernel_packets += loss.kernel_packets;
                 segs.push(now, |f| f.push_loss(&loss));
@@ -581,31 +619,38 @@ pub async fn run<S: PacketSource>(
     }
     // Drain what is left, close incidents, close the segment cleanly.
     let now = source.clock().unwrap_or_else(wall_now);
+    segs.try_resume(now);
     {
         let mut file = segs.file(now);
         let mut tally = WriteTally::default();
         let mut sink = LiveSink { alerts: &mut pending };
+        let ev = &mut live.tally;
         summary.packets += source.drain(&mut |rec: &PacketRecord| {
             let pkt = rec.as_ref();
             let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
             engine.process(&pkt, &dec, &mut sink);
-            tally.push(&mut file, &pkt);
+            tally.push(&mut file, &pkt, ev);
         }) as u64;
         engine.finish(&mut sink);
         segs.settle(tally);
     }
-    emit_alerts(&mut segs, now, &mut pending, &mut config.alerts, &mut summary)?;
-    if let Some(loss) = source.loss(now) {
+    emit_alerts(&mut segs, now, &mut pending, &mut live, &mut summary)?;
+    live.writer_drops += segs.take_dropped();
+    if let Some(loss) = live.loss(source.loss(now), now) {
         summary.ring_drops += loss.ring_drops;
         summary.kernel_packets += loss.kernel_packets;
         segs.push(now, |f| f.push_loss(&loss));
     }
+    live.flush_output(&mut config.alerts, true);
     let ended = source.ended_flows(now, true);
     summary.flows += ended.len() as u64;
     for f in &ended {
         segs.push(now, |file| file.push_flow(f));
     }
     segs.close(now, true);
+    if let Some(r) = segs.reserve.take() {
+        let _ = std::fs::remove_file(r);
+    }
     summary.bytes_written = segs.bytes_written();
     if let Some(policy) = config.retention {
         let _ = apply_retention(&config.dir, policy, now);
@@ -621,11 +666,84 @@ pub async fn run<S: PacketSource>(
     Ok(summary)
 }
 
+/// Loss intervals kept for live evidence (about 2.8 h at the default 100 ms poll).
+const LIVE_EVIDENCE_INTERVALS: usize = 100_000;
+
+/// Live state for evidence: header records per loss interval, writer drops not yet reported, and
+/// alert lines held until the loss record covering their window is written and the ring drained
+/// once more (headers counted before the record may still be queued): at most two polls. Their
+/// evidence is then final and equals what a replay of the segments computes.
+struct LiveState {
+    tally: EvidenceTally,
+    writer_drops: u64,
+    has_loss: bool,
+    held: Vec<(bool, Alert)>,
+}
+
+impl Default for LiveState {
+    fn default() -> Self {
+        LiveState {
+            tally: EvidenceTally::new(LIVE_EVIDENCE_INTERVALS),
+            writer_drops: 0,
+            has_loss: false,
+            held: Vec::new(),
+        }
+    }
+}
+
+impl LiveState {
+    /// The source's counters plus the packets the engine saw that could not be written; a loss
+    /// record is made for writer drops even when the source has no kernel counters.
+    fn loss(&mut self, from_source: Option<LossRecord>, now: Ts) -> Option<LossRecord> {
+        let drops = std::mem::take(&mut self.writer_drops);
+        let mut loss = match from_source {
+            // Stamped after the counters were read: every packet they count is older, so headers
+            // fall into the interval that counted them (evidence compares the two).
+            Some(l) => LossRecord { ts: wall_now().max(l.ts), ..l },
+            None if drops > 0 => LossRecord { ts: now, ..LossRecord::default() },
+            None => return None,
+        };
+        loss.writer_drops += drops;
+        self.has_loss = true;
+        self.tally.loss(&loss);
+        Some(loss)
+    }
+
+    /// Writes the held alert lines whose window is covered by loss records (all when `all`).
+    fn flush_output(&mut self, out: &mut AlertOutput, all: bool) {
+        let AlertOutput::Jsonl(w) = out else {
+            self.held.clear();
+            return;
+        };
+        let n = if all || !self.has_loss {
+            self.held.len()
+        } else {
+            // In order: a covered line never overtakes an earlier held one.
+            self.held.iter().take_while(|(_, a)| self.tally.covers(a.last_ts)).count()
+        };
+        if n == 0 {
+            return;
+        }
+        for (update, alert) in self.held.drain(..n) {
+            let mut v = netrec_rules::alert_json(&alert);
+            v["event"] = serde_json::Value::from(if update { "update" } else { "alert" });
+            let ev = self.tally.evidence(alert.first_ts, alert.last_ts);
+            v["evidence_seen"] = ev.map(|e| e.seen).into();
+            v["evidence_counted"] = ev.map(|e| e.counted).into();
+            v["evidence_complete"] = ev.map(|e| e.complete).into();
+            // A broken alert output must not stop recording.
+            let _ = serde_json::to_writer(&mut *w, &v)
+                .and_then(|()| w.write_all(b"\n").map_err(serde_json::Error::io));
+        }
+        let _ = w.flush();
+    }
+}
+
 fn emit_alerts(
     segs: &mut Segments,
     now: Ts,
     pending: &mut Vec<(bool, Alert)>,
-    out: &mut AlertOutput,
+    live: &mut LiveState,
     summary: &mut RecordSummary,
 ) -> Result<(), RunError> {
     for (update, alert) in pending.drain(..) {
@@ -633,14 +751,7 @@ fn emit_alerts(
             summary.alerts += 1;
         }
         segs.push(now, |f| f.push_alert(&alert));
-        if let AlertOutput::Jsonl(w) = out {
-            let mut v = netrec_rules::alert_json(&alert);
-            v["event"] = serde_json::Value::from(if update { "update" } else { "alert" });
-            // A broken alert output must not stop recording.
-            let _ = serde_json::to_writer(&mut *w, &v)
-                .and_then(|()| w.write_all(b"\n").map_err(serde_json::Error::io));
-            let _ = w.flush();
-        }
+        live.held.push((update, alert));
     }
     Ok(())
 }
@@ -684,5 +795,97 @@ impl PacketSource for ReplaySource {
     /// Packet time: of the next packet, or the last one once all were given.
     fn clock(&self) -> Option<Ts> {
         self.records.front().map(|r| r.ts).or(self.last)
+    }
+    fn counts_loss(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn alert(id: u64, first: u64, last: u64) -> Alert {
+        Alert {
+            id,
+            rule_id: "r".into(),
+            class: "syn_flood".into(),
+            severity: netrec_format::Severity::High,
+            attack_id: "T".into(),
+            first_ts: Ts(first),
+            last_ts: Ts(last),
+            src: vec![],
+            src_count: 0,
+            dst: vec![],
+            dst_count: 0,
+            dst_ports: vec![],
+            count: 1,
+            stats: vec![],
+            message: String::new(),
+        }
+    }
+
+    fn lines(buf: &Shared) -> Vec<serde_json::Value> {
+        let b = buf.0.lock().unwrap();
+        std::str::from_utf8(&b).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    #[test]
+    fn alert_lines_wait_for_the_covering_loss_record_and_state_evidence() {
+        let buf = Shared::default();
+        let mut out = AlertOutput::Jsonl(Box::new(buf.clone()));
+        let mut live = LiveState { has_loss: true, ..LiveState::default() };
+        for t in [10, 20, 30] {
+            live.tally.packet(Ts(t));
+        }
+        // The engine saw two more packets that could not be written.
+        live.writer_drops = 2;
+        live.held.push((false, alert(1, 10, 30)));
+        // Ends after the next loss record (stamped with the wall clock when the counters are read).
+        live.held.push((false, alert(2, 30, u64::MAX - 1)));
+        live.flush_output(&mut out, false);
+        assert!(lines(&buf).is_empty(), "held until covered");
+        let from_kernel = LossRecord { ts: Ts(100), kernel_packets: 5, ..LossRecord::default() };
+        let l = live.loss(Some(from_kernel), Ts(100)).unwrap();
+        assert_eq!(l.writer_drops, 2, "writer drops go into the loss record");
+        assert!(l.ts >= Ts(100), "stamped no earlier than the poll");
+        live.flush_output(&mut out, false);
+        let v = lines(&buf);
+        assert_eq!(v.len(), 1, "only the covered alert: {v:?}");
+        assert_eq!(v[0]["id"], 1);
+        assert_eq!(v[0]["evidence_seen"], 3);
+        assert_eq!(v[0]["evidence_counted"], 5);
+        assert_eq!(v[0]["evidence_complete"], false);
+        // Writer drops without kernel counters still make a loss record.
+        live.writer_drops = 1;
+        assert_eq!(live.loss(None, Ts(200)).map(|l| l.writer_drops), Some(1));
+        assert_eq!(live.loss(None, Ts(300)), None);
+        live.flush_output(&mut out, true);
+        assert_eq!(lines(&buf).len(), 2);
+    }
+
+    #[test]
+    fn without_kernel_counters_lines_go_out_at_once_with_null_evidence() {
+        let buf = Shared::default();
+        let mut out = AlertOutput::Jsonl(Box::new(buf.clone()));
+        let mut live = LiveState { has_loss: false, ..LiveState::default() };
+        live.held.push((true, alert(4, 1, 2)));
+        live.flush_output(&mut out, false);
+        let v = lines(&buf);
+        assert_eq!(v[0]["event"], "update");
+        assert!(v[0]["evidence_complete"].is_null());
     }
 }

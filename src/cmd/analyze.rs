@@ -42,6 +42,10 @@ pub struct AnalyzeArgs {
     /// Exit with code 1 when the analyzed inputs raised at least one alert.
     #[arg(long)]
     pub fail_on_alert: bool,
+    /// Replay recorded segments with their recorded rule set (or --rules) and compare with the
+    /// alerts recorded live; print the differences, exit 1 on any. Writes no database.
+    #[arg(long)]
+    pub check_parity: bool,
 }
 
 /// Engine output before the input's identity (its SHA-256) is known.
@@ -176,6 +180,9 @@ fn series_proto(dec: &Decoded) -> u16 {
 }
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    if args.check_parity {
+        return check_parity(&args);
+    }
     let rules = load_rules(&args.rules)?;
     let paths = pipeline::expand_inputs(&args.inputs)?;
     let mut db = Db::open(&args.db).with_context(|| format!("cannot open database {}", args.db.display()))?;
@@ -308,6 +315,9 @@ fn analyze_one(
             anyhow::bail!("{}: internal error: no database writer after hashing", path.display())
         };
         writer.add_series(series);
+        if input.format_name() == "segment" {
+            netrec_analyzer::parity::add_segment_evidence(path, &mut writer)?;
+        }
         writer.finish(InputStats {
             packets: stats.packets,
             bytes: stats.bytes,
@@ -318,4 +328,15 @@ fn analyze_one(
         })?;
         Ok(Some(sink.alerts))
     })
+}
+
+/// `--check-parity`: the logic is `netrec_analyzer::parity`.
+fn check_parity(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    let rules = (!args.rules.rules.is_empty() || args.rules.no_default_rules)
+        .then(|| load_rules(&args.rules))
+        .transpose()?;
+    let paths = pipeline::expand_inputs(&args.inputs)?;
+    let report = netrec_analyzer::parity::check_parity(&paths, rules.as_ref())?;
+    super::write_stdout(report.render().as_bytes())?;
+    Ok(if report.is_equal() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -183,6 +183,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         clock_base_ns: 0,
         netrec_version: env!("CARGO_PKG_VERSION").to_string(),
         ruleset_digest: rules.digest(),
+        ..SegmentMeta::default()
     };
     // Blocks small enough that a segment of `rotate_size` has several (a crash loses one).
     let block = usize::try_from(args.rotate_size / 8).unwrap_or(usize::MAX).clamp(4 << 10, 1 << 20);

@@ -193,6 +193,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             clock_base_ns: 0,
             netrec_version: env!("CARGO_PKG_VERSION").to_string(),
             ruleset_digest: rules.digest(),
+            ..SegmentMeta::default()
         };
         let source = EbpfSource::new(probe, Duration::from_secs(60)).context("ring buffer")?;
         let config = RecordConfig {

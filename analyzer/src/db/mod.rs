@@ -272,6 +272,38 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_database_migrates_to_2_keeping_its_alerts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.sqlite");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(schema::MIGRATIONS[0]).unwrap();
+            c.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;"))
+                .unwrap();
+            c.execute_batch(
+                "INSERT INTO inputs (id, path, sha256, format, size_bytes, complete) VALUES (1, 'a', 'ff', 'pcap', 1, 1);
+                 INSERT INTO alerts (input_id, alert_id, rule_id, class, severity, severity_num, attack_id,
+                   first_ts, first_ts_ns, last_ts, last_ts_ns, src, src_count, dst, dst_count, dst_ports, count,
+                   stats, message) VALUES (1, 1, 'r', 'c', 'high', 3, 'T', '0.0', 0, '0.0', 0, '', 0, '', 0, '', 5, '{}', 'm');",
+            )
+            .unwrap();
+        }
+        let ro = Db::open_read_only(&path).unwrap_err();
+        assert!(matches!(ro, DbError::NeedsMigration { found: 1, supported: 2, .. }), "{ro}");
+        let db = Db::open(&path).unwrap();
+        assert_eq!(db.schema_version().unwrap(), 2);
+        let row: (i64, Option<i64>, Option<i64>, Option<bool>) = db
+            .conn()
+            .query_row(
+                "SELECT count, evidence_seen, evidence_counted, evidence_complete FROM alerts WHERE alert_id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (5, None, None, None));
+    }
+
+    #[test]
     fn saturating_conversions() {
         assert_eq!(i(u64::MAX), i64::MAX);
         assert_eq!(i(7), 7);

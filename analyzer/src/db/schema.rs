@@ -11,7 +11,7 @@ pub const APPLICATION_ID: i32 = 0x4E52_4543;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Forward migrations, one per version step.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = r#"
 CREATE TABLE inputs (
@@ -164,6 +164,15 @@ CREATE TABLE losses (
     busy           INTEGER NOT NULL,
     writer_drops   INTEGER NOT NULL
 ) STRICT;
+"#;
+
+/// Version 2: evidence completeness of each alert (issue #6): header records seen versus packets
+/// the kernel counted over the loss intervals overlapping the alert window. NULL without kernel
+/// counts (pcap and pcapng inputs, segments without loss records).
+const V2: &str = r#"
+ALTER TABLE alerts ADD COLUMN evidence_seen INTEGER;
+ALTER TABLE alerts ADD COLUMN evidence_counted INTEGER;
+ALTER TABLE alerts ADD COLUMN evidence_complete INTEGER;
 "#;
 
 /// Tables holding per-input rows, in the order a half-written input is deleted (children first).

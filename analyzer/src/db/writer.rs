@@ -9,7 +9,7 @@ use super::incidents::{AlertForGrouping, INCIDENT_GAP_NS, group_incidents};
 use super::schema::INPUT_TABLES;
 use super::timeseries::TimeSeries;
 use super::{Db, DbError, SqlContext, i};
-use netrec_format::model::{Alert, FlowRecord, LossRecord, TcpState, Ts, Tunnel, proto_name};
+use netrec_format::model::{Alert, Evidence, FlowRecord, LossRecord, TcpState, Ts, Tunnel, proto_name};
 use rusqlite::{Connection, OptionalExtension, Statement, params};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -300,6 +300,25 @@ impl InputWriter<'_> {
         if prev.is_none() {
             self.totals.alerts += 1;
         }
+        self.row_written()
+    }
+
+    /// Id and window of every alert stored so far (final state), by id.
+    pub fn alert_windows(&self) -> Vec<(u64, Ts, Ts)> {
+        self.alerts.values().map(|a| (a.alert_id, Ts(a.first_ts), Ts(a.last_ts))).collect()
+    }
+
+    /// Store the evidence completeness of an alert already added (schema v2 columns).
+    pub fn set_evidence(&mut self, alert_id: u64, ev: &Evidence) -> Result<(), DbError> {
+        self.ensure_tx()?;
+        self.conn
+            .prepare_cached(
+                "UPDATE alerts SET evidence_seen = ?3, evidence_counted = ?4, evidence_complete = ?5
+                 WHERE input_id = ?1 AND alert_id = ?2",
+            )
+            .op("prepare evidence update")?
+            .execute(params![self.input_id, i(alert_id), i(ev.seen), i(ev.counted), ev.complete])
+            .op("update alert evidence")?;
         self.row_written()
     }
 

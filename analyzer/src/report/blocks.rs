@@ -122,7 +122,7 @@ fn incidents(b: &mut Vec<Block>, incs: &[Incident]) {
     ));
     for i in incs {
         b.push(Block::Heading(3, format!("Incident {}: {} ({})", i.id, i.class, i.severity)));
-        b.push(Block::Facts(vec![
+        let mut facts = vec![
             ("type", i.class.clone()),
             ("severity", i.severity.clone()),
             ("window", format!("{} .. {} ({} s)", i.first_utc, i.last_utc, num(i.duration_s, 3))),
@@ -135,28 +135,60 @@ fn incidents(b: &mut Vec<Block>, incs: &[Incident]) {
             ("rules", list(&i.rules, 10)),
             ("ATT&CK", list(&i.attack_ids, 10)),
             ("input", i.input_id.to_string()),
-        ]));
+        ];
+        if let Some(ev) = incident_evidence(&i.alerts) {
+            facts.push(("evidence", ev));
+        }
+        b.push(Block::Facts(facts));
+        // The evidence column exists only where kernel counts do (recorded segments).
+        let with_evidence = i.alerts.iter().any(|a| a.evidence_seen.is_some());
         let rows = i
             .alerts
             .iter()
             .map(|a| {
-                vec![
+                let mut row = vec![
                     a.alert_id.to_string(),
                     a.rule_id.clone(),
                     a.severity.clone(),
                     a.count.to_string(),
                     if a.dst_ports.is_empty() { "-".into() } else { a.dst_ports.clone() },
-                    a.message.clone(),
-                ]
+                ];
+                if with_evidence {
+                    row.push(a.evidence_text().unwrap_or_else(|| "-".into()));
+                }
+                row.push(a.message.clone());
+                row
             })
             .collect();
-        b.push(grid("Alerts", &["alert", "rule", "severity", "count", "ports", "message"], rows));
+        let head: &[&str] = if with_evidence {
+            &["alert", "rule", "severity", "count", "ports", "evidence", "message"]
+        } else {
+            &["alert", "rule", "severity", "count", "ports", "message"]
+        };
+        b.push(grid("Alerts", head, rows));
         if i.evidence.is_empty() {
             b.push(Block::Text("No evidence flows stored for this incident.".into()));
         } else {
             b.push(flow_grid("Evidence flows", &i.evidence));
         }
     }
+}
+
+/// Evidence of an incident: its alerts' headers seen vs counted; complete only if every alert's is.
+fn incident_evidence(alerts: &[AlertBrief]) -> Option<String> {
+    let with: Vec<&AlertBrief> = alerts.iter().filter(|a| a.evidence_seen.is_some()).collect();
+    if with.is_empty() {
+        return None;
+    }
+    let incomplete = with.iter().filter(|a| a.evidence_complete != Some(true)).count();
+    Some(if incomplete == 0 {
+        format!("complete for all {} alerts (every packet the kernel counted was recorded)", with.len())
+    } else {
+        format!(
+            "INCOMPLETE for {incomplete} of {} alerts (packets counted by the kernel were not recorded)",
+            with.len()
+        )
+    })
 }
 
 fn flow_grid(caption: &str, flows: &[FlowBrief]) -> Block {

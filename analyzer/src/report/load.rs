@@ -125,7 +125,8 @@ fn incidents(c: &Connection) -> Result<Vec<Incident>, DbError> {
         inc.alerts = collect(
             c,
             "SELECT a.alert_id, a.rule_id, a.severity, a.attack_id, a.first_ts, a.last_ts, a.count,
-             a.dst_ports, a.message FROM incident_alerts m
+             a.dst_ports, a.message, a.evidence_seen, a.evidence_counted, a.evidence_complete
+             FROM incident_alerts m
              JOIN alerts a ON a.input_id = m.input_id AND a.alert_id = m.alert_id
              WHERE m.incident_id = ?1 ORDER BY a.first_ts_ns, a.alert_id",
             [inc.id],
@@ -141,6 +142,9 @@ fn incidents(c: &Connection) -> Result<Vec<Incident>, DbError> {
                     count: g(r, 6)?,
                     dst_ports: r.get(7)?,
                     message: r.get(8)?,
+                    evidence_seen: r.get::<_, Option<i64>>(9)?.map(u),
+                    evidence_counted: r.get::<_, Option<i64>>(10)?.map(u),
+                    evidence_complete: r.get(11)?,
                 })
             },
         )?;

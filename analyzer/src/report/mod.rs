@@ -113,6 +113,26 @@ pub struct AlertBrief {
     pub count: u64,
     pub dst_ports: String,
     pub message: String,
+    /// Evidence completeness (schema v2): header records seen vs packets the kernel counted
+    /// over the alert window's loss intervals; absent without kernel counts (pcap input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence_seen: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence_counted: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence_complete: Option<bool>,
+}
+
+impl AlertBrief {
+    /// `"1200/1250 headers, INCOMPLETE"`, or None without kernel counts.
+    pub fn evidence_text(&self) -> Option<String> {
+        let (seen, counted) = (self.evidence_seen?, self.evidence_counted?);
+        let state = match self.evidence_complete {
+            Some(true) => "complete",
+            _ => "INCOMPLETE",
+        };
+        Some(format!("{seen}/{counted} headers, {state}"))
+    }
 }
 
 /// A flow as reports show it (field names as in the `flows` table).

@@ -438,6 +438,12 @@ impl Row for SegmentMeta {
         put_u64(out, self.clock_base_ns);
         put_str(out, &self.netrec_version);
         put_str(out, &self.ruleset_digest);
+        // Appended fields: omitted while at their defaults, which a reader of the shorter body
+        // restores (SPEC.md 5.1), so metadata without them is byte-identical to layout 1.
+        if !self.ruleset_text.is_empty() || self.run_id != 0 {
+            put_str(out, &self.ruleset_text);
+            put_u64(out, self.run_id);
+        }
     }
     fn decode_body(c: &mut Cur<'_>) -> WireResult<Self> {
         let host = c.string()?;
@@ -451,13 +457,21 @@ impl Row for SegmentMeta {
                 })
             })
             .collect::<WireResult<Vec<_>>>()?;
+        let snaplen = c.varint_u32()?;
+        let clock_base_ns = c.u64()?;
+        let netrec_version = c.string()?;
+        let ruleset_digest = c.string()?;
+        let ruleset_text = if c.is_empty() { String::new() } else { c.string()? };
+        let run_id = if c.is_empty() { 0 } else { c.u64()? };
         Ok(SegmentMeta {
             host,
             interfaces,
-            snaplen: c.varint_u32()?,
-            clock_base_ns: c.u64()?,
-            netrec_version: c.string()?,
-            ruleset_digest: c.string()?,
+            snaplen,
+            clock_base_ns,
+            netrec_version,
+            ruleset_digest,
+            ruleset_text,
+            run_id,
         })
     }
     fn time_range(&self) -> (u64, u64) {
@@ -552,5 +566,51 @@ impl Trailer {
             t.records += u64::from(e.count);
         }
         m.into_values().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> SegmentMeta {
+        SegmentMeta { host: "h".into(), snaplen: 96, ruleset_digest: "ab".into(), ..Default::default() }
+    }
+
+    fn roundtrip(m: &SegmentMeta) -> (Vec<u8>, SegmentMeta) {
+        let mut body = Vec::new();
+        m.encode_body(&mut body);
+        let back = SegmentMeta::decode_body(&mut Cur::new(&body)).expect("decodes");
+        (body, back)
+    }
+
+    #[test]
+    fn meta_without_appended_fields_keeps_the_layout_1_bytes() {
+        let m = meta();
+        let (body, back) = roundtrip(&m);
+        assert_eq!(back, m);
+        // Layout 1 ends with the digest: "ab" as varint length + bytes.
+        assert_eq!(&body[body.len() - 3..], &[2, b'a', b'b']);
+    }
+
+    #[test]
+    fn meta_appended_fields_round_trip() {
+        let m = SegmentMeta { ruleset_text: "netrec-rules v1\n".into(), run_id: 42, ..meta() };
+        let (_, back) = roundtrip(&m);
+        assert_eq!(back, m);
+        let m = SegmentMeta { run_id: 7, ..meta() };
+        assert_eq!(roundtrip(&m).1, m);
+    }
+
+    #[test]
+    fn truncated_appended_fields_are_an_error_not_a_panic() {
+        let m = SegmentMeta { ruleset_text: "abc".into(), run_id: 9, ..meta() };
+        let mut body = Vec::new();
+        m.encode_body(&mut body);
+        for cut in 0..body.len() {
+            let _ = SegmentMeta::decode_body(&mut Cur::new(&body[..cut]));
+        }
+        // Cut inside run_id: an error (a partly present field is damage, not a default).
+        assert!(SegmentMeta::decode_body(&mut Cur::new(&body[..body.len() - 2])).is_err());
     }
 }

@@ -185,6 +185,7 @@ pub fn golden_records() -> (SegmentMeta, Vec<PacketRecord>, Vec<FlowRecord>, Vec
         clock_base_ns: 1_700_000_000_000_000_000,
         netrec_version: "0.1.0".into(),
         ruleset_digest: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        ..SegmentMeta::default()
     };
     let t0 = 1_700_000_000_000_000_000u64;
     let mut pg = PacketGen::new(7, 6, Ts(t0), 128);
