@@ -31,6 +31,8 @@ enum Command {
     Record(cmd::record::RecordArgs),
     /// Write pcap/pcapng captures into segments exactly as `record` would (offline writer).
     Import(cmd::import::ImportArgs),
+    /// Write the recorded packet headers of segments as pcapng, with alert comments.
+    Export(cmd::export::ExportArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -43,6 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Segments(a) => cmd::segments::run(a),
         Command::Record(a) => cmd::record::run(a),
         Command::Import(a) => cmd::import::run(a),
+        Command::Export(a) => cmd::export::run(a),
     }
 }
 

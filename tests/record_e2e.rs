@@ -24,6 +24,10 @@ fn has_partial(dir: &Path) -> bool {
         .unwrap_or(false)
 }
 
+unsafe extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
 fn sysctl(pair: &VethPair, ns: &str, key: &str, val: &str) {
     let _ = pair.cmd(ns, "sysctl").args(["-q", "-w", &format!("{key}={val}")]).output();
 }
@@ -37,14 +41,17 @@ fn record_live_then_replay_gives_the_same_alerts() {
     // A quiet link: no IPv6 autoconfiguration chatter, so interface counters are ours alone.
     for (ns, ifname) in [(&pair.a, &pair.a_if), (&pair.b, &pair.b_if)] {
         sysctl(&pair, ns, &format!("net.ipv6.conf.{ifname}.disable_ipv6"), "1");
+        // Replies to the spoofed SYN-flood sources need ARP for addresses nobody has: one try
+        // each, and no SYN-ACK retransmissions, so the link goes quiet soon after the traffic.
+        sysctl(&pair, ns, &format!("net.ipv4.neigh.{ifname}.mcast_solicit"), "1");
+        sysctl(&pair, ns, "net.ipv4.tcp_synack_retries", "0");
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("segs");
     let alerts = tmp.path().join("alerts.jsonl");
-    let before = pair.link_stats(&pair.a, &pair.a_if);
     let mut rec = pair
         .cmd(&pair.a, env!("CARGO_BIN_EXE_netrec"))
-        .args(["record", "-i", &pair.a_if, "-o", out.to_str().unwrap(), "--duration", "8s", "--alerts"])
+        .args(["record", "-i", &pair.a_if, "-o", out.to_str().unwrap(), "--duration", "40s", "--alerts"])
         .arg(&alerts)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -60,6 +67,8 @@ fn record_live_then_replay_gives_the_same_alerts() {
         assert!(t0.elapsed() < Duration::from_secs(20), "netrec record did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Counters from here on: the program is attached (its first segment is open).
+    let before = pair.link_stats(&pair.a, &pair.a_if);
     // Bounded traffic, b -> a: UDP datagrams of known size, a TCP transfer, a SYN flood from
     // spoofed sources inside the test subnet, and a port scan.
     let a_addr = pair.a_addr.clone();
@@ -84,10 +93,23 @@ fn record_live_then_replay_gives_the_same_alerts() {
     assert!(udp_server.wait().unwrap().success());
     assert!(run_gen(&pair, &pair.b, &["syn-flood", &pair.subnet, &a_addr, "80", "3000"]).status.success());
     assert!(run_gen(&pair, &pair.b, &["port-scan", &a_addr, "1000", "1299"]).status.success());
+    // Wait until the link is quiet (no packet for 1.5 s), read its counters while the program is
+    // still attached, then stop the recorder: both count exactly the same window.
+    let mut after = pair.link_stats(&pair.a, &pair.a_if);
+    let t_quiet = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(1500));
+        let now = pair.link_stats(&pair.a, &pair.a_if);
+        if now == after || t_quiet.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        after = now;
+    }
+    // SAFETY: plain kill(2) of our child (ip netns exec execs netrec in place).
+    unsafe { kill(rec.id() as i32, 2) };
     let o = rec.wait_with_output().expect("netrec record");
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert_eq!(o.status.code(), Some(0), "netrec record failed: {err}");
-    let after = pair.link_stats(&pair.a, &pair.a_if);
 
     // "recorded N packets (K counted by the kernel, D ring drops)"
     let nums: Vec<u64> = err

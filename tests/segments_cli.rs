@@ -53,7 +53,7 @@ fn write_chain(dir: &Path, packets: &[PacketRecord], parts: usize) -> Vec<Writte
         ruleset_digest: String::new(),
         ..SegmentMeta::default()
     };
-    let cfg = WriterConfig { max_block_bytes: 4096, max_block_age_ns: 0, zstd_level: 3 };
+    let cfg = WriterConfig { max_block_bytes: 4096, max_block_age_ns: 0, zstd_level: 3, header_delta: true };
     let per = packets.len().div_ceil(parts);
     let mut prev = [0u8; 32];
     let mut out = Vec::new();

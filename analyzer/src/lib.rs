@@ -3,6 +3,7 @@
 
 pub mod capwrite;
 pub mod db;
+pub mod export;
 pub mod parity;
 pub mod pipeline;
 pub mod report;

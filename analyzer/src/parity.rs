@@ -725,7 +725,8 @@ mod tests {
         tamper(&mut alerts);
         let path = dir.join("seg-00000000000000000001.nrseg");
         let info = SegmentHeaderInfo { seq: 1, prev_sha256: [0; 32], created_ns: 0 };
-        let cfg = WriterConfig { max_block_bytes: 8192, max_block_age_ns: 0, zstd_level: 1 };
+        let cfg =
+            WriterConfig { max_block_bytes: 8192, max_block_age_ns: 0, zstd_level: 1, header_delta: true };
         let mut w = SegmentWriter::new(File::create(&path).unwrap(), info, cfg).unwrap();
         w.write_meta(&SegmentMeta {
             host: "test".into(),

@@ -366,7 +366,8 @@ mod tests {
 
     fn write_chain(dir: &Path, n: u64) -> Vec<PathBuf> {
         let (meta, packets, flows, alerts, loss) = golden_records();
-        let cfg = WriterConfig { max_block_bytes: 512, max_block_age_ns: 0, zstd_level: 3 };
+        let cfg =
+            WriterConfig { max_block_bytes: 512, max_block_age_ns: 0, zstd_level: 3, header_delta: true };
         let mut prev = [0u8; 32];
         (0..n)
             .map(|seq| {

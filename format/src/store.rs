@@ -674,7 +674,12 @@ mod tests {
     /// An unclosed segment with `n` packets in blocks of about 1 KiB; returns its path and
     /// the packets.
     fn open_partial(dir: &Path, seq: u64, prev: [u8; 32], n: u64) -> (PathBuf, Vec<PacketRecord>) {
-        let cfg = WriterConfig { max_block_bytes: 1024, max_block_age_ns: 0, zstd_level: 3 };
+        let cfg = WriterConfig {
+            max_block_bytes: 1024,
+            max_block_age_ns: 0,
+            zstd_level: 3,
+            ..WriterConfig::default()
+        };
         let info = SegmentHeaderInfo { seq, prev_sha256: prev, created_ns: 1_000_000_000 };
         let mut f = SegmentFile::create(dir, info, cfg).unwrap();
         f.write_meta(&meta()).unwrap();

@@ -10,7 +10,7 @@ const T0: u64 = 1_700_000_000_000_000_000;
 const S: u64 = 1_000_000_000;
 
 fn small_cfg() -> WriterConfig {
-    WriterConfig { max_block_bytes: 256, max_block_age_ns: 0, zstd_level: 3 }
+    WriterConfig { max_block_bytes: 256, max_block_age_ns: 0, zstd_level: 3, header_delta: true }
 }
 
 /// Writes `n` chained segments of a few packets each; returns their final paths.

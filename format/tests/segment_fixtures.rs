@@ -18,9 +18,14 @@ fn bless() -> bool {
 
 /// The golden segment's content and settings. Changing this changes `golden.nrseg`.
 fn golden_bytes() -> Vec<u8> {
+    golden_bytes_with(false)
+}
+
+/// `header_delta`: the v1.1 golden (same records, header-delta packet blocks).
+fn golden_bytes_with(header_delta: bool) -> Vec<u8> {
     let (meta, packets, flows, alerts, loss) = golden_records();
     let info = SegmentHeaderInfo { seq: 7, prev_sha256: [0x11; 32], created_ns: T0 };
-    let cfg = WriterConfig { max_block_bytes: 512, max_block_age_ns: 0, zstd_level: 3 };
+    let cfg = WriterConfig { max_block_bytes: 512, max_block_age_ns: 0, zstd_level: 3, header_delta };
     let mut w = SegmentWriter::new(Vec::new(), info, cfg).unwrap();
     w.write_meta(&meta).unwrap();
     for p in &packets {
@@ -92,9 +97,28 @@ fn decoded_json(bytes: &[u8]) -> Value {
 
 #[test]
 fn golden_v1_segment() {
-    let dir = fixtures().join("segments/v1");
+    check_golden("segments/v1", false);
+}
+
+#[test]
+fn golden_v1_1_segment() {
+    check_golden("segments/v1.1", true);
+    // The 1.1 file decodes to the same records as the 1.0 file.
+    let read = |dir: &str| -> Vec<Record> {
+        let b = std::fs::read(fixtures().join(dir).join("golden.nrseg")).unwrap();
+        SegmentReader::new(&b[..], Recovery::Strict)
+            .unwrap()
+            .flat_map(|b| b.unwrap().body.into_records())
+            .collect()
+    };
+    assert_eq!(read("segments/v1.1"), read("segments/v1"));
+}
+
+fn check_golden(rel: &str, header_delta: bool) {
+    let dir = fixtures().join(rel);
     let seg = dir.join("golden.nrseg");
     let js = dir.join("golden.json");
+    let golden_bytes = || golden_bytes_with(header_delta);
     if bless() {
         let b = golden_bytes();
         std::fs::create_dir_all(&dir).unwrap();

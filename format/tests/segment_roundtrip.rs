@@ -14,7 +14,7 @@ fn info(seq: u64) -> SegmentHeaderInfo {
 }
 
 fn cfg(max_block_bytes: usize) -> WriterConfig {
-    WriterConfig { max_block_bytes, max_block_age_ns: 0, zstd_level: 3 }
+    WriterConfig { max_block_bytes, max_block_age_ns: 0, zstd_level: 3, header_delta: true }
 }
 
 #[derive(Default, Debug, PartialEq)]
@@ -304,8 +304,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn encode_decode_identity(a in arb_all(), max_block in 1usize..5000, level in prop_oneof![Just(0), Just(1), Just(3)]) {
-        let c = WriterConfig { max_block_bytes: max_block, max_block_age_ns: 0, zstd_level: level };
+    fn encode_decode_identity(a in arb_all(), max_block in 1usize..5000, level in prop_oneof![Just(0), Just(1), Just(3)], delta in any::<bool>()) {
+        let c = WriterConfig { max_block_bytes: max_block, max_block_age_ns: 0, zstd_level: level, header_delta: delta };
         let (bytes, summary) = write_all(&a, c);
         let (blocks, warnings, err) = read(&bytes, Recovery::Strict);
         prop_assert!(err.is_none(), "{err:?}");
@@ -555,7 +555,7 @@ fn blocks_close_by_size_and_by_age() {
         wire_len: 100,
         data: &data,
     };
-    let c = WriterConfig { max_block_bytes: 1000, max_block_age_ns: 50, zstd_level: 3 };
+    let c = WriterConfig { max_block_bytes: 1000, max_block_age_ns: 50, zstd_level: 3, header_delta: true };
     let mut w = SegmentWriter::new(Vec::new(), info(1), c).unwrap();
     // By size: ~110 raw bytes per packet, so the 9th or 10th push closes a block.
     let closed: usize = (0..10).map(|i| w.push_packet(&p(T0 + i)).unwrap()).sum();
@@ -616,4 +616,49 @@ fn unknown_optional_block_is_skipped_and_critical_fails() {
             matches!(err, Some(SegmentError::UnknownCriticalBlock { offset, block: 2, block_type: 0x8100 }) if offset == at as u64)
         );
     }
+}
+
+/// Realistic packets (many per flow, both directions, TCP options): the header-delta encoding
+/// references earlier packets of the same flow, decodes to the same bytes, and is smaller.
+#[test]
+fn header_delta_round_trips_real_flows_and_is_smaller() {
+    let mut g = PacketGen::new(7, 300, Ts(1_700_000_000_000_000_000), 128);
+    let packets: Vec<PacketRecord> = (0..20_000)
+        .map(|_| {
+            let p = g.next_packet();
+            PacketRecord {
+                ts: p.ts,
+                iface: p.iface,
+                direction: p.direction,
+                link_type: p.link_type,
+                wire_len: p.wire_len,
+                data: p.data.to_vec(),
+            }
+        })
+        .collect();
+    let write = |delta: bool| {
+        let info = SegmentHeaderInfo { seq: 1, prev_sha256: [0; 32], created_ns: 0 };
+        let cfg = WriterConfig { header_delta: delta, ..WriterConfig::default() };
+        let mut w = SegmentWriter::new(Vec::new(), info, cfg).unwrap();
+        for p in &packets {
+            w.push_packet(&p.as_ref()).unwrap();
+        }
+        w.finish().unwrap();
+        w.into_inner()
+    };
+    let (plain, delta) = (write(false), write(true));
+    let back = |b: &[u8]| -> Vec<PacketRecord> {
+        SegmentReader::new(b, Recovery::Strict)
+            .unwrap()
+            .flat_map(|b| b.unwrap().body.into_records())
+            .filter_map(|r| if let Record::Packet(p) = r { Some(p) } else { None })
+            .collect()
+    };
+    assert_eq!(back(&delta), packets);
+    assert_eq!(back(&plain), packets);
+    assert!(delta.len() < plain.len(), "delta {} vs plain {}", delta.len(), plain.len());
+    let h = SegmentReader::new(&delta[..], Recovery::Strict).unwrap().header().clone();
+    assert_eq!((h.minor, h.incompat_flags), (1, 1));
+    let h = SegmentReader::new(&plain[..], Recovery::Strict).unwrap().header().clone();
+    assert_eq!((h.minor, h.incompat_flags), (0, 0));
 }

@@ -3,8 +3,10 @@
 
 pub mod ebpf;
 pub mod live;
+pub mod metrics;
 pub mod privs;
 pub mod run;
+pub mod sinks;
 
 use netrec_format::{Direction, LinkType, PacketRecord, Ts};
 use netrec_recorder_common as abi;

@@ -125,12 +125,12 @@ impl PacketSource for EbpfSource {
             let idle = last < cutoff || (rec.end == FlowEnd::TcpClose && last < closed_cutoff);
             if idle || all {
                 let mut rec = rec;
-                if idle {
-                    if rec.end == FlowEnd::Open {
-                        rec.end = FlowEnd::IdleTimeout;
-                    }
-                    remove.extend(keys);
+                if idle && rec.end == FlowEnd::Open {
+                    rec.end = FlowEnd::IdleTimeout;
                 }
+                // Emitted records leave the map, also at shutdown: a second final drain (stop
+                // signal, then the last drain) must not emit the same flow twice.
+                remove.extend(keys);
                 out.push(rec);
             }
         }

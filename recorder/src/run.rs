@@ -17,7 +17,11 @@ use netrec_rules::{Engine, EngineSink};
 use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::metrics::{Metrics, PacketTally};
+use crate::sinks::{AlertEvent, SinkSet};
 
 /// Where packets come from: the kernel ring buffer live, or a replay in tests.
 pub trait PacketSource {
@@ -71,6 +75,11 @@ pub struct RecordConfig {
     pub rules: RuleSet,
     pub meta: SegmentMeta,
     pub alerts: AlertOutput,
+    /// Alert sinks (EVE, webhooks, mail, syslog): fed without blocking; the caller keeps
+    /// another handle to `finish` them after the run.
+    pub sinks: Option<Arc<SinkSet>>,
+    /// Live counters for `/metrics`.
+    pub metrics: Option<Arc<Metrics>>,
     /// Stop after this much wall time (None: until shutdown).
     pub duration: Option<Duration>,
     /// How often queued packets are drained without a kernel wakeup, and counters polled.
@@ -554,6 +563,8 @@ pub async fn run<S: PacketSource>(
     let started = std::time::Instant::now();
     let mut shutdown = std::pin::pin!(shutdown);
     let mut last_poll = std::time::Instant::now();
+    let mut iface_tally = PacketTally::default();
+    let mut seg_bytes = SegmentBytes::default();
     loop {
         let stop = tokio::select! {
             _ = &mut shutdown => true,
@@ -568,33 +579,47 @@ pub async fn run<S: PacketSource>(
             let mut sink = LiveSink { alerts: &mut pending };
             let ev = &mut live.tally;
             let n = source.drain(&mut |rec: &PacketRecord| {
+                iface_tally.add(rec.iface, rec.wire_len);
                 let pkt = rec.as_ref();
                 let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
                 engine.process(&pkt, &dec, &mut sink);
                 tally.push(&mut file, &pkt, ev);
             });
             summary.packets += n as u64;
+            if let Some(m) = &config.metrics {
+                m.add_packets(&mut iface_tally);
+                if tally.err.is_some() {
+                    m.add_writer_error();
+                }
+            }
             segs.settle(tally);
         }
-        emit_alerts(&mut segs, now, &mut pending, &mut live, &mut summary)?;
+        emit_alerts(&mut segs, now, &mut pending, &mut live, &config, &mut summary)?;
         live.flush_output(&mut config.alerts, false);
         // Counters and ended kernel flows, at the poll interval.
         if stop || last_poll.elapsed() >= config.poll {
             last_poll = std::time::Instant::now();
             live.writer_drops += segs.take_dropped();
             if let Some(loss) = live.loss(source.loss(now), now) {
+                if let Some(m) = &config.metrics {
+                    m.add_loss(&loss);
+                }
                 summary.ring_drops += loss.ring_drops;
                 summary.kernel_packets += loss.kernel_packets;
                 segs.push(now, |f| f.push_loss(&loss));
             }
             let ended = source.ended_flows(now, stop);
             summary.flows += ended.len() as u64;
+            if let Some(m) = &config.metrics {
+                m.add_flows(ended.len() as u64);
+            }
             for f in &ended {
                 segs.push(now, |file| file.push_flow(f));
             }
             if segs.current.is_some() {
                 segs.push(now, |f| f.tick(now));
             }
+            seg_bytes.observe(&segs, config.metrics.as_deref());
             // Rotation and retention.
             let rotate = segs
                 .current
@@ -602,6 +627,7 @@ pub async fn run<S: PacketSource>(
                 .is_some_and(|f| config.rotation.should_rotate(f.opened_at(), now, f.bytes_written()));
             if rotate && !stop {
                 segs.close(now, false);
+                seg_bytes.observe(&segs, config.metrics.as_deref());
                 if let Some(policy) = config.retention {
                     let _ = apply_retention(&config.dir, policy, now);
                 }
@@ -626,6 +652,7 @@ pub async fn run<S: PacketSource>(
         let mut sink = LiveSink { alerts: &mut pending };
         let ev = &mut live.tally;
         summary.packets += source.drain(&mut |rec: &PacketRecord| {
+            iface_tally.add(rec.iface, rec.wire_len);
             let pkt = rec.as_ref();
             let dec = decode(pkt.link_type, pkt.data, pkt.wire_len);
             engine.process(&pkt, &dec, &mut sink);
@@ -634,9 +661,15 @@ pub async fn run<S: PacketSource>(
         engine.finish(&mut sink);
         segs.settle(tally);
     }
-    emit_alerts(&mut segs, now, &mut pending, &mut live, &mut summary)?;
+    if let Some(m) = &config.metrics {
+        m.add_packets(&mut iface_tally);
+    }
+    emit_alerts(&mut segs, now, &mut pending, &mut live, &config, &mut summary)?;
     live.writer_drops += segs.take_dropped();
     if let Some(loss) = live.loss(source.loss(now), now) {
+        if let Some(m) = &config.metrics {
+            m.add_loss(&loss);
+        }
         summary.ring_drops += loss.ring_drops;
         summary.kernel_packets += loss.kernel_packets;
         segs.push(now, |f| f.push_loss(&loss));
@@ -644,9 +677,13 @@ pub async fn run<S: PacketSource>(
     live.flush_output(&mut config.alerts, true);
     let ended = source.ended_flows(now, true);
     summary.flows += ended.len() as u64;
+    if let Some(m) = &config.metrics {
+        m.add_flows(ended.len() as u64);
+    }
     for f in &ended {
         segs.push(now, |file| file.push_flow(f));
     }
+    seg_bytes.observe(&segs, config.metrics.as_deref());
     segs.close(now, true);
     if let Some(r) = segs.reserve.take() {
         let _ = std::fs::remove_file(r);
@@ -739,11 +776,31 @@ impl LiveState {
     }
 }
 
+/// Segment bytes for the metrics: the growth of the open file since last looked at (a new
+/// file starts from 0; the few trailer bytes written at close are not counted).
+#[derive(Default)]
+struct SegmentBytes {
+    last: u64,
+}
+
+impl SegmentBytes {
+    fn observe(&mut self, segs: &Segments, metrics: Option<&Metrics>) {
+        let (Some(m), Some(f)) = (metrics, segs.current.as_ref()) else {
+            self.last = 0;
+            return;
+        };
+        let now = f.bytes_written();
+        m.add_segment_bytes(if now >= self.last { now - self.last } else { now });
+        self.last = now;
+    }
+}
+
 fn emit_alerts(
     segs: &mut Segments,
     now: Ts,
     pending: &mut Vec<(bool, Alert)>,
     live: &mut LiveState,
+    config: &RecordConfig,
     summary: &mut RecordSummary,
 ) -> Result<(), RunError> {
     for (update, alert) in pending.drain(..) {
@@ -751,6 +808,14 @@ fn emit_alerts(
             summary.alerts += 1;
         }
         segs.push(now, |f| f.push_alert(&alert));
+        if let Some(m) = &config.metrics {
+            m.add_alert(&alert.class, update);
+        }
+        if let Some(sinks) = &config.sinks {
+            // Never blocks: a full sink queue is a counted drop. Sinks carry no evidence fields,
+            // so they need not wait for the loss record like the JSONL output.
+            sinks.send(AlertEvent { update, alert: alert.clone() });
+        }
         live.held.push((update, alert));
     }
     Ok(())

@@ -108,7 +108,12 @@ fn config(dir: &Path, alerts: Shared) -> RecordConfig {
         dir: dir.to_path_buf(),
         rotation: RotationPolicy { max_bytes: 256 << 10, max_age_ns: 0, align_ns: None },
         retention: None,
-        writer: WriterConfig { max_block_bytes: 16 << 10, max_block_age_ns: 1_000_000_000, zstd_level: 3 },
+        writer: WriterConfig {
+            max_block_bytes: 16 << 10,
+            max_block_age_ns: 1_000_000_000,
+            zstd_level: 3,
+            ..WriterConfig::default()
+        },
         rules: RuleSet::default_pack(),
         meta: SegmentMeta {
             host: "test".into(),
@@ -125,6 +130,8 @@ fn config(dir: &Path, alerts: Shared) -> RecordConfig {
         file_mode: 0o640,
         dir_mode: 0o750,
         status: None,
+        sinks: None,
+        metrics: None,
     }
 }
 

@@ -42,6 +42,11 @@ pub struct AnalyzeArgs {
     /// Exit with code 1 when the analyzed inputs raised at least one alert.
     #[arg(long)]
     pub fail_on_alert: bool,
+    /// After the run, send the alerts of the inputs analyzed now through the configured sinks.
+    #[arg(long)]
+    pub deliver: bool,
+    #[command(flatten)]
+    pub delivery: super::config::DeliveryArgs,
     /// Replay recorded segments with their recorded rule set (or --rules) and compare with the
     /// alerts recorded live; print the differences, exit 1 on any. Writes no database.
     #[arg(long)]
@@ -184,6 +189,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         return check_parity(&args);
     }
     let rules = load_rules(&args.rules)?;
+    // A delivery configuration mistake is reported before the analysis, not after it.
+    let delivery = super::config::analyze_delivery(args.deliver, &args.delivery)?;
     let paths = pipeline::expand_inputs(&args.inputs)?;
     let mut db = Db::open(&args.db).with_context(|| format!("cannot open database {}", args.db.display()))?;
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
@@ -191,9 +198,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut analyzed = 0usize;
     let mut skipped = 0usize;
     let mut alerts = 0u64;
+    let mut fresh = Vec::new();
     for path in &paths {
         match analyze_one(&mut db, path, &rules, show_progress) {
             Ok(Some(n)) => {
+                fresh.push(path.clone());
                 analyzed += 1;
                 alerts += n;
             }
@@ -226,6 +235,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             "netrec: {analyzed} inputs analyzed, {skipped} already present, {failed} failed; {alerts} alerts; database {}",
             args.db.display()
         );
+    }
+    if let Some(d) = &delivery
+        && super::config::deliver_inputs(&fresh, &rules, d)?
+    {
+        failed += 1;
     }
     if failed > 0 {
         return Ok(ExitCode::from(2));

@@ -201,6 +201,8 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         file_mode: 0o640,
         dir_mode: 0o750,
         status: None,
+        sinks: None,
+        metrics: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread().build().context("tokio runtime")?;
     let read_error = source.error.clone();

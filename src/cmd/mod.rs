@@ -2,6 +2,8 @@
 
 pub mod alerts;
 pub mod analyze;
+pub mod config;
+pub mod export;
 pub mod flows;
 pub mod import;
 pub mod record;

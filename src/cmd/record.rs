@@ -8,8 +8,10 @@ use netrec_format::{InterfaceInfo, LinkType, SegmentMeta};
 use netrec_recorder::ebpf::{Hook, KernelProbe, ObjectSource, ProbeConfig, XdpMode};
 use netrec_recorder::live::EbpfSource;
 use netrec_recorder::run::{AlertOutput, RecordConfig, RecordSummary, StatusHook, run as record_run};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +97,11 @@ pub struct RecordArgs {
     /// Ring buffer size.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "8M")]
     pub ring_size: u64,
+    #[command(flatten)]
+    pub delivery: super::config::DeliveryArgs,
+    /// Serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9477).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
 }
 
 /// `512`, `64K`, `16M`, `2G` (powers of 1024).
@@ -138,6 +145,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let rules = load_rules(&args.rules)?;
+    // Configuration mistakes surface before anything is loaded into the kernel.
+    let mut delivery = super::config::delivery_config(&args.delivery)?;
+    if args.metrics.is_some() {
+        delivery.metrics = args.metrics;
+    }
     let object = match &args.bpf_object {
         Some(p) => ObjectSource::File(p.clone()),
         None => ObjectSource::default_available().ok_or(netrec_recorder::ebpf::ProbeError::NoObject)?,
@@ -170,6 +182,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
     check_writable(&args.out)?;
+    // Secrets and CA files are read here, before anything is attached to the kernel.
+    let sinks = super::config::start_sinks(&delivery)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("tokio runtime")?;
     rt.block_on(async move {
         let probe = KernelProbe::load(&probe_cfg)?;
@@ -196,6 +210,22 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             ..SegmentMeta::default()
         };
         let source = EbpfSource::new(probe, Duration::from_secs(60)).context("ring buffer")?;
+        let metrics = delivery.metrics.map(|_| {
+            let names: Vec<(u32, String)> = meta.interfaces.iter().map(|i| (i.index, i.name.clone())).collect();
+            Arc::new(netrec_recorder::metrics::Metrics::new(&names))
+        });
+        let _metrics_server = match (delivery.metrics, &metrics) {
+            (Some(addr), Some(m)) => {
+                if let Some(s) = &sinks {
+                    m.register_sinks(s.stats());
+                }
+                let srv = netrec_recorder::metrics::MetricsServer::start(addr, m.clone())
+                    .with_context(|| format!("cannot serve metrics on {addr}"))?;
+                eprintln!("netrec: metrics on http://{}/metrics", srv.local_addr());
+                Some(srv)
+            }
+            _ => None,
+        };
         let config = RecordConfig {
             dir: args.out.clone(),
             rotation: RotationPolicy {
@@ -211,6 +241,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             rules,
             meta,
             alerts,
+            sinks: sinks.clone(),
+            metrics,
             duration: args.duration,
             poll: Duration::from_millis(100),
             file_mode: args.file_mode,
@@ -225,10 +257,18 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let show_status = config.status.is_some();
-        let summary = record_run(config, source, shutdown).await?;
+        let summary = record_run(config, source, shutdown).await;
         if show_status {
             eprintln!();
         }
+        // Deliver what is queued (bounded) even when recording failed.
+        if let Some(s) = sinks {
+            super::config::print_reports(&netrec_recorder::sinks::SinkSet::finish_shared(
+                s,
+                delivery.shutdown_timeout,
+            ));
+        }
+        let summary = summary?;
         eprintln!(
             "netrec: recorded {} packets ({} counted by the kernel, {} ring drops), {} flows, {} alerts into {} segment(s) in {}",
             summary.packets,

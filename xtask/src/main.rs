@@ -7,7 +7,10 @@ use xtask::{bench, fixtures};
 
 const USAGE: &str = "usage:
   cargo run -p xtask -- gen-fixtures [--out DIR]          (default: fixtures/pcap of the workspace)
-  cargo run --release -p xtask -- gen-bench --kind mix|synflood --packets N --out FILE [--snaplen N] [--seed N]";
+  cargo run --release -p xtask -- gen-bench --kind mix|synflood --packets N --out FILE [--snaplen N] [--seed N]
+  cargo run --release -p xtask -- seg-bench --pcap FILE [--snaplen N] [--name NAME]   (segment size and speed)";
+
+mod segbench;
 
 fn main() -> ExitCode {
     match run() {
@@ -64,6 +67,15 @@ fn run() -> anyhow::Result<()> {
                 secs,
                 st.packets as f64 / secs / 1e6
             );
+            Ok(())
+        }
+        "seg-bench" => {
+            let pcap = PathBuf::from(get("--pcap").context("--pcap is required")?);
+            let snaplen: usize =
+                get("--snaplen").unwrap_or_else(|| "128".into()).parse().context("--snaplen")?;
+            let name = get("--name").unwrap_or_else(|| pcap.display().to_string());
+            let r = segbench::run(&pcap, snaplen)?;
+            println!("{}\n{}", segbench::MARKDOWN_HEADER, r.markdown_row(&name));
             Ok(())
         }
         _ => bail!("unknown task {task:?}\n{USAGE}"),

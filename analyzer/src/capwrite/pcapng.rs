@@ -11,6 +11,7 @@ const BT_EPB: u32 = 6;
 const OPT_COMMENT: u16 = 1;
 const OPT_EPB_FLAGS: u16 = 2;
 const OPT_IF_NAME: u16 = 2;
+const OPT_IF_DESCRIPTION: u16 = 3;
 const OPT_SHB_USERAPPL: u16 = 4;
 const OPT_IF_TSRESOL: u16 = 9;
 const ZEROS: [u8; 4] = [0; 4];
@@ -61,14 +62,28 @@ impl<W: Write> PcapNgWriter<W> {
         snaplen: u32,
         name: &str,
     ) -> Result<u32, CapWriteError> {
+        self.add_interface_described(link_type, snaplen, name, "")
+    }
+
+    /// Like [`Self::add_interface`], with an `if_description` option (left out when empty).
+    pub fn add_interface_described(
+        &mut self,
+        link_type: LinkType,
+        snaplen: u32,
+        name: &str,
+        description: &str,
+    ) -> Result<u32, CapWriteError> {
         check_opt("if_name", name.len())?;
+        check_opt("if_description", description.len())?;
         let link16 = u16::try_from(link_type.0).map_err(|_| CapWriteError::OptionTooLong {
             what: "link type (16 bits in pcapng)",
             len: link_type.0 as usize,
         })?;
         let mut opts = opt_len(1) + 4;
-        if !name.is_empty() {
-            opts += opt_len(name.len());
+        for v in [name, description] {
+            if !v.is_empty() {
+                opts += opt_len(v.len());
+            }
         }
         let total = (20 + opts) as u32;
         let w = &mut self.w;
@@ -79,6 +94,9 @@ impl<W: Write> PcapNgWriter<W> {
         w.write_all(&snaplen.to_le_bytes())?;
         if !name.is_empty() {
             write_opt(w, OPT_IF_NAME, name.as_bytes())?;
+        }
+        if !description.is_empty() {
+            write_opt(w, OPT_IF_DESCRIPTION, description.as_bytes())?;
         }
         write_opt(w, OPT_IF_TSRESOL, &[9])?;
         w.write_all(&ZEROS)?;
@@ -95,6 +113,20 @@ impl<W: Write> PcapNgWriter<W> {
         p: &PacketRef<'_>,
         comment: Option<&str>,
     ) -> Result<(), CapWriteError> {
+        match comment {
+            Some(c) => self.write_packet_comments(iface_id, p, &[c]),
+            None => self.write_packet_comments(iface_id, p, &[]),
+        }
+    }
+
+    /// Like [`Self::write_packet`] with any number of `opt_comment` options (pcapng allows
+    /// the option to repeat; empty comments are left out).
+    pub fn write_packet_comments(
+        &mut self,
+        iface_id: u32,
+        p: &PacketRef<'_>,
+        comments: &[&str],
+    ) -> Result<(), CapWriteError> {
         let Some(&snaplen) = self.snaplens.get(iface_id as usize) else {
             return Err(CapWriteError::UnknownInterface {
                 iface: iface_id,
@@ -107,14 +139,13 @@ impl<W: Write> PcapNgWriter<W> {
         }
         let caplen =
             u32::try_from(data.len()).map_err(|_| CapWriteError::PacketTooLong { len: data.len() })?;
-        let comment = comment.filter(|c| !c.is_empty());
         let flags = match p.direction {
             Direction::Unknown => None,
             Direction::Ingress => Some(1u32),
             Direction::Egress => Some(2u32),
         };
-        let mut opts = 0;
-        if let Some(c) = comment {
+        let mut opts = 0usize;
+        for c in comments.iter().filter(|c| !c.is_empty()) {
             check_opt("opt_comment", c.len())?;
             opts += opt_len(c.len());
         }
@@ -138,7 +169,7 @@ impl<W: Write> PcapNgWriter<W> {
         w.write_all(&h)?;
         w.write_all(data)?;
         w.write_all(&ZEROS[..pad4(data.len()) - data.len()])?;
-        if let Some(c) = comment {
+        for c in comments.iter().filter(|c| !c.is_empty()) {
             write_opt(w, OPT_COMMENT, c.as_bytes())?;
         }
         if let Some(f) = flags {

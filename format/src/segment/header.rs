@@ -6,13 +6,17 @@ use super::error::SegmentError;
 /// catch text-mode newline conversion in both directions, `\x1a` stops DOS `type`.
 pub const MAGIC: [u8; 8] = [0x89, b'N', b'R', b'S', b'\r', b'\n', 0x1a, b'\n'];
 pub const MAJOR: u16 = 1;
-pub const MINOR: u16 = 0;
+/// Minor version of files that use a 1.1 feature (the header-delta packet encoding); files
+/// without one are written as 1.0, byte for byte what 1.0 writers produce.
+pub const MINOR: u16 = 1;
 /// Header length written by this version (bytes, CRC included).
 pub const FILE_HEADER_LEN: u32 = 80;
 /// Readers refuse header lengths above this (a corrupt length must not drive allocation).
 pub const MAX_FILE_HEADER_LEN: u32 = 4096;
-/// Incompatible feature flags this reader understands (none in v1.0).
-pub const KNOWN_INCOMPAT_FLAGS: u32 = 0;
+/// Packet blocks are header-delta coded (SPEC.md §5.2, v1.1).
+pub const INCOMPAT_HEADER_DELTA: u32 = 1;
+/// Incompatible feature flags this reader understands.
+pub const KNOWN_INCOMPAT_FLAGS: u32 = INCOMPAT_HEADER_DELTA;
 
 /// Block sync marker: `N R B \xb7`.
 pub const SYNC: [u8; 4] = [b'N', b'R', b'B', 0xb7];
@@ -80,10 +84,21 @@ pub struct SegmentHeader {
 }
 
 impl SegmentHeader {
+    /// Marks the file as using the header-delta packet encoding (v1.1).
+    pub fn with_header_delta(mut self) -> Self {
+        self.incompat_flags |= INCOMPAT_HEADER_DELTA;
+        self.minor = self.minor.max(1);
+        self
+    }
+
+    pub fn header_delta(&self) -> bool {
+        self.incompat_flags & INCOMPAT_HEADER_DELTA != 0
+    }
+
     pub fn new(seq: u64, prev_sha256: [u8; 32], created_ns: u64) -> Self {
         SegmentHeader {
             major: MAJOR,
-            minor: MINOR,
+            minor: 0,
             header_len: FILE_HEADER_LEN,
             incompat_flags: 0,
             compat_flags: 0,
@@ -283,10 +298,10 @@ mod tests {
         let mut h = SegmentHeader::new(1, [0; 32], 5);
         h.compat_flags = 0xffff_ffff;
         assert!(SegmentHeader::decode(&h.encode()).is_ok());
-        h.incompat_flags = 1;
+        h.incompat_flags = 2;
         assert!(matches!(
             SegmentHeader::decode(&h.encode()),
-            Err(SegmentError::UnknownIncompatibleFlags { flags: 1 })
+            Err(SegmentError::UnknownIncompatibleFlags { flags: 2 })
         ));
     }
 

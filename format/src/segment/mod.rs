@@ -6,6 +6,7 @@
 //! - [`SegmentName`] builds and parses file names.
 
 mod error;
+pub mod hdelta;
 pub mod header;
 pub mod name;
 mod reader;

@@ -11,13 +11,17 @@ pub const LAYOUT_V1: u8 = 1;
 
 /// Packet header columns, in payload order. Later layouts may append columns.
 const PACKET_COLUMNS: usize = 7;
+/// Header-delta files (v1.1) add the reference column.
+const DELTA_COLUMNS: usize = 8;
 
 /// Columnar accumulator of packet headers (the writer's open packet block).
 #[derive(Debug, Default)]
 pub struct PacketColumns {
-    cols: [Vec<u8>; PACKET_COLUMNS],
+    cols: [Vec<u8>; DELTA_COLUMNS],
     last_ts: u64,
     pub count: u32,
+    /// Header-delta coding: the open block's original bytes and the last packet of each flow.
+    delta: Option<(Vec<u8>, super::hdelta::RefTable)>,
 }
 
 const C_TS: usize = 0;
@@ -27,8 +31,13 @@ const C_LINK: usize = 3;
 const C_WIRE: usize = 4;
 const C_CAPLEN: usize = 5;
 const C_DATA: usize = 6;
+const C_REF: usize = 7;
 
 impl PacketColumns {
+    pub fn new(header_delta: bool) -> PacketColumns {
+        PacketColumns { delta: header_delta.then(Default::default), ..PacketColumns::default() }
+    }
+
     #[inline]
     pub fn push(&mut self, p: &PacketRef<'_>) {
         let delta = p.ts.0.wrapping_sub(self.last_ts) as i64;
@@ -39,7 +48,24 @@ impl PacketColumns {
         put_varint(&mut self.cols[C_LINK], u64::from(p.link_type.0));
         put_varint(&mut self.cols[C_WIRE], u64::from(p.wire_len));
         put_varint(&mut self.cols[C_CAPLEN], p.data.len() as u64);
-        self.cols[C_DATA].extend_from_slice(p.data);
+        match &mut self.delta {
+            None => self.cols[C_DATA].extend_from_slice(p.data),
+            Some((raw, refs)) => {
+                let start = raw.len() as u32;
+                match refs.lookup_and_insert(p.link_type, p.data, self.count, start) {
+                    Some((dist, s, e, fields)) => {
+                        put_varint(&mut self.cols[C_REF], u64::from(dist));
+                        let reference = &raw[s as usize..e as usize];
+                        super::hdelta::encode_into(p.data, reference, &fields, &mut self.cols[C_DATA]);
+                    }
+                    None => {
+                        self.cols[C_REF].push(0);
+                        self.cols[C_DATA].extend_from_slice(p.data);
+                    }
+                }
+                raw.extend_from_slice(p.data);
+            }
+        }
         self.count += 1;
     }
 
@@ -56,9 +82,15 @@ impl PacketColumns {
     /// Appends the payload (each column: varint length, bytes) and resets the accumulator,
     /// keeping the column allocations.
     pub fn take_into(&mut self, out: &mut Vec<u8>) {
-        for c in &mut self.cols {
+        let n = if self.delta.is_some() { DELTA_COLUMNS } else { PACKET_COLUMNS };
+        for c in &mut self.cols[..n] {
             put_bytes(out, c);
             c.clear();
+        }
+        if let Some((raw, refs)) = &mut self.delta {
+            // Blocks are independent: references never cross a block boundary.
+            raw.clear();
+            refs.clear();
         }
         self.last_ts = 0;
         self.count = 0;
@@ -121,12 +153,14 @@ impl PacketBlock {
     }
 }
 
-pub fn decode_packets(payload: &[u8], count: u32) -> WireResult<PacketBlock> {
+/// Decodes a packet block; `header_delta` when the file header says so (v1.1).
+pub fn decode_packets(payload: &[u8], count: u32, header_delta: bool) -> WireResult<PacketBlock> {
     let mut c = Cur::new(payload);
     let mut cols: [Cur<'_>; PACKET_COLUMNS] = Default::default();
     for col in &mut cols {
         *col = Cur::new(c.bytes()?);
     }
+    let mut refs = if header_delta { Some(Cur::new(c.bytes()?)) } else { None };
     // Columns appended by later layouts are ignored.
     let n = count as usize;
     // Each packet takes at least one byte in each of the first six columns.
@@ -134,7 +168,7 @@ pub fn decode_packets(payload: &[u8], count: u32) -> WireResult<PacketBlock> {
         return Err("record count exceeds the direction column");
     }
     let [ts_c, if_c, dir_c, link_c, wire_c, cap_c, data_c] = &mut cols;
-    let data = data_c.take(data_c.remaining())?.to_vec();
+    let mut data = data_c.take(data_c.remaining())?.to_vec();
     let mut packets = Vec::with_capacity(n);
     let mut ts = 0u64;
     let mut pos = 0usize;
@@ -147,6 +181,20 @@ pub fn decode_packets(payload: &[u8], count: u32) -> WireResult<PacketBlock> {
         let cap = cap_c.varint()? as usize;
         let end =
             pos.checked_add(cap).filter(|e| *e <= data.len()).ok_or("captured bytes exceed data column")?;
+        if let Some(refs) = &mut refs {
+            let dist = refs.varint()? as usize;
+            if dist > 0 {
+                let i = packets.len();
+                let r: &PacketMeta = packets
+                    .get(i.checked_sub(dist).ok_or("packet reference before the block")?)
+                    .ok_or("packet reference before the block")?;
+                // The reference lies before this packet in `data`: split there, no copy.
+                let (before, after) = data.split_at_mut(pos);
+                let reference = &before[r.start as usize..r.end as usize];
+                let fields = super::hdelta::analyze(r.link_type, reference).map(|x| x.1).unwrap_or_default();
+                super::hdelta::decode_in_place(&mut after[..cap], reference, &fields);
+            }
+        }
         packets.push(PacketMeta {
             ts: Ts(ts),
             iface,
@@ -572,6 +620,19 @@ impl Trailer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reference_before_the_block_is_an_error_not_a_panic() {
+        // One packet whose reference column points 3 packets back.
+        let mut payload = Vec::new();
+        let cols: [&[u8]; 8] = [&[0], &[0], &[1], &[1], &[4], &[4], &[1, 2, 3, 4], &[3]];
+        for c in cols {
+            put_bytes(&mut payload, c);
+        }
+        assert_eq!(decode_packets(&payload, 1, true), Err("packet reference before the block"));
+        // Without the flag, the same block reads as v1.0 (the extra column is ignored).
+        assert_eq!(decode_packets(&payload, 1, false).unwrap().len(), 1);
+    }
 
     fn meta() -> SegmentMeta {
         SegmentMeta { host: "h".into(), snaplen: 96, ruleset_digest: "ab".into(), ..Default::default() }

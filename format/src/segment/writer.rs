@@ -28,11 +28,19 @@ pub struct WriterConfig {
     pub max_block_age_ns: u64,
     /// zstd level; 0 stores blocks uncompressed.
     pub zstd_level: i32,
+    /// Header-delta code the packet blocks (SPEC.md §5.2; makes the file v1.1). Off writes
+    /// v1.0 files that every 1.x reader reads.
+    pub header_delta: bool,
 }
 
 impl Default for WriterConfig {
     fn default() -> Self {
-        WriterConfig { max_block_bytes: 1 << 20, max_block_age_ns: 1_000_000_000, zstd_level: 3 }
+        WriterConfig {
+            max_block_bytes: 1 << 20,
+            max_block_age_ns: 1_000_000_000,
+            zstd_level: 3,
+            header_delta: true,
+        }
     }
 }
 
@@ -131,7 +139,11 @@ impl<W: Write> SegmentWriter<W> {
     /// Writes the file header.
     pub fn new(mut w: W, info: SegmentHeaderInfo, mut cfg: WriterConfig) -> Result<Self, SegmentError> {
         cfg.max_block_bytes = cfg.max_block_bytes.clamp(1, MAX_PAYLOAD_LEN as usize);
-        let header = SegmentHeader::new(info.seq, info.prev_sha256, info.created_ns).encode();
+        let mut header = SegmentHeader::new(info.seq, info.prev_sha256, info.created_ns);
+        if cfg.header_delta {
+            header = header.with_header_delta();
+        }
+        let header = header.encode();
         w.write_all(&header)?;
         let mut hasher = Sha256::new();
         hasher.update(header);
@@ -145,7 +157,7 @@ impl<W: Write> SegmentWriter<W> {
             hasher,
             offset: header.len() as u64,
             now: info.created_ns,
-            packets: PacketColumns::default(),
+            packets: PacketColumns::new(cfg.header_delta),
             pk_span: TimeSpan { min: u64::MAX, max: 0, opened_at: 0 },
             flows: RowBuf::default(),
             alerts: RowBuf::default(),
