@@ -29,6 +29,8 @@ enum Command {
     Segments(cmd::segments::SegmentsArgs),
     /// Record live traffic with the eBPF programs into segments, detecting as it goes.
     Record(cmd::record::RecordArgs),
+    /// Write pcap/pcapng captures into segments exactly as `record` would (offline writer).
+    Import(cmd::import::ImportArgs),
     /// Write the recorded packet headers of segments as pcapng, with alert comments.
     Export(cmd::export::ExportArgs),
 }
@@ -42,6 +44,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(a) => cmd::report::run(a),
         Command::Segments(a) => cmd::segments::run(a),
         Command::Record(a) => cmd::record::run(a),
+        Command::Import(a) => cmd::import::run(a),
         Command::Export(a) => cmd::export::run(a),
     }
 }

@@ -19,7 +19,12 @@ mod writer;
 pub use error::SegmentError;
 pub use header::{BlockHeader, BlockType, MAGIC, MAJOR, MAX_PAYLOAD_LEN, MINOR, SegmentHeader};
 pub use name::SegmentName;
-pub use reader::{BlockBody, DecodedBlock, ReadWarning, Record, Recovery, SegmentReader, WarningKind};
+pub use reader::{
+    BlockBody, DecodedBlock, ReadWarning, Record, Recovery, SegmentReader, TRAILER_FLAG_RECOVERED,
+    TRAILER_LAYOUT_EXT, TrailerExt, WarningKind,
+};
 pub use records::{IndexEntry, LAYOUT_V1, PacketBlock, PacketMeta, Trailer, TypeTotals};
-pub use verify::{ChainBreak, ChainProblem, ChainReport, Damage, VerifyReport, verify_chain, verify_file};
+pub use verify::{
+    ChainBreak, ChainProblem, ChainReport, Damage, TimeGap, VerifyReport, verify_chain, verify_file,
+};
 pub use writer::{RecordCounts, SegmentHeaderInfo, SegmentSummary, SegmentWriter, WriterConfig};

@@ -6,6 +6,8 @@ use crate::model::Ts;
 
 pub const EXTENSION: &str = ".nrseg";
 pub const PARTIAL_EXTENSION: &str = ".nrseg.partial";
+/// A `.partial` with nothing recoverable is renamed to this (never deleted); not a segment name.
+pub const QUARANTINE_EXTENSION: &str = ".nrseg.quarantine";
 
 /// A parsed segment file name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -26,6 +28,16 @@ impl SegmentName {
     }
     pub fn closed(self) -> Self {
         SegmentName { partial: false, ..self }
+    }
+    /// File name of the quarantined form of this segment (`attempt` > 0 appends `.<attempt>`,
+    /// so an earlier quarantined file of the same name is never overwritten).
+    pub fn quarantine_name(&self, attempt: u32) -> String {
+        let closed = self.closed().to_string();
+        let stem = closed.strip_suffix(EXTENSION).unwrap_or(&closed);
+        match attempt {
+            0 => format!("{stem}{QUARANTINE_EXTENSION}"),
+            n => format!("{stem}{QUARANTINE_EXTENSION}.{n}"),
+        }
     }
     /// Parses a file name (not a path). None if it is not a segment name.
     pub fn parse(name: &str) -> Option<SegmentName> {
@@ -141,6 +153,10 @@ mod tests {
         assert_eq!(n.partial().to_string(), "seg-0000000042-20141209T171609Z.nrseg.partial");
         assert_eq!(SegmentName::parse(&n.to_string()), Some(n));
         assert_eq!(SegmentName::parse(&n.partial().to_string()), Some(n.partial()));
+        assert_eq!(n.partial().quarantine_name(0), "seg-0000000042-20141209T171609Z.nrseg.quarantine");
+        assert_eq!(n.quarantine_name(2), "seg-0000000042-20141209T171609Z.nrseg.quarantine.2");
+        // Quarantined files are not segments: listings and retention ignore them.
+        assert_eq!(SegmentName::parse(&n.quarantine_name(0)), None);
     }
 
     #[test]

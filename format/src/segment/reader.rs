@@ -68,6 +68,46 @@ impl fmt::Display for ReadWarning {
     }
 }
 
+/// Trailer layout that appends [`TrailerExt`] (SPEC.md §5.3).
+pub const TRAILER_LAYOUT_EXT: u8 = 2;
+/// `TrailerExt::flags` bit: the trailer was written by recovery, not by the segment's writer.
+pub const TRAILER_FLAG_RECOVERED: u8 = 1;
+
+/// Fields appended to the trailer by layout 2: how the file was closed. A layout-1 trailer
+/// (or one whose appended fields are missing) reads as the default: closed by its writer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrailerExt {
+    /// Bit 0: [`TRAILER_FLAG_RECOVERED`]; other bits are reserved (0).
+    pub flags: u8,
+    /// Length of the `.partial` file before recovery cut it after its last complete block.
+    pub original_len: u64,
+}
+
+impl TrailerExt {
+    pub fn recovered(&self) -> bool {
+        self.flags & TRAILER_FLAG_RECOVERED != 0
+    }
+    /// Appends the layout-2 fields (after `Trailer::encode`).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.push(self.flags);
+        out.extend_from_slice(&self.original_len.to_le_bytes());
+    }
+    /// The appended fields of a trailer payload `raw` whose known part decoded as `t`.
+    fn decode_after(t: &Trailer, raw: &[u8]) -> TrailerExt {
+        let mut known = Vec::new();
+        t.encode(&mut known);
+        let rest = raw.get(known.len()..).unwrap_or_default();
+        match (rest.first(), rest.get(1..9)) {
+            (Some(&flags), Some(len)) => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(len);
+                TrailerExt { flags, original_len: u64::from_le_bytes(b) }
+            }
+            _ => TrailerExt::default(),
+        }
+    }
+}
+
 /// Decoded records of one block.
 #[derive(Clone, Debug, PartialEq)]
 pub enum BlockBody {
@@ -160,6 +200,7 @@ pub struct SegmentReader<R> {
     next_index: u32,
     warnings: Vec<ReadWarning>,
     trailer: Option<(u64, Trailer)>,
+    trailer_ext: TrailerExt,
     done: bool,
     hasher: Option<Sha256>,
     content_sha256: Option<[u8; 32]>,
@@ -204,6 +245,7 @@ impl<R: Read> SegmentReader<R> {
             next_index: 0,
             warnings: Vec::new(),
             trailer: None,
+            trailer_ext: TrailerExt::default(),
             done: false,
             hasher: hash.then(Sha256::new),
             content_sha256: None,
@@ -271,6 +313,10 @@ impl<R: Read> SegmentReader<R> {
     /// The trailer and its offset, once read.
     pub fn trailer(&self) -> Option<(u64, &Trailer)> {
         self.trailer.as_ref().map(|(o, t)| (*o, t))
+    }
+    /// The trailer's appended fields (default until a trailer of layout 2 is read).
+    pub fn trailer_ext(&self) -> TrailerExt {
+        self.trailer_ext
     }
     /// Offset of the next unread byte.
     pub fn offset(&self) -> u64 {
@@ -594,14 +640,25 @@ impl<R: Read> SegmentReader<R> {
         }
         let bad = |what| SegmentError::BadRecord { offset, block, what };
         let delta = self.header.header_delta();
-        Ok(match bt {
+        let mut ext = None;
+        let body = match bt {
             BlockType::Meta => BlockBody::Meta(decode_rows(raw, h.count).map_err(bad)?),
             BlockType::Packets => BlockBody::Packets(decode_packets(raw, h.count, delta).map_err(bad)?),
             BlockType::Flows => BlockBody::Flows(decode_rows(raw, h.count).map_err(bad)?),
             BlockType::Alerts => BlockBody::Alerts(decode_rows(raw, h.count).map_err(bad)?),
             BlockType::Loss => BlockBody::Loss(decode_rows(raw, h.count).map_err(bad)?),
-            BlockType::Trailer => BlockBody::Trailer(Trailer::decode(raw).map_err(bad)?),
-        })
+            BlockType::Trailer => {
+                let t = Trailer::decode(raw).map_err(bad)?;
+                if h.layout >= TRAILER_LAYOUT_EXT {
+                    ext = Some(TrailerExt::decode_after(&t, raw));
+                }
+                BlockBody::Trailer(t)
+            }
+        };
+        if let Some(ext) = ext {
+            self.trailer_ext = ext;
+        }
+        Ok(body)
     }
 }
 

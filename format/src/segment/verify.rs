@@ -2,7 +2,7 @@
 
 use super::error::SegmentError;
 use super::header::SegmentHeader;
-use super::reader::{BlockBody, SegmentReader};
+use super::reader::{BlockBody, SegmentReader, TrailerExt};
 use super::records::{IndexEntry, Trailer};
 use super::writer::RecordCounts;
 use crate::model::Ts;
@@ -34,6 +34,8 @@ pub struct VerifyReport {
     /// SHA-256 of every byte of the file (None if reading failed).
     pub sha256: Option<[u8; 32]>,
     pub bytes: u64,
+    /// The trailer's appended fields: set `recovered` when recovery, not the writer, closed it.
+    pub trailer_ext: TrailerExt,
     pub damage: Option<Damage>,
 }
 
@@ -59,6 +61,7 @@ pub fn verify_file<R: Read>(r: R) -> VerifyReport {
         trailer: false,
         sha256: None,
         bytes: 0,
+        trailer_ext: TrailerExt::default(),
         damage: None,
     };
     let mut rd = match SegmentReader::new_hashing(r) {
@@ -121,6 +124,7 @@ pub fn verify_file<R: Read>(r: R) -> VerifyReport {
     } else if trailer.is_some() {
         rep.trailer = true;
     }
+    rep.trailer_ext = rd.trailer_ext();
     match rd.finish_hash() {
         Ok((h, n)) => {
             rep.sha256 = Some(h);
@@ -166,6 +170,24 @@ pub struct ChainReport {
     pub breaks: Vec<ChainBreak>,
 }
 
+/// Consecutive segments further apart in time than a threshold (a warning, not damage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeGap {
+    /// Position of the later file in the chain.
+    pub index: usize,
+    pub path: PathBuf,
+    pub prev_path: PathBuf,
+    /// Last record time of the earlier file and first record time of the later one.
+    pub prev_max_ts: Ts,
+    pub next_min_ts: Ts,
+}
+
+impl TimeGap {
+    pub fn gap_ns(&self) -> u64 {
+        self.next_min_ts.0.saturating_sub(self.prev_max_ts.0)
+    }
+}
+
 /// The first problem of a chain, in file order.
 #[derive(Debug)]
 pub enum ChainProblem<'a> {
@@ -174,6 +196,39 @@ pub enum ChainProblem<'a> {
 }
 
 impl ChainReport {
+    /// Gaps longer than `threshold_ns` between the records of consecutive files. Files with
+    /// no timed records are passed over (the gap is measured to the next file that has some).
+    pub fn time_gaps(&self, threshold_ns: u64) -> Vec<TimeGap> {
+        let mut out = Vec::new();
+        let mut prev: Option<(&PathBuf, Ts)> = None;
+        for (i, (path, rep)) in self.files.iter().enumerate() {
+            let (Some(min), Some(max)) = (rep.min_ts, rep.max_ts) else { continue };
+            if let Some((prev_path, prev_max)) = prev
+                && min.0.saturating_sub(prev_max.0) > threshold_ns
+            {
+                out.push(TimeGap {
+                    index: i,
+                    path: path.clone(),
+                    prev_path: prev_path.clone(),
+                    prev_max_ts: prev_max,
+                    next_min_ts: min,
+                });
+            }
+            prev = Some((path, prev.map_or(max, |(_, m)| m.max(max))));
+        }
+        out
+    }
+
+    /// Files closed by recovery after an unclean shutdown: each ends a run, and the file
+    /// after it (if any) starts the next run's chain link.
+    pub fn recovered(&self) -> impl Iterator<Item = (usize, &PathBuf, &VerifyReport)> {
+        self.files
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, r))| r.trailer_ext.recovered())
+            .map(|(i, (p, r))| (i, p, r))
+    }
+
     pub fn is_intact(&self) -> bool {
         self.first_problem().is_none()
     }
@@ -217,4 +272,46 @@ pub fn verify_chain<R: Read>(files: impl IntoIterator<Item = (PathBuf, R)>) -> C
         }
     }
     ChainReport { files, breaks }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LossRecord, SegmentMeta};
+    use crate::segment::{SegmentHeaderInfo, SegmentWriter, WriterConfig};
+    use sha2::Digest as _;
+
+    /// A chain of segments holding one loss record each at the given times (None: meta only).
+    fn chain(times: &[Option<u64>]) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut prev = [0u8; 32];
+        let mut out = Vec::new();
+        for (i, t) in times.iter().enumerate() {
+            let info = SegmentHeaderInfo { seq: i as u64, prev_sha256: prev, created_ns: 0 };
+            let mut w = SegmentWriter::new(Vec::new(), info, WriterConfig::default()).unwrap();
+            w.write_meta(&SegmentMeta::default()).unwrap();
+            if let Some(t) = t {
+                w.push_loss(&LossRecord { ts: Ts(*t), ..LossRecord::default() }).unwrap();
+            }
+            w.finish().unwrap();
+            let bytes = w.into_inner();
+            prev = sha2::Sha256::digest(&bytes).into();
+            out.push((PathBuf::from(format!("f{i}")), bytes));
+        }
+        out
+    }
+
+    #[test]
+    fn time_gaps_skip_untimed_files_and_respect_the_threshold() {
+        let files = chain(&[Some(100), None, Some(1_000), Some(1_050)]);
+        let rep = verify_chain(files.iter().map(|(p, b)| (p.clone(), &b[..])));
+        assert!(rep.is_intact(), "{:?}", rep.first_problem());
+        let gaps = rep.time_gaps(100);
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        let g = &gaps[0];
+        // Measured from the last timed file before it, across the untimed one.
+        assert_eq!((g.index, g.prev_path.as_path(), g.path.as_path()), (2, "f0".as_ref(), "f2".as_ref()));
+        assert_eq!((g.prev_max_ts, g.next_min_ts, g.gap_ns()), (Ts(100), Ts(1_000), 900));
+        assert!(rep.time_gaps(900).is_empty(), "a gap equal to the threshold is not reported");
+        assert_eq!(rep.recovered().count(), 0, "writer-closed files are not recovered ones");
+    }
 }

@@ -1,0 +1,266 @@
+//! `netrec import` (issue #6, the offline writer): captures -> segments exactly as `record` writes
+//! them, deterministic, and the same alerts as the analysis of the capture.
+
+mod common;
+
+use common::*;
+use netrec_analyzer::source::CaptureSource;
+use netrec_format::segment::{BlockBody, Recovery, SegmentReader};
+use netrec_format::store::list_segments;
+use netrec_format::{PacketRecord, SegmentMeta};
+use std::path::{Path, PathBuf};
+
+/// Every packet of a capture, cut to `snaplen`.
+fn read_packets(path: &Path, snaplen: usize) -> Vec<PacketRecord> {
+    let mut src = CaptureSource::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out = Vec::new();
+    while let Some(p) = src.next_packet().expect("read packet") {
+        out.push(PacketRecord {
+            ts: p.ts,
+            iface: p.iface,
+            direction: p.direction,
+            link_type: p.link_type,
+            wire_len: p.wire_len,
+            data: p.data[..p.data.len().min(snaplen)].to_vec(),
+        });
+    }
+    out
+}
+
+/// Closed segments of a directory in chain order.
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let list = list_segments(dir).unwrap();
+    assert!(list.iter().all(|l| !l.name.partial), "a .partial was left: {list:?}");
+    list.into_iter().map(|l| l.path).collect()
+}
+
+/// (meta records, packet records, alert count) of the segments of `dir`.
+fn contents(dir: &Path) -> (Vec<SegmentMeta>, Vec<PacketRecord>, usize) {
+    let (mut meta, mut pkts, mut alerts) = (Vec::new(), Vec::new(), 0);
+    for p in segments(dir) {
+        for b in SegmentReader::new(std::fs::File::open(&p).unwrap(), Recovery::Strict).unwrap() {
+            match b.unwrap().body {
+                BlockBody::Meta(m) => meta.extend(m),
+                BlockBody::Packets(b) => pkts.extend(b.to_records()),
+                BlockBody::Alerts(a) => alerts += a.len(),
+                _ => {}
+            }
+        }
+    }
+    (meta, pkts, alerts)
+}
+
+fn import(args: &[&str]) -> std::process::Output {
+    let mut a = vec!["import"];
+    a.extend_from_slice(args);
+    let o = netrec(&a);
+    assert_no_panic(&o, &a.join(" "));
+    o
+}
+
+/// Alerts as (rule_id, class, first_ts, last_ts, count, src, dst), sorted.
+fn alert_keys(alerts: &[serde_json::Value]) -> Vec<(String, String, String, String, u64, String, String)> {
+    let mut v: Vec<_> = alerts
+        .iter()
+        .map(|a| {
+            (
+                a["rule_id"].as_str().unwrap().to_owned(),
+                a["class"].as_str().unwrap().to_owned(),
+                a["first_ts"].as_str().unwrap().to_owned(),
+                a["last_ts"].as_str().unwrap_or_default().to_owned(),
+                a["count"].as_u64().unwrap(),
+                a["src"].to_string(),
+                a["dst"].to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn db_alert_rules(db: &Path) -> Vec<(String, String, String, i64)> {
+    let conn = db_ro(db);
+    let mut st =
+        conn.prepare("SELECT rule_id, class, first_ts, count FROM alerts ORDER BY 1, 2, 3, 4").unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn import_then_analyze_gives_the_alerts_of_the_capture() {
+    for name in ["syn_flood.pcap", "port_scan_syn.pcap", "brute_force_ssh.pcap"] {
+        let pcap = fixture(&format!("pcap/{name}"));
+        let dir = tempfile::tempdir().unwrap();
+        let segdir = dir.path().join("segs");
+        let alerts = dir.path().join("alerts.jsonl");
+        let o = import(&[s(&pcap), "-o", s(&segdir), "--alerts", s(&alerts)]);
+        assert_eq!(code(&o), 0, "{name}: {}", stderr(&o));
+        assert_eq!(code(&netrec(&["segments", "verify", s(&segdir)])), 0);
+
+        let db_seg = dir.path().join("seg.sqlite");
+        let o = netrec(&["analyze", "--quiet", "--db", s(&db_seg), s(&segdir)]);
+        assert_eq!(code(&o), 0, "{name}: analyze segments: {}", stderr(&o));
+        let db_pcap = dir.path().join("pcap.sqlite");
+        let o = netrec(&["analyze", "--quiet", "--db", s(&db_pcap), s(&pcap)]);
+        assert_eq!(code(&o), 0, "{name}: analyze pcap: {}", stderr(&o));
+        let from_pcap = db_alert_rules(&db_pcap);
+        assert!(!from_pcap.is_empty(), "{name} must raise alerts (fixtures/README.md)");
+        assert_eq!(db_alert_rules(&db_seg), from_pcap, "{name}: analyze of the import differs");
+
+        // The live alert lines of the import are the alerts of the capture, and they are stored
+        // in the segments too.
+        let text = std::fs::read_to_string(&alerts).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        // Live lines: the alert when raised, then updates; the last line of each id is final.
+        let mut last = std::collections::BTreeMap::new();
+        for l in &lines {
+            last.insert(l["id"].as_u64().expect("alert id"), l.clone());
+        }
+        let finals: Vec<serde_json::Value> = last.into_values().collect();
+        let of_pcap = jsonl(&netrec(&["alerts", "--format", "jsonl", s(&pcap)]));
+        assert_eq!(alert_keys(&finals), alert_keys(&of_pcap), "{name}: import alert lines");
+        assert_eq!(contents(&segdir).2, lines.len(), "{name}: alerts stored in the segments");
+    }
+}
+
+#[test]
+fn import_writes_the_packets_cut_to_the_snaplen_with_meta() {
+    let pcap = fixture("pcap/port_scan_syn.pcap");
+    for snaplen in [128usize, 40] {
+        let dir = tempfile::tempdir().unwrap();
+        let segdir = dir.path().join("segs");
+        let o =
+            import(&[s(&pcap), "-o", s(&segdir), "--snaplen", &snaplen.to_string(), "--rotate-size", "16K"]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let n = segments(&segdir).len();
+        assert!(n >= 3, "--rotate-size 16K must rotate: {n} segment(s)");
+        let (meta, pkts, _) = contents(&segdir);
+        assert_eq!(pkts, read_packets(&pcap, snaplen), "snaplen {snaplen}: records differ from the capture");
+        assert_eq!(meta.len(), n, "one meta record per segment");
+        for m in &meta {
+            assert_eq!(m.snaplen as usize, snaplen);
+            assert_eq!(m.interfaces.len(), 1, "{m:?}");
+            assert_eq!(m.interfaces[0].link_type, pkts[0].link_type);
+            assert_eq!(m.ruleset_digest, netrec_rules::ruleset::RuleSet::default_pack().digest());
+        }
+        let st = stderr(&o);
+        assert!(st.contains(&format!("imported {} packets", pkts.len())), "{st}");
+    }
+}
+
+#[test]
+fn import_is_deterministic() {
+    let pcap = fixture("pcap/syn_flood.pcap");
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let segdir = dir.path().join("segs");
+        let o = import(&[s(&pcap), "-o", s(&segdir), "--rotate-size", "64K"]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&segdir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .into_iter()
+            .collect();
+        assert!(files.len() >= 3, "{:?}", files.iter().map(|f| &f.0).collect::<Vec<_>>());
+        runs.push((dir, files));
+    }
+    let (a, b) = (&runs[0].1, &runs[1].1);
+    assert_eq!(a.iter().map(|f| &f.0).collect::<Vec<_>>(), b.iter().map(|f| &f.0).collect::<Vec<_>>());
+    for ((name, x), (_, y)) in a.iter().zip(b) {
+        assert!(x == y, "{name} differs between two imports of the same capture");
+    }
+}
+
+#[test]
+fn import_errors_name_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.pcap");
+    let o = import(&[s(&missing), "-o", s(&dir.path().join("segs"))]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("nope.pcap"), "{}", stderr(&o));
+    let o = import(&[s(&fixture("pcap/land.pcap")), "-o", s(&dir.path().join("segs")), "--snaplen", "0"]);
+    assert_eq!(code(&o), 2, "snaplen 0 is refused: {}", stderr(&o));
+}
+
+/// Unmounts when dropped, even when the test fails.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: PathBuf, size: &str) -> Tmpfs {
+        let id = std::process::Command::new("id").arg("-u").output().expect("run id -u");
+        let uid = String::from_utf8_lossy(&id.stdout).trim().to_owned();
+        assert_eq!(uid, "0", "the disk-full test mounts a tmpfs and must run as root (CI does); not skipped");
+        std::fs::create_dir_all(&at).unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&at)
+            .status()
+            .expect("run mount");
+        assert!(st.success(), "mount -t tmpfs failed on {}", at.display());
+        Tmpfs(at)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Import into a nearly full 2 MiB tmpfs: header writing pauses with the loss counted and
+/// reported (exit 2), the alert file outside the tmpfs gets the same alerts as with room, and
+/// every closed segment verifies. (Resuming when space returns is tested in
+/// recorder/tests/disk_full.rs, where a hook frees space mid-run.)
+#[test]
+fn import_into_a_full_disk_pauses_headers_and_keeps_alerting() {
+    let pcap = fixture("pcap/syn_flood.pcap");
+    let work = tempfile::tempdir().unwrap();
+    let roomy_alerts = work.path().join("roomy.jsonl");
+    let o = import(&[s(&pcap), "-o", s(&work.path().join("roomy")), "--alerts", s(&roomy_alerts)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let mnt = Tmpfs::mount(work.path().join("mnt"), "2m");
+    let filler = mnt.0.join("filler");
+    std::fs::write(&filler, vec![0x5au8; (2 << 20) - (160 << 10)]).unwrap();
+    let segdir = mnt.0.join("segs");
+    let alerts = work.path().join("alerts.jsonl");
+    let o = import(&[s(&pcap), "-o", s(&segdir), "--alerts", s(&alerts), "--rotate-size", "64K"]);
+    let st = stderr(&o);
+    assert_eq!(code(&o), 2, "records not written must change the exit code: {st}");
+    assert!(st.contains("paused: I/O error: No space left on device"), "{st}");
+    let total = read_packets(&pcap, 128).len();
+    let written = contents(&segdir).1.len();
+    assert!(written > 0 && written < total, "{written} of {total} written");
+    let want = format!("netrec: {} packet record(s) and ", total - written);
+    assert!(st.contains(&want), "expected {want:?} (nothing lost silently): {st}");
+    assert_eq!(
+        std::fs::read_to_string(&alerts).unwrap(),
+        std::fs::read_to_string(&roomy_alerts).unwrap(),
+        "alerting must not depend on disk space"
+    );
+    let o = netrec(&["segments", "verify", s(&segdir)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    drop(mnt);
+}
+
+/// Every real capture (../shared/captures) imports without a panic; what imports verifies and
+/// holds every packet the capture reader yields, cut to the snaplen.
+#[test]
+fn real_captures_import_and_verify() {
+    for cap in manifest_captures() {
+        let dir = tempfile::tempdir().unwrap();
+        let segdir = dir.path().join("segs");
+        let alerts = dir.path().join("alerts.jsonl");
+        let o = import(&[s(&cap), "-o", s(&segdir), "--alerts", s(&alerts)]);
+        let name = cap.display();
+        assert_eq!(code(&o), 0, "{name}: {}", stderr(&o));
+        let v = netrec(&["segments", "verify", s(&segdir)]);
+        assert_eq!(code(&v), 0, "{name}: {}", stderr(&v));
+        assert_eq!(contents(&segdir).1, read_packets(&cap, 128), "{name}: records differ");
+    }
+}
