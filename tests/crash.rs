@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use netrec_analyzer::source::CaptureSource;
 use netrec_format::PacketRecord;
 use netrec_format::segment::{BlockBody, Recovery, SegmentReader, verify_chain, verify_file};
 use netrec_format::store::list_segments;
@@ -63,19 +62,7 @@ fn write_capture(path: &Path, n: u32, t0: u32) {
 }
 
 fn read_packets(path: &Path) -> Vec<PacketRecord> {
-    let mut src = CaptureSource::open(path).unwrap();
-    let mut out = Vec::new();
-    while let Some(p) = src.next_packet().unwrap() {
-        out.push(PacketRecord {
-            ts: p.ts,
-            iface: p.iface,
-            direction: p.direction,
-            link_type: p.link_type,
-            wire_len: p.wire_len,
-            data: p.data[..p.data.len().min(SNAPLEN)].to_vec(),
-        });
-    }
-    out
+    capture_records(path, SNAPLEN)
 }
 
 fn packets_of(files: &[PathBuf]) -> Vec<PacketRecord> {

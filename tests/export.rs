@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use netrec_analyzer::source::CaptureSource;
 use netrec_format::segment::{SegmentHeaderInfo, WriterConfig};
 use netrec_format::store::SegmentFile;
 use netrec_format::{Alert, Direction, InterfaceInfo, LinkType, PacketRecord, SegmentMeta, Severity, Ts};
@@ -100,18 +99,7 @@ fn tshark_pcap(file: &Path) -> (u32, Vec<Frame>) {
 // Segments written by the test
 
 fn read_packets(path: &Path) -> Vec<PacketRecord> {
-    let mut src = CaptureSource::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut out = Vec::new();
-    while let Some(p) = src.next_packet().expect("read packet") {
-        out.push(PacketRecord {
-            ts: p.ts,
-            iface: p.iface,
-            direction: p.direction,
-            link_type: p.link_type,
-            wire_len: p.wire_len,
-            data: p.data.to_vec(),
-        });
-    }
+    let out = capture_records(path, usize::MAX);
     assert!(out.len() > 20, "{} has too few packets", path.display());
     out
 }
@@ -750,18 +738,7 @@ fn real_captures_of_every_link_type_round_trip() {
 
 /// Every packet of a capture (any count, unlike `read_packets`).
 fn read_packets_any(path: &Path) -> Vec<PacketRecord> {
-    let mut src = CaptureSource::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut out = Vec::new();
-    while let Some(p) = src.next_packet().unwrap_or_else(|e| panic!("{}: {e}", path.display())) {
-        out.push(PacketRecord {
-            ts: p.ts,
-            iface: p.iface,
-            direction: p.direction,
-            link_type: p.link_type,
-            wire_len: p.wire_len,
-            data: p.data.to_vec(),
-        });
-    }
+    let out = capture_records(path, usize::MAX);
     assert!(!out.is_empty(), "{} has no packets", path.display());
     out
 }

@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use netrec_analyzer::source::CaptureSource;
 use netrec_format::segment::{BlockBody, Recovery, SegmentReader};
 use netrec_format::store::list_segments;
 use netrec_format::{PacketRecord, SegmentMeta};
@@ -12,19 +11,7 @@ use std::path::{Path, PathBuf};
 
 /// Every packet of a capture, cut to `snaplen`.
 fn read_packets(path: &Path, snaplen: usize) -> Vec<PacketRecord> {
-    let mut src = CaptureSource::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut out = Vec::new();
-    while let Some(p) = src.next_packet().expect("read packet") {
-        out.push(PacketRecord {
-            ts: p.ts,
-            iface: p.iface,
-            direction: p.direction,
-            link_type: p.link_type,
-            wire_len: p.wire_len,
-            data: p.data[..p.data.len().min(snaplen)].to_vec(),
-        });
-    }
-    out
+    capture_records(path, snaplen)
 }
 
 /// Closed segments of a directory in chain order.

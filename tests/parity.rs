@@ -7,7 +7,6 @@ mod common;
 
 use common::netns::{VethPair, require_root};
 use common::*;
-use netrec_analyzer::source::CaptureSource;
 use netrec_format::segment::WriterConfig;
 use netrec_format::store::RotationPolicy;
 use netrec_format::{PacketRecord, SegmentMeta, Ts};
@@ -20,18 +19,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn pcap_records(name: &str, shift_ns: u64) -> Vec<PacketRecord> {
-    let mut src = CaptureSource::open(&fixture(&format!("pcap/{name}"))).expect("fixture pcap");
-    let mut v = Vec::new();
-    while let Some(p) = src.next_packet().expect("fixture reads") {
-        v.push(PacketRecord {
-            ts: Ts(p.ts.0 + shift_ns),
-            iface: p.iface,
-            direction: p.direction,
-            link_type: p.link_type,
-            wire_len: p.wire_len,
-            data: p.data.to_vec(),
-        });
-    }
+    let mut v = capture_records(&fixture(&format!("pcap/{name}")), usize::MAX);
+    v.iter_mut().for_each(|p| p.ts = Ts(p.ts.0 + shift_ns));
     v
 }
 

@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use netrec_analyzer::source::CaptureSource;
 use netrec_format::segment::{SegmentHeaderInfo, WriterConfig};
 use netrec_format::store::SegmentFile;
 use netrec_format::{InterfaceInfo, LinkType, LossRecord, PacketRecord, SegmentMeta};
@@ -14,18 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// Every packet of a capture, owned.
 fn read_packets(path: &Path) -> Vec<PacketRecord> {
-    let mut src = CaptureSource::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut out = Vec::new();
-    while let Some(p) = src.next_packet().expect("read packet") {
-        out.push(PacketRecord {
-            ts: p.ts,
-            iface: p.iface,
-            direction: p.direction,
-            link_type: p.link_type,
-            wire_len: p.wire_len,
-            data: p.data.to_vec(),
-        });
-    }
+    let out = capture_records(path, usize::MAX);
     assert!(!out.is_empty(), "{} has no packets", path.display());
     out
 }

@@ -114,3 +114,22 @@ pub fn ts_ns(t: &str) -> u64 {
     assert_eq!(f.len(), 9, "timestamp {t} needs 9 fraction digits");
     s.parse::<u64>().expect("seconds") * 1_000_000_000 + f.parse::<u64>().expect("nanoseconds")
 }
+
+/// Every packet of a capture as owned records, each cut to `snaplen` bytes (`usize::MAX`: whole).
+/// Panics naming the file when it cannot be read.
+pub fn capture_records(path: &Path, snaplen: usize) -> Vec<netrec_format::PacketRecord> {
+    let mut src = netrec_analyzer::source::CaptureSource::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out = Vec::new();
+    while let Some(p) = src.next_packet().unwrap_or_else(|e| panic!("{}: {e}", path.display())) {
+        out.push(netrec_format::PacketRecord {
+            ts: p.ts,
+            iface: p.iface,
+            direction: p.direction,
+            link_type: p.link_type,
+            wire_len: p.wire_len,
+            data: p.data[..p.data.len().min(snaplen)].to_vec(),
+        });
+    }
+    out
+}
