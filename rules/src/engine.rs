@@ -1,9 +1,10 @@
 //! The engine: flow table + one detector per enabled rule, driven by packet time.
 
 use crate::detect::{self, Detector, Out, PacketCtx};
-use crate::flow::{FlowConfig, FlowTable, FlowTableStats};
+use crate::flow::{FlowConfig, FlowTableStats};
 use crate::ruleset::RuleSet;
 use crate::sink::EngineSink;
+use crate::split::Front;
 use netrec_format::decode::Decoded;
 use netrec_format::{PacketRef, Ts};
 
@@ -42,21 +43,16 @@ pub struct EngineStats {
 }
 
 /// THE detection engine. See `docs/rules.md` for the semantics.
+///
+/// A [`Front`] (time, ticks, flow table) and one detector per enabled rule; `crate::split`
+/// runs the same parts on several threads with identical output.
 #[derive(Debug)]
 pub struct Engine {
     rules: RuleSet,
-    flows: FlowTable,
+    front: Front,
     detectors: Vec<(String, Box<dyn Detector>)>,
-    /// Latest packet time seen; time never goes backwards inside the engine.
-    now: Ts,
-    started: bool,
-    last_tick: Ts,
     next_id: u64,
-    packets: u64,
-    out_of_order: u64,
 }
-
-const TICK_NS: u64 = 1_000_000_000;
 
 impl Engine {
     pub fn new(rule_set: RuleSet, limits: Limits) -> Engine {
@@ -66,17 +62,7 @@ impl Engine {
             .filter(|r| r.enabled)
             .map(|r| (r.id.clone(), detect::build(r, limits.max_keys)))
             .collect();
-        Engine {
-            rules: rule_set,
-            flows: FlowTable::new(limits.flow),
-            detectors,
-            now: Ts::ZERO,
-            started: false,
-            last_tick: Ts::ZERO,
-            next_id: 1,
-            packets: 0,
-            out_of_order: 0,
-        }
+        Engine { front: Front::new(&limits), rules: rule_set, detectors, next_id: 1 }
     }
 
     pub fn rule_set(&self) -> &RuleSet {
@@ -85,26 +71,15 @@ impl Engine {
 
     /// Account one packet: flow table first, then every detector in rule order.
     pub fn process(&mut self, pkt: &PacketRef<'_>, dec: &Decoded, sink: &mut impl EngineSink) {
-        self.packets += 1;
-        let ts = if self.started && pkt.ts < self.now {
-            self.out_of_order += 1;
-            self.now
-        } else {
-            pkt.ts
-        };
-        if !self.started {
-            self.started = true;
-            self.now = ts;
-            self.last_tick = ts;
-        }
-        if ts.saturating_sub(self.last_tick) >= TICK_NS {
-            self.advance_to(ts, sink);
-        }
-        self.now = ts;
-        let pkt = PacketRef { ts, ..*pkt };
-        let update = self.flows.update(&pkt, dec);
-        let cx = PacketCtx { ts, pkt: &pkt, dec, flow: update.as_ref() };
+        let step = self.front.process(pkt, dec, &mut |r| sink.flow(r));
         let mut out = Out { next_id: &mut self.next_id, sink };
+        if step.tick {
+            for (_, d) in &mut self.detectors {
+                d.expire(step.ts, &mut out);
+            }
+        }
+        let pkt = PacketRef { ts: step.ts, ..*pkt };
+        let cx = PacketCtx { ts: step.ts, pkt: &pkt, dec, flow: step.flow.as_ref() };
         for (_, d) in &mut self.detectors {
             d.on_packet(&cx, &mut out);
         }
@@ -113,11 +88,7 @@ impl Engine {
     /// Move packet time to `t` (never backwards): expire flows, then close quiet
     /// incidents and stale windows of each detector in rule order.
     pub fn advance_to(&mut self, t: Ts, sink: &mut impl EngineSink) {
-        let t = t.max(self.now);
-        self.now = t;
-        self.started = true;
-        self.last_tick = t;
-        self.flows.expire(t, &mut |r| sink.flow(r));
+        let t = self.front.advance_to(t, &mut |r| sink.flow(r));
         let mut out = Out { next_id: &mut self.next_id, sink };
         for (_, d) in &mut self.detectors {
             d.expire(t, &mut out);
@@ -133,7 +104,7 @@ impl Engine {
                 d.finish(&mut out);
             }
         }
-        self.flows.finish(&mut |r| sink.flow(r));
+        self.front.finish(&mut |r| sink.flow(r));
     }
 
     pub fn stats(&self) -> EngineStats {
@@ -146,10 +117,10 @@ impl Engine {
             })
             .collect();
         EngineStats {
-            packets: self.packets,
-            out_of_order: self.out_of_order,
+            packets: self.front.packets(),
+            out_of_order: self.front.out_of_order(),
             alerts: self.next_id - 1,
-            flows: self.flows.stats(),
+            flows: self.front.flow_stats(),
             detectors,
         }
     }

@@ -11,6 +11,7 @@ mod json;
 pub mod netlist;
 pub mod ruleset;
 pub mod sink;
+pub mod split;
 
 pub use detect::PacketCtx;
 pub use engine::{DetectorSet, DetectorStats, Engine, EngineStats, Limits};

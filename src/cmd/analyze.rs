@@ -9,12 +9,13 @@ use netrec_analyzer::report::{Report, ReportKind};
 use netrec_format::decode::Decoded;
 use netrec_format::{Alert, FlowRecord, PROTO_ARP};
 use netrec_rules::Limits;
-use netrec_rules::{Engine, EngineSink};
+use netrec_rules::{Engine, EngineSink, split};
 use sha2::Digest as _;
 use std::io::{IsTerminal as _, Read as _};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, channel, sync_channel};
 
@@ -54,9 +55,9 @@ pub struct AnalyzeArgs {
     /// alerts recorded live; print the differences, exit 1 on any. Writes no database.
     #[arg(long)]
     pub check_parity: bool,
-    /// Threads per input: 1 replays on this thread; 2 or more run reading + decoding, the
-    /// engine and the SQLite writer as a pipeline (same database, row for row). Default: the
-    /// available cores.
+    /// Threads per input: 1 replays on this thread; N >= 2 runs reading + decoding, the flow
+    /// table, N-1 threads of detectors (the rules split between them) and the SQLite writer as
+    /// a pipeline (same database, row for row). Default: the available cores.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 }
@@ -216,7 +217,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut fresh = Vec::new();
     for path in &paths {
         let res = if threads > 1 {
-            analyze_one_threaded(&mut db, path, &rules, show_progress)
+            analyze_one_threaded(&mut db, path, &rules, show_progress, threads - 1)
         } else {
             analyze_one(&mut db, path, &rules, show_progress)
         };
@@ -421,6 +422,7 @@ fn analyze_one_threaded(
     path: &Path,
     rules: &netrec_rules::ruleset::RuleSet,
     progress: bool,
+    detector_threads: usize,
 ) -> anyhow::Result<Option<u64>> {
     let mut input = Input::open(path)?;
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -481,20 +483,73 @@ fn analyze_one_threaded(
         });
         let (pkt_tx, pkt_rx) = sync_channel::<PacketBatch>(8);
         let (back_tx, back_rx) = channel::<PacketBatch>();
-        let engine_out = out_tx.clone();
-        let engine = scope.spawn(move || {
-            let mut engine = Engine::new(rules.clone(), Limits::default());
-            let mut sink = ChanSink { buf: Vec::with_capacity(OUT_BATCH), tx: engine_out, closed: false };
+        let limits = Limits::default();
+        let groups = split::split(rules, &limits, detector_threads);
+        // Front: time, ticks and the flow table; each batch then goes, with its steps, to
+        // every detector group.
+        let mut group_txs = Vec::new();
+        let mut group_rxs = Vec::new();
+        for _ in 0..groups.len() {
+            let (tx, rx) = sync_channel::<Arc<(PacketBatch, Vec<split::Step>)>>(4);
+            group_txs.push(tx);
+            group_rxs.push(rx);
+        }
+        let front_out = out_tx.clone();
+        let front = scope.spawn(move || {
+            let mut front = split::Front::new(&limits);
+            let mut sink = ChanSink { buf: Vec::with_capacity(OUT_BATCH), tx: front_out, closed: false };
             for batch in pkt_rx.iter() {
-                for (pkt, dec) in batch.packets() {
-                    engine.process(&pkt, dec, &mut sink);
+                let steps: Vec<split::Step> = batch
+                    .packets()
+                    .map(|(pkt, dec)| front.process(&pkt, dec, &mut |f| sink.flow(f)))
+                    .collect();
+                let shared = Arc::new((batch, steps));
+                let gone = group_txs.iter().any(|tx| tx.send(Arc::clone(&shared)).is_err());
+                if gone || sink.closed {
+                    return (front, sink, false);
                 }
-                let _ = back_tx.send(batch);
+            }
+            (front, sink, true)
+        });
+        // Detector groups: alerts tagged with their position, one message per batch and a last
+        // one at the end, so the merger can take them in lockstep.
+        let (merge_txs, merge_rxs): (Vec<_>, Vec<_>) =
+            (0..groups.len()).map(|_| sync_channel::<Vec<split::Tagged>>(4)).unzip();
+        let mut group_handles = Vec::new();
+        for ((mut group, rx), tx) in groups.into_iter().zip(group_rxs).zip(merge_txs) {
+            let back_tx = back_tx.clone();
+            group_handles.push(scope.spawn(move || {
+                for shared in rx.iter() {
+                    for ((pkt, dec), step) in shared.0.packets().zip(&shared.1) {
+                        group.step(&pkt, dec, step);
+                    }
+                    // The last group done with a batch hands its buffers back to the reader.
+                    if let Ok((batch, _)) = Arc::try_unwrap(shared) {
+                        let _ = back_tx.send(batch);
+                    }
+                    if tx.send(group.take()).is_err() {
+                        return false;
+                    }
+                }
+                group.finish();
+                tx.send(group.take()).is_ok()
+            }));
+        }
+        drop(back_tx);
+        let merge_out = out_tx.clone();
+        let merger = scope.spawn(move || {
+            let mut merger = split::Merger::default();
+            let mut sink = ChanSink { buf: Vec::with_capacity(OUT_BATCH), tx: merge_out, closed: false };
+            loop {
+                let parts: Option<Vec<Vec<split::Tagged>>> =
+                    merge_rxs.iter().map(|rx| rx.recv().ok()).collect();
+                let Some(parts) = parts else { break };
+                merger.merge(parts, &mut sink);
                 if sink.closed {
                     break;
                 }
             }
-            (engine, sink)
+            sink
         });
         let mut stats = ReplayStats::default();
         let mut series = PacketSeries::default();
@@ -515,17 +570,18 @@ fn analyze_one_threaded(
         if let Some(b) = bar {
             b.finish_and_clear();
         }
-        let (mut engine, mut sink) = match engine.join() {
-            Ok(v) => v,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        if !stop.load(Ordering::Relaxed) && !sink.closed {
-            engine.finish(&mut sink);
+        let (mut front, mut sink, front_ok) = join(front);
+        let groups_ok = group_handles.into_iter().map(join).fold(true, |a, b| a & b);
+        let mut merged = join(merger);
+        if front_ok && groups_ok && !stop.load(Ordering::Relaxed) && !sink.closed && !merged.closed {
+            merged.flush();
+            front.finish(&mut |f| sink.flow(f));
             sink.flush();
-            if res.is_ok() {
+            if res.is_ok() && !sink.closed && !merged.closed {
                 let _ = out_tx.send(WriterMsg::Done(series, Box::new(stats)));
             }
         }
+        drop(merged);
         drop(sink);
         drop(out_tx);
         let written = match writer.join() {
@@ -536,6 +592,14 @@ fn analyze_one_threaded(
         res?;
         Ok(written)
     })
+}
+
+/// Join a scoped thread, re-raising its panic here.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    match h.join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
 }
 
 fn progress_bar(progress: bool, path: &Path, size: u64) -> Option<indicatif::ProgressBar> {

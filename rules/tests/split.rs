@@ -1,0 +1,173 @@
+//! The split engine (front + detector groups + merger, `netrec_rules::split`) gives exactly the
+//! sequential engine's output, for every fixture capture and several group counts, including
+//! with tiny key limits so evictions emit alert updates in the middle of the stream.
+
+use netrec_format::{Alert, Direction, FlowRecord, LinkType, PacketRef, Ts};
+use netrec_rules::split::{Front, Merger, split};
+use netrec_rules::{Engine, EngineSink, Limits, RuleSet};
+
+struct Frame {
+    ts: Ts,
+    wire_len: u32,
+    data: Vec<u8>,
+}
+
+/// The project's fixtures are classic little-endian pcap (written by xtask).
+fn read_pcap(path: &std::path::Path) -> (LinkType, Vec<Frame>) {
+    let b = std::fs::read(path).expect("read fixture");
+    let u32le = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+    let nano = match u32le(0) {
+        0xa1b2_c3d4 => false,
+        0xa1b2_3c4d => true,
+        m => panic!("{}: unexpected magic {m:#x}", path.display()),
+    };
+    let link = LinkType(u32le(20));
+    let mut frames = Vec::new();
+    let mut i = 24;
+    while i + 16 <= b.len() {
+        let (sec, frac, incl, orig) = (u32le(i), u32le(i + 4), u32le(i + 8) as usize, u32le(i + 12));
+        let ns = if nano { u64::from(frac) } else { u64::from(frac) * 1000 };
+        assert!(b.len() >= i + 16 + incl, "{}: truncated record", path.display());
+        frames.push(Frame {
+            ts: Ts(u64::from(sec) * 1_000_000_000 + ns),
+            wire_len: orig,
+            data: b[i + 16..i + 16 + incl].to_vec(),
+        });
+        i += 16 + incl;
+    }
+    (link, frames)
+}
+
+/// Every sink call, in order.
+#[derive(Debug, Default, PartialEq)]
+struct Log {
+    alerts: Vec<(bool, Alert)>,
+    flows: Vec<FlowRecord>,
+}
+
+impl EngineSink for Log {
+    fn alert(&mut self, a: Alert) {
+        self.alerts.push((true, a));
+    }
+    fn alert_update(&mut self, a: Alert) {
+        self.alerts.push((false, a));
+    }
+    fn flow(&mut self, f: FlowRecord) {
+        self.flows.push(f);
+    }
+}
+
+fn packets(link: LinkType, frames: &[Frame]) -> Vec<(PacketRef<'_>, netrec_format::decode::Decoded)> {
+    frames
+        .iter()
+        .map(|f| {
+            let pkt = PacketRef {
+                ts: f.ts,
+                iface: 0,
+                direction: Direction::Unknown,
+                link_type: link,
+                wire_len: f.wire_len,
+                data: &f.data,
+            };
+            (pkt, netrec_format::decode::decode(link, &f.data, f.wire_len))
+        })
+        .collect()
+}
+
+fn sequential(
+    rules: &RuleSet,
+    limits: &Limits,
+    pkts: &[(PacketRef<'_>, netrec_format::decode::Decoded)],
+) -> Log {
+    let mut e = Engine::new(rules.clone(), limits.clone());
+    let mut log = Log::default();
+    for (p, d) in pkts {
+        e.process(p, d, &mut log);
+    }
+    e.finish(&mut log);
+    log
+}
+
+/// The split engine driven batch by batch, as the analyzer's threads drive it.
+fn split_run(
+    rules: &RuleSet,
+    limits: &Limits,
+    n: usize,
+    batch: usize,
+    pkts: &[(PacketRef<'_>, netrec_format::decode::Decoded)],
+) -> Log {
+    let mut front = Front::new(limits);
+    let mut groups = split(rules, limits, n);
+    assert_eq!(groups.len(), n.max(1));
+    let mut merger = Merger::default();
+    let mut log = Log::default();
+    for chunk in pkts.chunks(batch.max(1)) {
+        let mut flows = Vec::new();
+        let steps: Vec<_> = chunk.iter().map(|(p, d)| front.process(p, d, &mut |f| flows.push(f))).collect();
+        log.flows.extend(flows);
+        // Groups in reverse order: the merge must not depend on who finishes first.
+        for g in groups.iter_mut().rev() {
+            for ((p, d), s) in chunk.iter().zip(&steps) {
+                g.step(p, d, s);
+            }
+        }
+        merger.merge(groups.iter_mut().map(|g| g.take()).collect(), &mut log);
+    }
+    for g in &mut groups {
+        g.finish();
+    }
+    merger.merge(groups.iter_mut().map(|g| g.take()).collect(), &mut log);
+    front.finish(&mut |f| log.flows.push(f));
+    log
+}
+
+fn fixtures() -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/pcap");
+    let mut v: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fixtures/pcap")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .collect();
+    v.sort();
+    assert!(v.len() >= 20, "fixtures missing in {}", dir.display());
+    v
+}
+
+#[test]
+fn split_engine_equals_sequential_on_every_fixture() {
+    let rules = RuleSet::default_pack();
+    let mut total_alerts = 0;
+    for path in fixtures() {
+        let (link, frames) = read_pcap(&path);
+        let pkts = packets(link, &frames);
+        for limits in [Limits::default(), Limits { max_keys: 3, ..Limits::default() }] {
+            let want = sequential(&rules, &limits, &pkts);
+            total_alerts += want.alerts.len();
+            for (n, batch) in [(1, 1024), (2, 1024), (2, 7), (3, 64), (16, 100)] {
+                let got = split_run(&rules, &limits, n, batch, &pkts);
+                assert!(
+                    got == want,
+                    "{} (max_keys {}, {n} groups, batch {batch}): split output differs",
+                    path.display(),
+                    limits.max_keys
+                );
+            }
+        }
+    }
+    // The comparison is only meaningful if the fixtures raise alerts (and evictions updates).
+    assert!(total_alerts > 40, "only {total_alerts} alert events over the fixtures");
+}
+
+#[test]
+fn groups_partition_the_enabled_rules() {
+    let rules = RuleSet::default_pack();
+    let enabled = rules.rules().iter().filter(|r| r.enabled).count();
+    for n in 1..=enabled + 2 {
+        let groups = split(&rules, &Limits::default(), n);
+        let sizes: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), enabled, "{n} groups: {sizes:?}");
+        if n <= enabled {
+            assert!(sizes.iter().all(|&s| s > 0), "{n} groups: an empty group: {sizes:?}");
+        }
+    }
+}
