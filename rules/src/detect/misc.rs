@@ -108,6 +108,8 @@ pub(crate) struct DnsWin {
 
 impl Window for DnsWin {
     fn reset(&mut self) {
+        // Cleared too: a reused slot may belong to another domain.
+        self.domain.clear();
         self.queries = 0;
         self.names.clear();
         self.sum_len = 0;

@@ -11,7 +11,6 @@ use crate::sink::EngineSink;
 use netrec_format::decode::{Decoded, Transport};
 use netrec_format::{Alert, PacketRef, Severity, TcpState, Ts};
 use std::collections::HashSet;
-use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 
 pub(crate) mod anomaly;
@@ -310,25 +309,37 @@ impl Incident {
 /// Per-key state: the detector's window, its start, last update and the open incident.
 #[derive(Debug)]
 pub(crate) struct Slot<W> {
+    key: Key,
     pub win: W,
     pub win_start: Ts,
-    pub last: Ts,
     /// Boxed: few keys have an open incident, and inline it would triple every slot (a flood
     /// of spoofed sources fills `max_keys` slots of each scan detector).
     inc: Option<Box<Incident>>,
 }
 
-/// Window state of a detector; `reset` must keep allocations for reuse.
+/// Window state of a detector; `reset` must keep allocations for reuse and leave the window
+/// as a fresh one would be (slots of forgotten keys are reused through it).
 pub(crate) trait Window: std::fmt::Debug {
     fn reset(&mut self);
 }
 
+/// `lasts` value of a free slot.
+const FREE: u64 = u64::MAX;
+
 /// Bounded keyed state of one rule, with incident handling and LRU eviction.
+///
+/// Slots live in a slab indexed through a small key -> index map: the map's buckets stay
+/// small (cache-friendly lookups), forgotten slots are reused with their allocations, and
+/// eviction scans a dense array of last-update times instead of every slot.
 #[derive(Debug)]
 pub(crate) struct Tracker<W> {
     pub meta: Meta,
     /// Fx like the flow table: bounded by `max_keys`, so a collision attack costs time, not memory.
-    map: FxHashMap<Key, Slot<W>>,
+    index: FxHashMap<Key, u32>,
+    slots: Vec<Slot<W>>,
+    /// Last update (packet time, ns) of each slot, `FREE` for free slots.
+    lasts: Vec<u64>,
+    free: Vec<u32>,
     max_keys: usize,
     evictions: u64,
     alerts: u64,
@@ -340,7 +351,10 @@ impl<W: Window> Tracker<W> {
     pub fn new(rule: &Rule, max_keys: usize, make: fn(&Rule) -> W) -> Self {
         Tracker {
             meta: Meta::new(rule),
-            map: FxHashMap::default(),
+            index: FxHashMap::default(),
+            slots: Vec::new(),
+            lasts: Vec::new(),
+            free: Vec::new(),
             max_keys: max_keys.max(1),
             evictions: 0,
             alerts: 0,
@@ -350,13 +364,43 @@ impl<W: Window> Tracker<W> {
     }
 
     pub fn keys(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
     pub fn evictions(&self) -> u64 {
         self.evictions
     }
     pub fn alerts(&self) -> u64 {
         self.alerts
+    }
+
+    /// A slot for a new key, reusing a free one (and its window's allocations).
+    fn alloc(&mut self, key: Key, ts: Ts) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                let slot = &mut self.slots[i as usize];
+                slot.key = key;
+                slot.win.reset();
+                slot.win_start = ts;
+                slot.inc = None;
+                self.lasts[i as usize] = ts.nanos();
+                i
+            }
+            None => {
+                let win = (self.make)(&self.rule);
+                self.slots.push(Slot { key, win, win_start: ts, inc: None });
+                self.lasts.push(ts.nanos());
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Forget slot `i` (its key must be in the index); returns its incident.
+    fn release(&mut self, i: u32) -> Option<Box<Incident>> {
+        let slot = &mut self.slots[i as usize];
+        self.index.remove(&slot.key);
+        self.lasts[i as usize] = FREE;
+        self.free.push(i);
+        slot.inc.take()
     }
 
     /// Record one event for `key`. While an incident is open the event only updates it;
@@ -371,17 +415,19 @@ impl<W: Window> Tracker<W> {
         update: impl FnOnce(&mut W, Ts) -> Option<Fire>,
     ) {
         // One hash per event; the extra lookup only when the table is full and the key new.
-        if self.map.len() >= self.max_keys && !self.map.contains_key(&key) {
+        if self.index.len() >= self.max_keys && !self.index.contains_key(&key) {
             self.evict(out);
         }
-        let slot = match self.map.entry(key) {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(v) => {
-                let win = (self.make)(&self.rule);
-                v.insert(Slot { win, win_start: ts, last: ts, inc: None })
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                let i = self.alloc(key, ts);
+                self.index.insert(key, i);
+                i
             }
-        };
-        slot.last = ts;
+        } as usize;
+        self.lasts[i] = ts.nanos();
+        let slot = &mut self.slots[i];
         if let Some(inc) = &mut slot.inc {
             inc.add(ts, ev);
             return;
@@ -398,30 +444,41 @@ impl<W: Window> Tracker<W> {
 
     /// Mutate the window of an existing key (e.g. credit an answer) without creating it.
     pub fn with_existing(&mut self, key: &Key, f: impl FnOnce(&mut W)) {
-        if let Some(slot) = self.map.get_mut(key)
+        if let Some(&i) = self.index.get(key)
+            && let Some(slot) = self.slots.get_mut(i as usize)
             && slot.inc.is_none()
         {
             f(&mut slot.win);
         }
     }
 
-    /// Drop the least recently updated eighth of the keys (amortized O(log n) per
-    /// insert), closing their incidents; ties broken by key for determinism.
+    /// Drop the least recently updated eighth of the keys (amortized O(1) per insert),
+    /// closing their incidents; ties broken by key for determinism.
     fn evict(&mut self, out: &mut Out<'_>) {
-        let mut all: Vec<(Ts, Key)> = self.map.iter().map(|(k, s)| (s.last, *k)).collect();
-        let n = (all.len() / 8).max(1);
-        // Keys are unique, so the n smallest are one set: select them in O(len), sort only them.
-        if n < all.len() {
-            all.select_nth_unstable(n);
-            all.truncate(n);
+        let mut live: Vec<(u64, u32)> =
+            self.lasts.iter().enumerate().filter(|(_, t)| **t != FREE).map(|(i, t)| (*t, i as u32)).collect();
+        if live.is_empty() {
+            return;
         }
-        all.sort_unstable();
-        for (_, k) in all {
-            if let Some(slot) = self.map.remove(&k) {
-                self.evictions += 1;
-                if let Some(inc) = slot.inc {
-                    out.sink.alert_update(inc.alert(&self.meta));
-                }
+        let n = (live.len() / 8).max(1);
+        // The n smallest by (time, key): everything older than the n-th smallest time, then
+        // the smallest keys among those updated exactly at that time.
+        let (_, &mut (cut, _), _) = live.select_nth_unstable(n - 1);
+        let mut chosen: Vec<(u64, Key, u32)> =
+            live.iter().filter(|(t, _)| *t < cut).map(|&(t, i)| (t, self.slots[i as usize].key, i)).collect();
+        let mut ties: Vec<(u64, Key, u32)> = live
+            .iter()
+            .filter(|(t, _)| *t == cut)
+            .map(|&(t, i)| (t, self.slots[i as usize].key, i))
+            .collect();
+        ties.sort_unstable();
+        ties.truncate(n - chosen.len());
+        chosen.extend(ties);
+        chosen.sort_unstable();
+        for (_, _, i) in chosen {
+            self.evictions += 1;
+            if let Some(inc) = self.release(i) {
+                out.sink.alert_update(inc.alert(&self.meta));
             }
         }
     }
@@ -432,16 +489,23 @@ impl<W: Window> Tracker<W> {
         let suppress = self.meta.suppress_ns;
         let window = self.meta.window_ns;
         let mut closed: Vec<(Key, Box<Incident>)> = Vec::new();
-        self.map.retain(|k, s| match &s.inc {
-            Some(inc) if now.saturating_sub(inc.last_ts) >= suppress => {
-                if let Some(inc) = s.inc.take() {
-                    closed.push((*k, inc));
-                }
-                false
+        for i in 0..self.slots.len() {
+            let last = self.lasts[i];
+            if last == FREE {
+                continue;
             }
-            Some(_) => true,
-            None => now.saturating_sub(s.last) < window,
-        });
+            let slot = &self.slots[i];
+            let drop = match &slot.inc {
+                Some(inc) => now.saturating_sub(inc.last_ts) >= suppress,
+                None => now.nanos().saturating_sub(last) >= window,
+            };
+            if drop {
+                let key = slot.key;
+                if let Some(inc) = self.release(i as u32) {
+                    closed.push((key, inc));
+                }
+            }
+        }
         closed.sort_unstable_by_key(|(k, _)| *k);
         for (_, inc) in closed {
             out.sink.alert_update(inc.alert(&self.meta));
@@ -449,8 +513,18 @@ impl<W: Window> Tracker<W> {
     }
 
     pub fn finish(&mut self, out: &mut Out<'_>) {
-        let mut closed: Vec<(Key, Box<Incident>)> =
-            std::mem::take(&mut self.map).into_iter().filter_map(|(k, s)| s.inc.map(|i| (k, i))).collect();
+        let mut closed: Vec<(Key, Box<Incident>)> = Vec::new();
+        for i in 0..self.slots.len() {
+            if self.lasts[i] != FREE {
+                let key = self.slots[i].key;
+                if let Some(inc) = self.release(i as u32) {
+                    closed.push((key, inc));
+                }
+            }
+        }
+        self.slots.clear();
+        self.lasts.clear();
+        self.free.clear();
         closed.sort_unstable_by_key(|(k, _)| *k);
         for (_, inc) in closed {
             out.sink.alert_update(inc.alert(&self.meta));
