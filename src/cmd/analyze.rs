@@ -174,7 +174,9 @@ impl EngineSink for DbSink<'_, '_> {
 fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
     let mut f = std::fs::File::open(path)?;
     let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    // Cache-sized reads: the copy out of the page cache is the larger part of hashing cost
+    // otherwise (see `source::buf::BUF_SIZE`).
+    let mut buf = vec![0u8; 128 << 10];
     let mut n = 0u64;
     loop {
         let k = f.read(&mut buf)?;

@@ -7,8 +7,10 @@
 
 use std::io::{self, Read};
 
-/// Initial (and usual) buffer size. Large enough that refills are rare next to parsing.
-pub(crate) const BUF_SIZE: usize = 1 << 20;
+/// Initial (and usual) buffer size: large enough that refills are rare next to parsing, small
+/// enough to stay in a core's L2 cache. The kernel's copy into a cache-resident buffer is about
+/// 3x cheaper than into a 1 MiB one (727 MB capture: 0.17 s vs 0.56 s of system time).
+pub(crate) const BUF_SIZE: usize = 128 << 10;
 
 pub(crate) struct StreamBuf {
     reader: Box<dyn Read + Send>,
