@@ -435,9 +435,9 @@ fn analyze_one_threaded(
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let stop = &stop;
-        let hasher = scope.spawn(|| sha256_file(path));
+        let hasher = spawn_named(scope, "nr-hash", || sha256_file(path));
         let (out_tx, out_rx) = sync_channel::<WriterMsg>(16);
-        let writer = scope.spawn(move || {
+        let writer = spawn_named(scope, "nr-writer", move || {
             let mut sink = DbSink {
                 db: Some(db),
                 writer: None,
@@ -497,7 +497,7 @@ fn analyze_one_threaded(
             group_rxs.push(rx);
         }
         let front_out = out_tx.clone();
-        let front = scope.spawn(move || {
+        let front = spawn_named(scope, "nr-flows", move || {
             let mut front = split::Front::new(&limits);
             let mut sink = ChanSink { buf: Vec::with_capacity(OUT_BATCH), tx: front_out, closed: false };
             for batch in pkt_rx.iter() {
@@ -520,7 +520,7 @@ fn analyze_one_threaded(
         let mut group_handles = Vec::new();
         for ((mut group, rx), tx) in groups.into_iter().zip(group_rxs).zip(merge_txs) {
             let back_tx = back_tx.clone();
-            group_handles.push(scope.spawn(move || {
+            group_handles.push(spawn_named(scope, "nr-detect", move || {
                 for shared in rx.iter() {
                     for ((pkt, dec), step) in shared.0.packets().zip(&shared.1) {
                         group.step(&pkt, dec, step);
@@ -539,7 +539,7 @@ fn analyze_one_threaded(
         }
         drop(back_tx);
         let merge_out = out_tx.clone();
-        let merger = scope.spawn(move || {
+        let merger = spawn_named(scope, "nr-merge", move || {
             let mut merger = split::Merger::default();
             let mut sink = ChanSink { buf: Vec::with_capacity(OUT_BATCH), tx: merge_out, closed: false };
             loop {
@@ -594,6 +594,18 @@ fn analyze_one_threaded(
         res?;
         Ok(written)
     })
+}
+
+/// A scoped thread with a name (shown by top -H, perf and /proc: which stage is the bottleneck).
+fn spawn_named<'scope, 'env, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, T> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn_scoped(scope, f)
+        .unwrap_or_else(|e| panic!("cannot start thread {name}: {e}"))
 }
 
 /// Join a scoped thread, re-raising its panic here.

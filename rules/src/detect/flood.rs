@@ -142,14 +142,24 @@ impl Cfg {
             return None;
         }
         let sources = w.sources.len();
-        let elapsed = secs(now.saturating_sub(start));
         let unsolicited_ratio = w.unsolicited as f64 / w.packets.max(1) as f64;
         let top = w.ports.top().unwrap_or((0, 0));
-        let (ok, stats, message) = match self.kind {
+        let half_open = 1.0 - (w.completed as f64 / w.packets.max(1) as f64).min(1.0);
+        // Decide first: a busy target that is not flooded crosses the volume threshold on every
+        // packet of its window, and must not pay for the alert's text each time.
+        let ok = match self.kind {
             DetectorKind::SynFlood => {
-                let half_open = 1.0 - (w.completed as f64 / w.packets.max(1) as f64).min(1.0);
-                let spread = sources >= self.min_sources || top.1 >= self.min_same_port;
-                let ok = half_open >= self.min_ratio && spread;
+                half_open >= self.min_ratio && (sources >= self.min_sources || top.1 >= self.min_same_port)
+            }
+            DetectorKind::Amplification => sources >= self.min_sources,
+            _ => sources >= self.min_sources || unsolicited_ratio >= self.min_ratio,
+        };
+        if !ok {
+            return None;
+        }
+        let elapsed = secs(now.saturating_sub(start));
+        let (stats, message) = match self.kind {
+            DetectorKind::SynFlood => {
                 let stats = vec![
                     stat("syns", w.packets as f64),
                     stat("sources", sources as f64),
@@ -166,10 +176,9 @@ impl Cfg {
                     top.1,
                     top.0
                 );
-                (ok, stats, msg)
+                (stats, msg)
             }
             DetectorKind::Amplification => {
-                let ok = sources >= self.min_sources;
                 let stats = vec![
                     stat("packets", w.packets as f64),
                     stat("bytes", w.bytes as f64),
@@ -181,10 +190,9 @@ impl Cfg {
                     "UDP reflection flood on {dst}: {} unsolicited packets ({} bytes) in {elapsed:.3} s from {sources}+ reflectors, mostly source port {}",
                     w.packets, w.bytes, top.0
                 );
-                (ok, stats, msg)
+                (stats, msg)
             }
             _ => {
-                let ok = sources >= self.min_sources || unsolicited_ratio >= self.min_ratio;
                 let what = match self.kind {
                     DetectorKind::UdpFlood => "UDP flood",
                     DetectorKind::IcmpFlood => "ICMP flood",
@@ -203,10 +211,10 @@ impl Cfg {
                     w.bytes,
                     unsolicited_ratio * 100.0
                 );
-                (ok, stats, msg)
+                (stats, msg)
             }
         };
-        ok.then(|| Fire {
+        Some(Fire {
             first_ts: start,
             count: w.packets,
             srcs: w.sources.smallest(super::MAX_LIST),
