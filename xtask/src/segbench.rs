@@ -40,7 +40,7 @@ fn write_segment(records: &[PacketRecord], header_delta: bool) -> anyhow::Result
     Ok(w.into_inner())
 }
 
-pub fn run(pcap: &Path, snaplen: usize) -> anyhow::Result<Report> {
+pub fn run(pcap: &Path, snaplen: usize, dump: Option<&Path>) -> anyhow::Result<Report> {
     let mut input = Input::open(pcap).with_context(|| format!("opening {}", pcap.display()))?;
     let mut records = Vec::new();
     let mut first64 = Vec::new();
@@ -70,6 +70,16 @@ pub fn run(pcap: &Path, snaplen: usize) -> anyhow::Result<Report> {
         records.push(rec);
     }
     engine.finish(&mut sink);
+    if let Some(path) = dump {
+        let info = SegmentHeaderInfo { seq: 1, prev_sha256: [0; 32], created_ns: 0 };
+        let cfg = WriterConfig { zstd_level: 0, header_delta: false, ..WriterConfig::default() };
+        let mut w = SegmentWriter::new(Vec::new(), info, cfg)?;
+        for r in &records {
+            w.push_packet(&r.as_ref())?;
+        }
+        w.finish()?;
+        std::fs::write(path, w.into_inner()).with_context(|| format!("writing {}", path.display()))?;
+    }
 
     let t = Instant::now();
     let seg = write_segment(&records, true)?;
