@@ -595,12 +595,36 @@ impl Hasher for KeyHasher {
     }
 }
 
-/// Columns of a field-coded packet block: ts, iface, direction, link type (as in v1.0), then
-/// wire length, captured length, reference, residual runs, residual values, literal bytes.
-pub const COLUMNS: usize = 10;
-const C_WIRE: usize = 4;
-const C_CAPLEN: usize = 5;
-const C_REF: usize = 6;
+/// Columns of a field-coded packet block (SPEC.md §5.2.2). Values that spread over many
+/// magnitudes (time deltas, references) are split into a low byte and a varint of the rest,
+/// so each column holds one kind of symbol for zstd's entropy coder.
+pub const COLUMNS: usize = 12;
+pub const C_TS_LO: usize = 0;
+pub const C_IFACE: usize = 2;
+pub const C_DIR: usize = 3;
+pub const C_LINK: usize = 4;
+const C_WIRE: usize = 5;
+const C_CAPLEN: usize = 6;
+const C_REF_LO: usize = 7;
+/// Runs, values and literal bytes are the last three columns.
+const C_RUNS: usize = 9;
+const _: () = assert!(C_RUNS + 3 == COLUMNS);
+
+/// Appends `v` split: low byte to `cols[at]`, varint of the rest to `cols[at + 1]`.
+pub fn put_split(cols: &mut [Vec<u8>], at: usize, v: u64) {
+    cols[at].push(v as u8);
+    put_varint(&mut cols[at + 1], v >> 8);
+}
+
+/// Reads a value written by [`put_split`].
+pub fn split(lo: &mut Cur<'_>, hi: &mut Cur<'_>) -> WireResult<u64> {
+    let l = lo.u8()?;
+    let h = hi.varint()?;
+    if h >> 56 != 0 {
+        return Err("split value overflows u64");
+    }
+    Ok((h << 8) | u64::from(l))
+}
 
 /// Encoder of the open block.
 #[derive(Default)]
@@ -653,7 +677,7 @@ impl Encoder {
         let pl = self.st.plan(&self.raw, target, wire);
         put_varint(&mut cols[C_WIRE], zigzag(i64::from(wire) - i64::from(pl.base_wire)));
         put_varint(&mut cols[C_CAPLEN], zigzag(data.len() as i64 - i64::from(pl.pred_cap)));
-        put_varint(&mut cols[C_REF], code);
+        put_split(cols, C_REF_LO, code);
         let mut t = [0u8; MAX_CODED];
         let n = residual(data, wire, &pl, &mut t);
         let [.., runs, values, literal] = cols;
@@ -676,23 +700,24 @@ pub struct Decoder<'a> {
     st: State,
     wire: Cur<'a>,
     cap: Cur<'a>,
-    refs: Cur<'a>,
+    ref_lo: Cur<'a>,
+    ref_hi: Cur<'a>,
     runs: Cur<'a>,
     values: Cur<'a>,
     literal: Cur<'a>,
 }
 
 impl<'a> Decoder<'a> {
-    pub fn new(cols: [Cur<'a>; 6], count: usize) -> Decoder<'a> {
-        let [wire, cap, refs, runs, values, literal] = cols;
+    pub fn new(cols: [Cur<'a>; 7], count: usize) -> Decoder<'a> {
+        let [wire, cap, ref_lo, ref_hi, runs, values, literal] = cols;
         let st = State { pk: Vec::with_capacity(count), ..State::default() };
-        Decoder { st, wire, cap, refs, runs, values, literal }
+        Decoder { st, wire, cap, ref_lo, ref_hi, runs, values, literal }
     }
 
     /// Decodes the next packet, appending its bytes to `data`; returns its wire length.
     pub fn next(&mut self, link: LinkType, data: &mut Vec<u8>, limit: usize) -> WireResult<u32> {
         let i = self.st.pk.len() as u64;
-        let code = self.refs.varint()?;
+        let code = split(&mut self.ref_lo, &mut self.ref_hi)?;
         let target = if code == 0 {
             Target { flow: None }
         } else {
@@ -780,8 +805,59 @@ mod study {
             }
         }
         flush(&mut pc);
+        // Lossless on this input, through the public writer and reader.
+        let info = crate::segment::SegmentHeaderInfo { seq: 1, prev_sha256: [0; 32], created_ns: 0 };
+        let mut w = crate::segment::SegmentWriter::new(Vec::new(), info, Default::default()).unwrap();
+        for p in &packets {
+            w.push_packet(&p.as_ref()).unwrap();
+        }
+        w.finish().unwrap();
+        let seg = w.into_inner();
+        let mut back = Vec::new();
+        for b in SegmentReader::new(&seg[..], Recovery::Strict).unwrap() {
+            if let BlockBody::Packets(p) = b.unwrap().body {
+                back.extend(p.to_records());
+            }
+        }
+        assert!(back == packets, "round trip differs");
+        // Residual bytes by offset (where the predictions miss).
+        let mut hist = vec![0u64; MAX_CODED];
+        let mut masks = Vec::new();
+        let mut enc = Encoder::default();
+        let mut cols: [Vec<u8>; COLUMNS] = Default::default();
+        for (k, p) in packets.iter().enumerate() {
+            if k % 16384 == 0 {
+                enc.clear();
+            }
+            let (_, key) = shape(p.link_type, &p.data, true);
+            let target = match key.and_then(|(k, rev)| enc.map.get(&k).map(|&(s, f)| (s, u8::from(rev != f)))) {
+                Some(f) => Target { flow: Some(f) },
+                None => Target { flow: None },
+            };
+            let pl = enc.st.plan(&enc.raw, target, p.wire_len);
+            let mut t = [0u8; MAX_CODED];
+            let n = residual(&p.data, p.wire_len, &pl, &mut t);
+            for (j, x) in t[..n].iter().enumerate() {
+                hist[j] += u64::from(*x != 0);
+            }
+            for chunk in t[..n].chunks(8) {
+                masks.push(chunk.iter().enumerate().fold(0u8, |m, (b, x)| m | (u8::from(*x != 0) << b)));
+            }
+            enc.push(p.link_type, p.wire_len, &p.data, &mut cols);
+            cols.iter_mut().for_each(Vec::clear);
+        }
+        let top: Vec<String> = hist
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c * 100 > packets.len() as u64)
+            .map(|(j, c)| format!("{j}:{:.2}", *c as f64 / packets.len() as f64))
+            .collect();
+        println!("non-zero residual share by offset (>1%): {}", top.join(" "));
+        let mc: usize = masks.chunks(1 << 18).map(|c| zstd::bulk::compress(c, 3).unwrap().len()).sum();
+        println!("bitmap masks instead of runs: {:.3} B/packet", mc as f64 / packets.len() as f64);
         let n = packets.len() as f64;
-        let names = ["ts", "iface", "dir", "link", "wire", "caplen", "ref", "runs", "values", "literal"];
+        let names =
+            ["ts_lo", "ts_hi", "iface", "dir", "link", "wire", "caplen", "ref_lo", "ref_hi", "runs", "values", "literal"];
         for (name, b) in names.iter().zip(per_col) {
             println!("{name:>8} {:.3}", b as f64 / n);
         }

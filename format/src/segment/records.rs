@@ -63,17 +63,21 @@ impl PacketColumns {
     #[inline]
     pub fn push(&mut self, p: &PacketRef<'_>) {
         let delta = p.ts.0.wrapping_sub(self.last_ts) as i64;
-        put_varint(&mut self.cols[C_TS], zigzag(delta));
         self.last_ts = p.ts.0;
-        put_varint(&mut self.cols[C_IFACE], u64::from(p.iface));
-        self.cols[C_DIR].push(p.direction as u8);
-        put_varint(&mut self.cols[C_LINK], u64::from(p.link_type.0));
         if let Some(enc) = &mut self.field {
             let cols: &mut [Vec<u8>; MAX_COLUMNS] = &mut self.cols;
+            fcode::put_split(cols, fcode::C_TS_LO, zigzag(delta));
+            put_varint(&mut cols[fcode::C_IFACE], u64::from(p.iface));
+            cols[fcode::C_DIR].push(p.direction as u8);
+            put_varint(&mut cols[fcode::C_LINK], u64::from(p.link_type.0));
             enc.push(p.link_type, p.wire_len, p.data, cols);
             self.count += 1;
             return;
         }
+        put_varint(&mut self.cols[C_TS], zigzag(delta));
+        put_varint(&mut self.cols[C_IFACE], u64::from(p.iface));
+        self.cols[C_DIR].push(p.direction as u8);
+        put_varint(&mut self.cols[C_LINK], u64::from(p.link_type.0));
         put_varint(&mut self.cols[C_WIRE], u64::from(p.wire_len));
         put_varint(&mut self.cols[C_CAPLEN], p.data.len() as u64);
         match &mut self.delta {
@@ -270,18 +274,18 @@ fn decode_field_coded(payload: &[u8], count: u32) -> WireResult<PacketBlock> {
     }
     // Columns appended by later layouts are ignored.
     let n = count as usize;
-    // Each packet takes at least one byte in the direction column.
-    if n > cols[C_DIR].remaining() {
+    // Each packet takes exactly one byte in the direction column.
+    if n > cols[fcode::C_DIR].remaining() {
         return Err("record count exceeds the direction column");
     }
-    let [ts_c, if_c, dir_c, link_c, wire_c, cap_c, ref_c, runs_c, val_c, lit_c] = cols;
-    let (mut ts_c, mut if_c, mut dir_c, mut link_c) = (ts_c, if_c, dir_c, link_c);
-    let mut dec = fcode::Decoder::new([wire_c, cap_c, ref_c, runs_c, val_c, lit_c], n);
+    let [ts_lo, ts_hi, if_c, dir_c, link_c, wire_c, cap_c, ref_lo, ref_hi, runs_c, val_c, lit_c] = cols;
+    let (mut ts_lo, mut ts_hi, mut if_c, mut dir_c, mut link_c) = (ts_lo, ts_hi, if_c, dir_c, link_c);
+    let mut dec = fcode::Decoder::new([wire_c, cap_c, ref_lo, ref_hi, runs_c, val_c, lit_c], n);
     let mut data = Vec::with_capacity(payload.len().saturating_mul(4).min(MAX_PAYLOAD_LEN as usize));
     let mut packets = Vec::with_capacity(n);
     let mut ts = 0u64;
     for _ in 0..n {
-        ts = ts.wrapping_add(unzigzag(ts_c.varint()?) as u64);
+        ts = ts.wrapping_add(unzigzag(fcode::split(&mut ts_lo, &mut ts_hi)?) as u64);
         let iface = if_c.varint_u32()?;
         let direction = Direction::from_u8(dir_c.u8()?).ok_or("bad packet direction")?;
         let link_type = LinkType(link_c.varint_u32()?);
