@@ -154,7 +154,7 @@ fn build(step: &Step, st: &mut [[DirState; 2]; FLOWS.len()], t: &mut u64) -> Pac
             h[2..4].copy_from_slice(&ports[1].to_be_bytes());
             h[4..8].copy_from_slice(&me.seq.to_be_bytes());
             h[8..12].copy_from_slice(&peer.seq.to_be_bytes());
-            h[12] = ((20 + opts.len()) / 4 << 4) as u8;
+            h[12] = (((20 + opts.len()) / 4) << 4) as u8;
             h[13] = step.flags;
             h[14..16].copy_from_slice(&502u16.to_be_bytes());
             [h, opts, payload].concat()
@@ -348,7 +348,14 @@ fn read_pcap(b: &[u8]) -> Option<Vec<PacketRecord>> {
         let (s, frac, cap, wire) = (rd(o)?, rd(o + 4)?, rd(o + 8)? as usize, rd(o + 12)?);
         let data = b.get(o + 16..o + 16 + cap)?.to_vec();
         let ns = u64::from(s) * 1_000_000_000 + u64::from(frac) * if nanos { 1 } else { 1000 };
-        v.push(PacketRecord { ts: Ts(ns), iface: 1, direction: Direction::Unknown, link_type: link, wire_len: wire, data });
+        v.push(PacketRecord {
+            ts: Ts(ns),
+            iface: 1,
+            direction: Direction::Unknown,
+            link_type: link,
+            wire_len: wire,
+            data,
+        });
         o += 16 + cap;
     }
     Some(v)

@@ -354,7 +354,9 @@ impl State {
         match sh.ver {
             4 => {
                 set(&mut pl, l3 + 2, 2, len_from_wire(l3));
-                let id = same.and_then(|s| be16(self.bytes(data, s), l3 + 4)).map(|v| u32::from(v.wrapping_add(1)));
+                let id = same
+                    .and_then(|s| be16(self.bytes(data, s), l3 + 4))
+                    .map(|v| u32::from(v.wrapping_add(1)));
                 set(&mut pl, l3 + 4, 2, id);
                 pl.ip_ck = Some((l3, usize::from(sh.ihl)));
             }
@@ -365,9 +367,7 @@ impl State {
             match sh.proto {
                 6 => {
                     let (seq, ack) = match (same, rev) {
-                        (Some(s), r) => {
-                            (self.tcp_next(data, s), r.and_then(|r| self.tcp_next(data, r)))
-                        }
+                        (Some(s), r) => (self.tcp_next(data, s), r.and_then(|r| self.tcp_next(data, r))),
                         (None, Some(r)) => (self.tcp_field(data, r, 8), self.tcp_next(data, r)),
                         (None, None) => (None, None),
                     };
@@ -587,7 +587,7 @@ impl Hasher for KeyHasher {
         for c in bytes.chunks(8) {
             let mut w = [0u8; 8];
             w[..c.len()].copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x51_7cc1_b727_220a_95);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95);
         }
     }
     fn finish(&self) -> u64 {
@@ -784,6 +784,7 @@ mod study {
                 packets.extend(p.to_records());
             }
         }
+        let level: i32 = std::env::var("LEVEL").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
         let block: usize = std::env::var("BLOCK").ok().and_then(|v| v.parse().ok()).unwrap_or(1 << 20);
         let mut pc = crate::segment::records::PacketColumns::new(PacketCoding::FieldCoded);
         let mut per_col = [0usize; COLUMNS];
@@ -791,7 +792,7 @@ mod study {
         let mut flush = |pc: &mut crate::segment::records::PacketColumns| {
             let mut out = Vec::new();
             pc.take_into(&mut out);
-            whole += zstd::bulk::compress(&out, 3).unwrap().len();
+            whole += zstd::bulk::compress(&out, level).unwrap().len();
             let mut c = Cur::new(&out);
             for col in &mut per_col {
                 let b = c.bytes().unwrap();
@@ -830,7 +831,8 @@ mod study {
                 enc.clear();
             }
             let (_, key) = shape(p.link_type, &p.data, true);
-            let target = match key.and_then(|(k, rev)| enc.map.get(&k).map(|&(s, f)| (s, u8::from(rev != f)))) {
+            let target = match key.and_then(|(k, rev)| enc.map.get(&k).map(|&(s, f)| (s, u8::from(rev != f))))
+            {
                 Some(f) => Target { flow: Some(f) },
                 None => Target { flow: None },
             };
@@ -856,8 +858,10 @@ mod study {
         let mc: usize = masks.chunks(1 << 18).map(|c| zstd::bulk::compress(c, 3).unwrap().len()).sum();
         println!("bitmap masks instead of runs: {:.3} B/packet", mc as f64 / packets.len() as f64);
         let n = packets.len() as f64;
-        let names =
-            ["ts_lo", "ts_hi", "iface", "dir", "link", "wire", "caplen", "ref_lo", "ref_hi", "runs", "values", "literal"];
+        let names = [
+            "ts_lo", "ts_hi", "iface", "dir", "link", "wire", "caplen", "ref_lo", "ref_hi", "runs", "values",
+            "literal",
+        ];
         for (name, b) in names.iter().zip(per_col) {
             println!("{name:>8} {:.3}", b as f64 / n);
         }

@@ -2,9 +2,9 @@
 //! type is a sequence of length-prefixed rows, so fields appended by later versions are
 //! skipped by older readers.
 
+use super::fcode;
 use super::header::{BlockType, MAX_PAYLOAD_LEN};
 use super::wire::*;
-use super::fcode;
 use crate::model::*;
 
 /// Record layout version written by this implementation (the block header `layout` byte).
@@ -291,7 +291,15 @@ fn decode_field_coded(payload: &[u8], count: u32) -> WireResult<PacketBlock> {
         let link_type = LinkType(link_c.varint_u32()?);
         let start = data.len() as u32;
         let wire_len = dec.next(link_type, &mut data, MAX_PAYLOAD_LEN as usize)?;
-        packets.push(PacketMeta { ts: Ts(ts), iface, direction, link_type, wire_len, start, end: data.len() as u32 });
+        packets.push(PacketMeta {
+            ts: Ts(ts),
+            iface,
+            direction,
+            link_type,
+            wire_len,
+            start,
+            end: data.len() as u32,
+        });
     }
     dec.finish()?;
     Ok(PacketBlock { packets, data })

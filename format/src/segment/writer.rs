@@ -38,7 +38,9 @@ pub struct WriterConfig {
 impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
-            max_block_bytes: 1 << 20,
+            // 4 MiB of headers: ~75k packets, which keeps most flows' references inside a block
+            // (bench/results: -10% bytes against 1 MiB); the age limit still bounds latency.
+            max_block_bytes: 4 << 20,
             max_block_age_ns: 1_000_000_000,
             zstd_level: 3,
             header_delta: true,
