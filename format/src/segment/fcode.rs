@@ -200,6 +200,21 @@ struct Plan {
     pred_cap: u32,
 }
 
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            p: [0; MAX_CODED],
+            pn: 0,
+            arith: [(0, 0); 8],
+            na: 0,
+            ip_ck: None,
+            l4_ck: None,
+            base_wire: 0,
+            pred_cap: 0,
+        }
+    }
+}
+
 /// How a packet refers to its flow, resolved against the state.
 #[derive(Clone, Copy)]
 struct Target {
@@ -207,14 +222,27 @@ struct Target {
     flow: Option<(u32, u8)>,
 }
 
+/// Big-endian value of a 2- or 4-byte field.
+#[inline]
 fn get_be(b: &[u8]) -> u32 {
-    b.iter().fold(0u32, |acc, x| (acc << 8) | u32::from(*x))
+    match *b {
+        [x, y] => u32::from(u16::from_be_bytes([x, y])),
+        [x, y, z, w] => u32::from_be_bytes([x, y, z, w]),
+        _ => b.iter().fold(0u32, |acc, x| (acc << 8) | u32::from(*x)),
+    }
 }
 
+/// Stores the low `b.len()` bytes of `v` big-endian (fields are 2 or 4 bytes wide).
+#[inline]
 fn put_be(b: &mut [u8], v: u32) {
-    let w = b.len();
-    for (i, x) in b.iter_mut().enumerate() {
-        *x = (v >> (8 * (w - 1 - i))) as u8;
+    match b.len() {
+        2 => b.copy_from_slice(&(v as u16).to_be_bytes()),
+        4 => b.copy_from_slice(&v.to_be_bytes()),
+        w => {
+            for (i, x) in b.iter_mut().enumerate() {
+                *x = (v >> (8 * (w - 1 - i))) as u8;
+            }
+        }
     }
 }
 
@@ -283,18 +311,15 @@ impl State {
         self.resolve(t).map_or(0, |(b, ..)| self.pk[b as usize].wire)
     }
 
-    /// Builds the prediction of the next packet (`wire` bytes on the wire).
-    fn plan(&self, data: &[u8], t: Target, wire: u32) -> Plan {
-        let mut pl = Plan {
-            p: [0; MAX_CODED],
-            pn: 0,
-            arith: [(0, 0); 8],
-            na: 0,
-            ip_ck: None,
-            l4_ck: None,
-            base_wire: 0,
-            pred_cap: wire,
-        };
+    /// Builds the prediction of the next packet (`wire` bytes on the wire) into `pl` (reused:
+    /// only `pl.p[..pl.pn]` is meaningful, so nothing is cleared).
+    fn plan_into(&self, data: &[u8], t: Target, wire: u32, pl: &mut Plan) {
+        pl.pn = 0;
+        pl.na = 0;
+        pl.ip_ck = None;
+        pl.l4_ck = None;
+        pl.base_wire = 0;
+        pl.pred_cap = wire;
         let resolved = self.resolve(t);
         // Captured length: like the base if it was cut, else like the last packet cut (of
         // this direction, else of the block), else all of it.
@@ -312,7 +337,7 @@ impl State {
         if let Some(c) = bcut.or((trunc != 0).then_some(trunc)) {
             pl.pred_cap = wire.min(c);
         }
-        let Some((base, swap, same, rev)) = resolved else { return pl };
+        let Some((base, swap, same, rev)) = resolved else { return };
         let bk = self.pk[base as usize];
         let bytes = self.bytes(data, base);
         let sh = bk.shape;
@@ -321,7 +346,7 @@ impl State {
         pl.base_wire = bk.wire;
         pl.p[..pn].copy_from_slice(&bytes[..pn]);
         let (l3, l4) = (usize::from(sh.l3), usize::from(sh.l4));
-        let swap_ranges = |p: &mut [u8], a: usize, b: usize, w: usize| {
+        let swap_ranges = |p: &mut [u8; MAX_CODED], a: usize, b: usize, w: usize| {
             if b + w <= pn && a + w <= b {
                 let (x, y) = p.split_at_mut(b);
                 x[a..a + w].swap_with_slice(&mut y[..w]);
@@ -353,14 +378,14 @@ impl State {
         let len_from_wire = |hdr: usize| (!same_wire).then(|| wire.wrapping_sub(hdr as u32) & 0xffff);
         match sh.ver {
             4 => {
-                set(&mut pl, l3 + 2, 2, len_from_wire(l3));
+                set(pl, l3 + 2, 2, len_from_wire(l3));
                 let id = same
                     .and_then(|s| be16(self.bytes(data, s), l3 + 4))
                     .map(|v| u32::from(v.wrapping_add(1)));
-                set(&mut pl, l3 + 4, 2, id);
+                set(pl, l3 + 4, 2, id);
                 pl.ip_ck = Some((l3, usize::from(sh.ihl)));
             }
-            6 => set(&mut pl, l3 + 4, 2, len_from_wire(l3 + 40)),
+            6 => set(pl, l3 + 4, 2, len_from_wire(l3 + 40)),
             _ => {}
         }
         if sh.has_l4 {
@@ -371,8 +396,8 @@ impl State {
                         (None, Some(r)) => (self.tcp_field(data, r, 8), self.tcp_next(data, r)),
                         (None, None) => (None, None),
                     };
-                    set(&mut pl, l4 + 4, 4, seq);
-                    set(&mut pl, l4 + 8, 4, ack);
+                    set(pl, l4 + 4, 4, seq);
+                    set(pl, l4 + 8, 4, ack);
                     if sh.ts_opt != 0 {
                         let o = usize::from(sh.ts_opt);
                         let (tsval, tsecr) = match (same, rev) {
@@ -380,20 +405,19 @@ impl State {
                             (None, Some(r)) => (self.ts_field(data, r, 6), self.ts_field(data, r, 2)),
                             (None, None) => (None, None),
                         };
-                        set(&mut pl, o + 2, 4, tsval);
-                        set(&mut pl, o + 6, 4, tsecr);
+                        set(pl, o + 2, 4, tsval);
+                        set(pl, o + 6, 4, tsecr);
                     }
                     pl.l4_ck = Some((l4 + 16, l3, l4, sh.ver, 6));
                 }
                 17 => {
-                    set(&mut pl, l4 + 4, 2, len_from_wire(l4));
+                    set(pl, l4 + 4, 2, len_from_wire(l4));
                     pl.l4_ck = Some((l4 + 6, l3, l4, sh.ver, 17));
                 }
                 1 | 58 => pl.l4_ck = Some((l4 + 2, l3, l4, sh.ver, sh.proto)),
                 _ => {}
             }
         }
-        pl
     }
 
     /// Records packet `i` (already in `data[start..end]`) in the state.
@@ -519,12 +543,26 @@ fn put_runs(t: &[u8], runs: &mut Vec<u8>, values: &mut Vec<u8>) {
     }
 }
 
+/// `out = a XOR b` (equal lengths), eight bytes at a time.
+#[inline]
+fn xor_into(out: &mut [u8], a: &[u8], b: &[u8]) {
+    let mut o = out.chunks_exact_mut(8);
+    let mut x = a.chunks_exact(8);
+    let mut y = b.chunks_exact(8);
+    for ((o, x), y) in (&mut o).zip(&mut x).zip(&mut y) {
+        let v = u64::from_ne_bytes(x.try_into().unwrap_or_default())
+            ^ u64::from_ne_bytes(y.try_into().unwrap_or_default());
+        o.copy_from_slice(&v.to_ne_bytes());
+    }
+    for ((o, x), y) in o.into_remainder().iter_mut().zip(x.remainder()).zip(y.remainder()) {
+        *o = x ^ y;
+    }
+}
+
 /// Residual of `cur` against a plan, into `t[..n]`.
 fn residual(cur: &[u8], wire: u32, pl: &Plan, t: &mut [u8; MAX_CODED]) -> usize {
     let n = cur.len().min(pl.pn);
-    for j in 0..n {
-        t[j] = cur[j] ^ pl.p[j];
-    }
+    xor_into(&mut t[..n], &cur[..n], &pl.p[..n]);
     for &(off, w) in &pl.arith[..pl.na] {
         let (o, e) = (usize::from(off), usize::from(off) + usize::from(w));
         if e <= n {
@@ -552,9 +590,7 @@ fn residual(cur: &[u8], wire: u32, pl: &Plan, t: &mut [u8; MAX_CODED]) -> usize 
 /// Inverse of [`residual`]: `b` holds the packet with its first `n` bytes unknown (the rest is
 /// final); `t[..n]` is the residual.
 fn restore(b: &mut [u8], n: usize, wire: u32, pl: &Plan, t: &[u8; MAX_CODED]) {
-    for j in 0..n {
-        b[j] = t[j] ^ pl.p[j];
-    }
+    xor_into(&mut b[..n], &t[..n], &pl.p[..n]);
     for &(off, w) in &pl.arith[..pl.na] {
         let (o, e) = (usize::from(off), usize::from(off) + usize::from(w));
         if e <= n {
@@ -634,6 +670,8 @@ pub struct Encoder {
     raw: Vec<u8>,
     /// Canonical key -> (slot, whether the slot's direction 0 runs against canonical order).
     map: HashMap<Key, (u32, bool), BuildHasherDefault<KeyHasher>>,
+    /// Reused prediction (not moved per packet).
+    plan: Box<Plan>,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -674,12 +712,13 @@ impl Encoder {
                 }
             }
         }
-        let pl = self.st.plan(&self.raw, target, wire);
+        let pl = &mut self.plan;
+        self.st.plan_into(&self.raw, target, wire, pl);
         put_varint(&mut cols[C_WIRE], zigzag(i64::from(wire) - i64::from(pl.base_wire)));
         put_varint(&mut cols[C_CAPLEN], zigzag(data.len() as i64 - i64::from(pl.pred_cap)));
         put_split(cols, C_REF_LO, code);
         let mut t = [0u8; MAX_CODED];
-        let n = residual(data, wire, &pl, &mut t);
+        let n = residual(data, wire, pl, &mut t);
         let [.., runs, values, literal] = cols;
         put_runs(&t[..n], runs, values);
         literal.extend_from_slice(&data[n..]);
@@ -698,6 +737,7 @@ impl Encoder {
 /// Decoder of one block: call [`Decoder::next`] once per packet, in order.
 pub struct Decoder<'a> {
     st: State,
+    plan: Box<Plan>,
     wire: Cur<'a>,
     cap: Cur<'a>,
     ref_lo: Cur<'a>,
@@ -711,7 +751,7 @@ impl<'a> Decoder<'a> {
     pub fn new(cols: [Cur<'a>; 7], count: usize) -> Decoder<'a> {
         let [wire, cap, ref_lo, ref_hi, runs, values, literal] = cols;
         let st = State { pk: Vec::with_capacity(count), ..State::default() };
-        Decoder { st, wire, cap, ref_lo, ref_hi, runs, values, literal }
+        Decoder { st, plan: Box::default(), wire, cap, ref_lo, ref_hi, runs, values, literal }
     }
 
     /// Decodes the next packet, appending its bytes to `data`; returns its wire length.
@@ -730,7 +770,8 @@ impl<'a> Decoder<'a> {
         };
         let wire = i64::from(self.st.base_wire(target)) + unzigzag(self.wire.varint()?);
         let wire = u32::try_from(wire).map_err(|_| "wire length out of range")?;
-        let pl = self.st.plan(data, target, wire);
+        let pl = &mut *self.plan;
+        self.st.plan_into(data, target, wire, pl);
         let cap = i64::from(pl.pred_cap) + unzigzag(self.cap.varint()?);
         let cap = usize::try_from(cap).map_err(|_| "captured length out of range")?;
         let start = data.len();
@@ -751,7 +792,7 @@ impl<'a> Decoder<'a> {
         let tail = self.literal.take(cap - n)?;
         data.resize(start + n, 0);
         data.extend_from_slice(tail);
-        restore(&mut data[start..], n, wire, &pl, &t);
+        restore(&mut data[start..], n, wire, pl, &t);
         self.st.push(link, data, start, wire, target);
         Ok(wire)
     }
@@ -821,6 +862,18 @@ mod study {
             }
         }
         assert!(back == packets, "round trip differs");
+        let reps: u32 = std::env::var("READS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        if reps > 0 {
+            let t = std::time::Instant::now();
+            for _ in 0..reps {
+                for b in SegmentReader::new(&seg[..], Recovery::Strict).unwrap() {
+                    std::hint::black_box(b.unwrap());
+                }
+            }
+            let ns = t.elapsed().as_nanos() as f64 / f64::from(reps) / packets.len() as f64;
+            println!("read: {ns:.0} ns/packet");
+            return;
+        }
         // Residual bytes by offset (where the predictions miss).
         let mut hist = vec![0u64; MAX_CODED];
         let mut masks = Vec::new();
@@ -836,7 +889,8 @@ mod study {
                 Some(f) => Target { flow: Some(f) },
                 None => Target { flow: None },
             };
-            let pl = enc.st.plan(&enc.raw, target, p.wire_len);
+            let mut pl = Plan::default();
+            enc.st.plan_into(&enc.raw, target, p.wire_len, &mut pl);
             let mut t = [0u8; MAX_CODED];
             let n = residual(&p.data, p.wire_len, &pl, &mut t);
             for (j, x) in t[..n].iter().enumerate() {
