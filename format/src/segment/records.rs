@@ -121,8 +121,10 @@ impl PacketColumns {
 
     /// Upper bound of the encoded size of one packet (for the block size limit).
     pub fn record_bound(p: &PacketRef<'_>) -> usize {
-        // Field coding: the original bytes, plus residual runs of at most MAX_CODED bytes.
-        40 + 2 * p.data.len() + 2 * fcode::MAX_CODED
+        // Field coding: a block's size grows by at most the packet's bytes (literal or
+        // original) plus its residual: <= MAX_CODED / 2 runs of two short varints, MAX_CODED
+        // values.
+        40 + p.data.len() + 4 * fcode::MAX_CODED
     }
 
     /// Appends the payload (each column: varint length, bytes) and resets the accumulator,
