@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Segment size and speed: bytes per packet-header record (segment format 1.0 columns, and 1.1
-# with header-delta coding) next to `zstd -3` over the first 64 bytes of each packet and over
-# the same snaplen bytes, bytes per flow record, and segment write/read records/s. One process
-# per capture measures everything on the same records (xtask seg-bench), so the ratios are
-# machine-independent. Captures come from the fixture generator (cached, shared with run.sh).
+# Segment size and speed: bytes per packet-header record (segment format 1.0 columns, 1.1
+# header-delta coding, 1.2 field coding with 1 MiB and with the default 4 MiB blocks) next to
+# `zstd -3` over the first 64 bytes of each packet and over the same snaplen bytes, bytes per
+# flow record, and segment write/read records/s of 1.2 and 1.1. One process per capture measures
+# everything on the same records (xtask seg-bench, which also checks that every record reads
+# back exactly), so the ratios are machine-independent. Captures come from the fixture
+# generator (cached, shared with run.sh).
 #
 # Environment: BENCH_PACKETS (default 1000000), BENCH_KINDS (default "mix synflood"),
-# BENCH_DATA (default <repo>/target/bench-data), BENCH_TAG, CARGO_TARGET_DIR.
+# BENCH_DATA (default <repo>/target/bench-data), BENCH_TAG, CARGO_TARGET_DIR,
+# BENCH_BASELINE (an older xtask binary: its seg-bench runs right after each case, same load,
+# and its rows are printed in a second table).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PACKETS=${BENCH_PACKETS:-1000000}
@@ -29,8 +33,11 @@ mkdir -p "$DATA"
     echo "cut where the decoder finds the payload). zstd-3 columns: \`zstd -3\` over the concatenated first"
     echo "64 bytes (or snaplen bytes) of every packet, the yardstick of issue #8. Segment bytes exclude the"
     echo "fixed file header and trailer; they include timestamps, lengths and interface columns."
+    echo "Write/read rates are wall clock on a shared machine (load average at start:"
+    echo "$(cut -d' ' -f1-3 /proc/loadavg)): compare them within one table."
     echo
     first=1
+    base_rows=""
     for kind in $KINDS; do
         pcap=$DATA/$kind-$PACKETS.pcap
         if [ ! -s "$pcap" ]; then
@@ -45,8 +52,19 @@ mkdir -p "$DATA"
             else
                 "$XTASK" seg-bench --pcap "$pcap" --snaplen "$snap" --name "$kind" | tail -1
             fi
+            if [ -n "${BENCH_BASELINE:-}" ]; then
+                out=$("$BENCH_BASELINE" seg-bench --pcap "$pcap" --snaplen "$snap" --name "$kind")
+                [ -z "$base_rows" ] && base_rows=$(printf '%s' "$out" | head -2)
+                base_rows=$(printf '%s\n%s' "$base_rows" "$(printf '%s' "$out" | tail -1)")
+            fi
         done
     done
+    if [ -n "$base_rows" ]; then
+        echo
+        echo "Baseline \`$BENCH_BASELINE\` (run right after each case above):"
+        echo
+        printf '%s\n' "$base_rows"
+    fi
     echo
     echo "nfdump flow files: not measured (needs softflowd + nfcapd to produce them from a pcap)."
 } | tee "$OUT"

@@ -18,15 +18,21 @@ fn bless() -> bool {
 
 /// The golden segment's content and settings. Changing this changes `golden.nrseg`.
 fn golden_bytes() -> Vec<u8> {
-    golden_bytes_with(false)
+    golden_bytes_with(PacketCoding::Plain)
 }
 
-/// `header_delta`: the v1.1 golden (same records, header-delta packet blocks).
-fn golden_bytes_with(header_delta: bool) -> Vec<u8> {
-    let (meta, packets, flows, alerts, loss) = golden_records();
+/// The golden of each version: same records, packet blocks coded with `coding` (v1.0 plain,
+/// v1.1 header delta, v1.2 field coding).
+fn golden_bytes_with(coding: PacketCoding) -> Vec<u8> {
     let info = SegmentHeaderInfo { seq: 7, prev_sha256: [0x11; 32], created_ns: T0 };
+    let header_delta = coding != PacketCoding::Plain;
     let cfg = WriterConfig { max_block_bytes: 512, max_block_age_ns: 0, zstd_level: 3, header_delta };
-    let mut w = SegmentWriter::new(Vec::new(), info, cfg).unwrap();
+    write_golden(SegmentWriter::with_packet_coding(Vec::new(), info, cfg, coding).unwrap())
+}
+
+/// Writes the golden records with `w`.
+fn write_golden(mut w: SegmentWriter<Vec<u8>>) -> Vec<u8> {
+    let (meta, packets, flows, alerts, loss) = golden_records();
     w.write_meta(&meta).unwrap();
     for p in &packets {
         w.push_packet(&p.as_ref()).unwrap();
@@ -97,28 +103,43 @@ fn decoded_json(bytes: &[u8]) -> Value {
 
 #[test]
 fn golden_v1_segment() {
-    check_golden("segments/v1", false);
+    check_golden("segments/v1", PacketCoding::Plain);
+}
+
+fn read_golden(dir: &str) -> Vec<Record> {
+    let b = std::fs::read(fixtures().join(dir).join("golden.nrseg")).unwrap();
+    SegmentReader::new(&b[..], Recovery::Strict)
+        .unwrap()
+        .flat_map(|b| b.unwrap().body.into_records())
+        .collect()
 }
 
 #[test]
 fn golden_v1_1_segment() {
-    check_golden("segments/v1.1", true);
+    check_golden("segments/v1.1", PacketCoding::HeaderDelta);
     // The 1.1 file decodes to the same records as the 1.0 file.
-    let read = |dir: &str| -> Vec<Record> {
-        let b = std::fs::read(fixtures().join(dir).join("golden.nrseg")).unwrap();
-        SegmentReader::new(&b[..], Recovery::Strict)
-            .unwrap()
-            .flat_map(|b| b.unwrap().body.into_records())
-            .collect()
-    };
-    assert_eq!(read("segments/v1.1"), read("segments/v1"));
+    assert_eq!(read_golden("segments/v1.1"), read_golden("segments/v1"));
 }
 
-fn check_golden(rel: &str, header_delta: bool) {
+#[test]
+fn golden_v1_2_segment() {
+    check_golden("segments/v1.2", PacketCoding::FieldCoded);
+    assert_eq!(read_golden("segments/v1.2"), read_golden("segments/v1"));
+    let b = std::fs::read(fixtures().join("segments/v1.2/golden.nrseg")).unwrap();
+    // Minor version 2, flag FIELD_CODING only.
+    assert_eq!((&b[10..12], &b[16..20]), (&[2u8, 0][..], &[2u8, 0, 0, 0][..]));
+    // What `SegmentWriter::new` writes with header_delta on.
+    let info = SegmentHeaderInfo { seq: 7, prev_sha256: [0x11; 32], created_ns: T0 };
+    let cfg = WriterConfig { max_block_bytes: 512, max_block_age_ns: 0, zstd_level: 3, header_delta: true };
+    let w = write_golden(SegmentWriter::new(Vec::new(), info, cfg).unwrap());
+    assert!(w == b, "SegmentWriter::new(header_delta: true) is not the v1.2 golden");
+}
+
+fn check_golden(rel: &str, coding: PacketCoding) {
     let dir = fixtures().join(rel);
     let seg = dir.join("golden.nrseg");
     let js = dir.join("golden.json");
-    let golden_bytes = || golden_bytes_with(header_delta);
+    let golden_bytes = || golden_bytes_with(coding);
     if bless() {
         let b = golden_bytes();
         std::fs::create_dir_all(&dir).unwrap();

@@ -8,7 +8,8 @@ use xtask::{bench, fixtures};
 const USAGE: &str = "usage:
   cargo run -p xtask -- gen-fixtures [--out DIR]          (default: fixtures/pcap of the workspace)
   cargo run --release -p xtask -- gen-bench --kind mix|synflood --packets N --out FILE [--snaplen N] [--seed N]
-  cargo run --release -p xtask -- seg-bench --pcap FILE [--snaplen N] [--name NAME]   (segment size and speed)";
+  cargo run --release -p xtask -- seg-bench --pcap FILE [--snaplen N] [--name NAME] [--dump FILE]   (segment size and speed;
+      --dump also writes the snapped records as an uncompressed 1.0 segment, for codec studies)";
 
 mod segbench;
 
@@ -74,7 +75,8 @@ fn run() -> anyhow::Result<()> {
             let snaplen: usize =
                 get("--snaplen").unwrap_or_else(|| "128".into()).parse().context("--snaplen")?;
             let name = get("--name").unwrap_or_else(|| pcap.display().to_string());
-            let r = segbench::run(&pcap, snaplen)?;
+            let dump = get("--dump").map(PathBuf::from);
+            let r = segbench::run(&pcap, snaplen, dump.as_deref())?;
             println!("{}\n{}", segbench::MARKDOWN_HEADER, r.markdown_row(&name));
             Ok(())
         }

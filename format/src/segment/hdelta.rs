@@ -49,7 +49,7 @@ fn be16(p: &[u8], o: usize) -> Option<u16> {
 
 /// Offset of the network header and its ethertype-like protocol for the link types netrec
 /// records most; None for the others (they are stored without a reference).
-fn network(link: LinkType, p: &[u8]) -> Option<(usize, u16)> {
+pub(crate) fn network(link: LinkType, p: &[u8]) -> Option<(usize, u16)> {
     match link.0 {
         // Ethernet, with up to two 802.1Q/802.1ad tags.
         1 => {

@@ -6,17 +6,20 @@ use super::error::SegmentError;
 /// catch text-mode newline conversion in both directions, `\x1a` stops DOS `type`.
 pub const MAGIC: [u8; 8] = [0x89, b'N', b'R', b'S', b'\r', b'\n', 0x1a, b'\n'];
 pub const MAJOR: u16 = 1;
-/// Minor version of files that use a 1.1 feature (the header-delta packet encoding); files
-/// without one are written as 1.0, byte for byte what 1.0 writers produce.
-pub const MINOR: u16 = 1;
+/// Minor version of files that use a 1.2 feature (field-coded packet blocks). Files are
+/// written with the lowest minor version their features need: without any, byte for byte
+/// what 1.0 writers produce; with header-delta coding only, what 1.1 writers produce.
+pub const MINOR: u16 = 2;
 /// Header length written by this version (bytes, CRC included).
 pub const FILE_HEADER_LEN: u32 = 80;
 /// Readers refuse header lengths above this (a corrupt length must not drive allocation).
 pub const MAX_FILE_HEADER_LEN: u32 = 4096;
 /// Packet blocks are header-delta coded (SPEC.md §5.2, v1.1).
 pub const INCOMPAT_HEADER_DELTA: u32 = 1;
+/// Packet blocks are field coded (SPEC.md §5.2.2, v1.2).
+pub const INCOMPAT_FIELD_CODING: u32 = 2;
 /// Incompatible feature flags this reader understands.
-pub const KNOWN_INCOMPAT_FLAGS: u32 = INCOMPAT_HEADER_DELTA;
+pub const KNOWN_INCOMPAT_FLAGS: u32 = INCOMPAT_HEADER_DELTA | INCOMPAT_FIELD_CODING;
 
 /// Block sync marker: `N R B \xb7`.
 pub const SYNC: [u8; 4] = [b'N', b'R', b'B', 0xb7];
@@ -93,6 +96,24 @@ impl SegmentHeader {
 
     pub fn header_delta(&self) -> bool {
         self.incompat_flags & INCOMPAT_HEADER_DELTA != 0
+    }
+
+    /// Marks the file as using field-coded packet blocks (v1.2).
+    pub fn with_field_coding(mut self) -> Self {
+        self.incompat_flags |= INCOMPAT_FIELD_CODING;
+        self.minor = self.minor.max(2);
+        self
+    }
+
+    /// How the packet blocks of this file are coded (field coding wins over header delta).
+    pub fn packet_coding(&self) -> super::PacketCoding {
+        if self.incompat_flags & INCOMPAT_FIELD_CODING != 0 {
+            super::PacketCoding::FieldCoded
+        } else if self.header_delta() {
+            super::PacketCoding::HeaderDelta
+        } else {
+            super::PacketCoding::Plain
+        }
     }
 
     pub fn new(seq: u64, prev_sha256: [u8; 32], created_ns: u64) -> Self {
@@ -298,10 +319,10 @@ mod tests {
         let mut h = SegmentHeader::new(1, [0; 32], 5);
         h.compat_flags = 0xffff_ffff;
         assert!(SegmentHeader::decode(&h.encode()).is_ok());
-        h.incompat_flags = 2;
+        h.incompat_flags = 4;
         assert!(matches!(
             SegmentHeader::decode(&h.encode()),
-            Err(SegmentError::UnknownIncompatibleFlags { flags: 2 })
+            Err(SegmentError::UnknownIncompatibleFlags { flags: 4 })
         ));
     }
 

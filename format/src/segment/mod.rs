@@ -6,6 +6,7 @@
 //! - [`SegmentName`] builds and parses file names.
 
 mod error;
+mod fcode;
 pub mod hdelta;
 pub mod header;
 pub mod name;
@@ -23,7 +24,7 @@ pub use reader::{
     BlockBody, DecodedBlock, ReadWarning, Record, Recovery, SegmentReader, TRAILER_FLAG_RECOVERED,
     TRAILER_LAYOUT_EXT, TrailerExt, WarningKind,
 };
-pub use records::{IndexEntry, LAYOUT_V1, PacketBlock, PacketMeta, Trailer, TypeTotals};
+pub use records::{IndexEntry, LAYOUT_V1, PacketBlock, PacketCoding, PacketMeta, Trailer, TypeTotals};
 pub use verify::{
     ChainBreak, ChainProblem, ChainReport, Damage, TimeGap, VerifyReport, verify_chain, verify_file,
 };

@@ -639,11 +639,11 @@ impl<R: Read> SegmentReader<R> {
             return Err(SegmentError::BadRecord { offset, block, what: "record layout version 0" });
         }
         let bad = |what| SegmentError::BadRecord { offset, block, what };
-        let delta = self.header.header_delta();
+        let coding = self.header.packet_coding();
         let mut ext = None;
         let body = match bt {
             BlockType::Meta => BlockBody::Meta(decode_rows(raw, h.count).map_err(bad)?),
-            BlockType::Packets => BlockBody::Packets(decode_packets(raw, h.count, delta).map_err(bad)?),
+            BlockType::Packets => BlockBody::Packets(decode_packets(raw, h.count, coding).map_err(bad)?),
             BlockType::Flows => BlockBody::Flows(decode_rows(raw, h.count).map_err(bad)?),
             BlockType::Alerts => BlockBody::Alerts(decode_rows(raw, h.count).map_err(bad)?),
             BlockType::Loss => BlockBody::Loss(decode_rows(raw, h.count).map_err(bad)?),

@@ -2,7 +2,8 @@
 //! type is a sequence of length-prefixed rows, so fields appended by later versions are
 //! skipped by older readers.
 
-use super::header::BlockType;
+use super::fcode;
+use super::header::{BlockType, MAX_PAYLOAD_LEN};
 use super::wire::*;
 use crate::model::*;
 
@@ -13,15 +14,31 @@ pub const LAYOUT_V1: u8 = 1;
 const PACKET_COLUMNS: usize = 7;
 /// Header-delta files (v1.1) add the reference column.
 const DELTA_COLUMNS: usize = 8;
+const MAX_COLUMNS: usize = fcode::COLUMNS;
+
+/// How packet blocks are coded; the file header's incompatible flags say which (SPEC.md §5.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PacketCoding {
+    /// v1.0: captured bytes as they are.
+    Plain,
+    /// v1.1 (flag `HEADER_DELTA`): XOR against the previous packet of the same flow direction.
+    HeaderDelta,
+    /// v1.2 (flag `FIELD_CODING`): sparse residuals against a per-flow field prediction.
+    #[default]
+    FieldCoded,
+}
 
 /// Columnar accumulator of packet headers (the writer's open packet block).
 #[derive(Debug, Default)]
 pub struct PacketColumns {
-    cols: [Vec<u8>; DELTA_COLUMNS],
+    cols: [Vec<u8>; MAX_COLUMNS],
     last_ts: u64,
     pub count: u32,
+    coding: PacketCoding,
     /// Header-delta coding: the open block's original bytes and the last packet of each flow.
     delta: Option<(Vec<u8>, super::hdelta::RefTable)>,
+    field: Option<Box<fcode::Encoder>>,
 }
 
 const C_TS: usize = 0;
@@ -34,15 +51,30 @@ const C_DATA: usize = 6;
 const C_REF: usize = 7;
 
 impl PacketColumns {
-    pub fn new(header_delta: bool) -> PacketColumns {
-        PacketColumns { delta: header_delta.then(Default::default), ..PacketColumns::default() }
+    pub fn new(coding: PacketCoding) -> PacketColumns {
+        PacketColumns {
+            coding,
+            delta: (coding == PacketCoding::HeaderDelta).then(Default::default),
+            field: (coding == PacketCoding::FieldCoded).then(Default::default),
+            ..PacketColumns::default()
+        }
     }
 
     #[inline]
     pub fn push(&mut self, p: &PacketRef<'_>) {
         let delta = p.ts.0.wrapping_sub(self.last_ts) as i64;
-        put_varint(&mut self.cols[C_TS], zigzag(delta));
         self.last_ts = p.ts.0;
+        if let Some(enc) = &mut self.field {
+            let cols: &mut [Vec<u8>; MAX_COLUMNS] = &mut self.cols;
+            fcode::put_split(cols, fcode::C_TS_LO, zigzag(delta));
+            put_varint(&mut cols[fcode::C_IFACE], u64::from(p.iface));
+            cols[fcode::C_DIR].push(p.direction as u8);
+            put_varint(&mut cols[fcode::C_LINK], u64::from(p.link_type.0));
+            enc.push(p.link_type, p.wire_len, p.data, cols);
+            self.count += 1;
+            return;
+        }
+        put_varint(&mut self.cols[C_TS], zigzag(delta));
         put_varint(&mut self.cols[C_IFACE], u64::from(p.iface));
         self.cols[C_DIR].push(p.direction as u8);
         put_varint(&mut self.cols[C_LINK], u64::from(p.link_type.0));
@@ -69,28 +101,47 @@ impl PacketColumns {
         self.count += 1;
     }
 
-    /// Raw payload size if the block were closed now.
+    /// Size of the open block for the block size limit: the payload if it were closed now,
+    /// or, for field coding, the original bytes the decoder will rebuild if more (so a block
+    /// holds as many packets as a v1.0 block would, and never decodes to more than the
+    /// payload limit).
     pub fn raw_len(&self) -> usize {
-        self.cols.iter().map(|c| c.len() + 10).sum()
+        let n = self.columns();
+        let cols: usize = self.cols[..n].iter().map(|c| c.len() + 10).sum();
+        cols.max(self.field.as_ref().map_or(0, |f| f.raw_len()))
+    }
+
+    fn columns(&self) -> usize {
+        match self.coding {
+            PacketCoding::Plain => PACKET_COLUMNS,
+            PacketCoding::HeaderDelta => DELTA_COLUMNS,
+            PacketCoding::FieldCoded => MAX_COLUMNS,
+        }
     }
 
     /// Upper bound of the encoded size of one packet (for the block size limit).
     pub fn record_bound(p: &PacketRef<'_>) -> usize {
-        40 + p.data.len()
+        // Field coding: a block's size grows by at most the packet's bytes (literal or
+        // original) plus its residual: <= MAX_CODED / 2 runs of two short varints, MAX_CODED
+        // values.
+        40 + p.data.len() + 4 * fcode::MAX_CODED
     }
 
     /// Appends the payload (each column: varint length, bytes) and resets the accumulator,
     /// keeping the column allocations.
     pub fn take_into(&mut self, out: &mut Vec<u8>) {
-        let n = if self.delta.is_some() { DELTA_COLUMNS } else { PACKET_COLUMNS };
+        let n = self.columns();
         for c in &mut self.cols[..n] {
             put_bytes(out, c);
             c.clear();
         }
+        // Blocks are independent: references never cross a block boundary.
         if let Some((raw, refs)) = &mut self.delta {
-            // Blocks are independent: references never cross a block boundary.
             raw.clear();
             refs.clear();
+        }
+        if let Some(f) = &mut self.field {
+            f.clear();
         }
         self.last_ts = 0;
         self.count = 0;
@@ -153,8 +204,12 @@ impl PacketBlock {
     }
 }
 
-/// Decodes a packet block; `header_delta` when the file header says so (v1.1).
-pub fn decode_packets(payload: &[u8], count: u32, header_delta: bool) -> WireResult<PacketBlock> {
+/// Decodes a packet block coded as the file header says.
+pub fn decode_packets(payload: &[u8], count: u32, coding: PacketCoding) -> WireResult<PacketBlock> {
+    if coding == PacketCoding::FieldCoded {
+        return decode_field_coded(payload, count);
+    }
+    let header_delta = coding == PacketCoding::HeaderDelta;
     let mut c = Cur::new(payload);
     let mut cols: [Cur<'_>; PACKET_COLUMNS] = Default::default();
     for col in &mut cols {
@@ -209,6 +264,46 @@ pub fn decode_packets(payload: &[u8], count: u32, header_delta: bool) -> WireRes
     if pos != data.len() {
         return Err("data column longer than the captured lengths");
     }
+    Ok(PacketBlock { packets, data })
+}
+
+/// Field-coded packet block (v1.2, SPEC.md §5.2.2).
+fn decode_field_coded(payload: &[u8], count: u32) -> WireResult<PacketBlock> {
+    let mut c = Cur::new(payload);
+    let mut cols: [Cur<'_>; MAX_COLUMNS] = Default::default();
+    for col in &mut cols {
+        *col = Cur::new(c.bytes()?);
+    }
+    // Columns appended by later layouts are ignored.
+    let n = count as usize;
+    // Each packet takes exactly one byte in the direction column.
+    if n > cols[fcode::C_DIR].remaining() {
+        return Err("record count exceeds the direction column");
+    }
+    let [ts_lo, ts_hi, if_c, dir_c, link_c, wire_c, cap_c, ref_lo, ref_hi, runs_c, val_c, lit_c] = cols;
+    let (mut ts_lo, mut ts_hi, mut if_c, mut dir_c, mut link_c) = (ts_lo, ts_hi, if_c, dir_c, link_c);
+    let mut dec = fcode::Decoder::new([wire_c, cap_c, ref_lo, ref_hi, runs_c, val_c, lit_c], n);
+    let mut data = Vec::with_capacity(payload.len().saturating_mul(4).min(MAX_PAYLOAD_LEN as usize));
+    let mut packets = Vec::with_capacity(n);
+    let mut ts = 0u64;
+    for _ in 0..n {
+        ts = ts.wrapping_add(unzigzag(fcode::split(&mut ts_lo, &mut ts_hi)?) as u64);
+        let iface = if_c.varint_u32()?;
+        let direction = Direction::from_u8(dir_c.u8()?).ok_or("bad packet direction")?;
+        let link_type = LinkType(link_c.varint_u32()?);
+        let start = data.len() as u32;
+        let wire_len = dec.next(link_type, &mut data, MAX_PAYLOAD_LEN as usize)?;
+        packets.push(PacketMeta {
+            ts: Ts(ts),
+            iface,
+            direction,
+            link_type,
+            wire_len,
+            start,
+            end: data.len() as u32,
+        });
+    }
+    dec.finish()?;
     Ok(PacketBlock { packets, data })
 }
 
@@ -629,9 +724,12 @@ mod tests {
         for c in cols {
             put_bytes(&mut payload, c);
         }
-        assert_eq!(decode_packets(&payload, 1, true), Err("packet reference before the block"));
+        assert_eq!(
+            decode_packets(&payload, 1, PacketCoding::HeaderDelta),
+            Err("packet reference before the block")
+        );
         // Without the flag, the same block reads as v1.0 (the extra column is ignored).
-        assert_eq!(decode_packets(&payload, 1, false).unwrap().len(), 1);
+        assert_eq!(decode_packets(&payload, 1, PacketCoding::Plain).unwrap().len(), 1);
     }
 
     fn meta() -> SegmentMeta {

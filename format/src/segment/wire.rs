@@ -100,6 +100,13 @@ impl<'a> Cur<'a> {
     }
     #[inline]
     pub fn varint(&mut self) -> WireResult<u64> {
+        // Most varints in packet columns are one byte.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
         let mut v: u64 = 0;
         let mut shift = 0u32;
         loop {
