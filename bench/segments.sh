@@ -66,6 +66,37 @@ mkdir -p "$DATA"
         printf '%s\n' "$base_rows"
     fi
     echo
-    echo "nfdump flow files: not measured (needs softflowd + nfcapd to produce them from a pcap)."
+    if command -v softflowd >/dev/null && command -v nfcapd >/dev/null && command -v nfdump >/dev/null; then
+        echo "nfdump flow files: \`softflowd -r CAPTURE -v 9\` exports NetFlow v9 over loopback UDP to \`nfcapd\`"
+        echo "(default: uncompressed; \`-y\`: LZ4). NetFlow records are unidirectional (about two per netrec"
+        echo "bidirectional flow record) and carry less (no TCP state, RTT, retransmissions, per-direction"
+        echo "payload). UDP on loopback drops records when softflowd sends faster than nfcapd stores them, so"
+        echo "bytes are divided by the records nfcapd actually stored (\`nfdump -I\`)."
+        echo
+        echo "| capture | nfcapd option | records stored | file bytes | B/record |"
+        echo "|---|---|---:|---:|---:|"
+        for kind in $KINDS; do
+            pcap=$DATA/$kind-$PACKETS.pcap
+            for opt in none -y; do
+                dir=$(mktemp -d)
+                flag=()
+                [ "$opt" = none ] || flag=("$opt")
+                nfcapd -b 127.0.0.1 -p "${BENCH_NF_PORT:-29996}" -w "$dir" "${flag[@]}" >"$dir.log" 2>&1 &
+                pid=$!
+                sleep 1
+                softflowd -d -r "$pcap" -v 9 -n "127.0.0.1:${BENCH_NF_PORT:-29996}" >/dev/null 2>&1 || true
+                sleep 1
+                kill "$pid" 2>/dev/null || true
+                wait "$pid" 2>/dev/null || true
+                recs=$(nfdump -R "$dir" -I 2>/dev/null | awk '/^Flows:/ { print $2 }')
+                bytes=$(cat "$dir"/nfcapd.* 2>/dev/null | wc -c)
+                awk -v k="$kind" -v o="$opt" -v r="${recs:-0}" -v b="$bytes" 'BEGIN {
+                    printf "| %s | %s | %d | %d | %s |\n", k, o, r, b, (r > 0) ? sprintf("%.1f", b / r) : "n/a" }'
+                rm -rf "$dir" "$dir.log"
+            done
+        done
+    else
+        echo "nfdump flow files: not measured (softflowd, nfcapd and nfdump are not installed)."
+    fi
 } | tee "$OUT"
 log "wrote $OUT"
