@@ -44,6 +44,15 @@ fn flow(n: u32, sources: u32) -> FlowRecord {
     }
 }
 
+/// CPU time of this thread in seconds (the first field of schedstat, in ns; Linux): steadier than
+/// wall time on a shared machine. 0 where unavailable.
+fn cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0.0, |ns| ns as f64 / 1e9)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument would be meaningless here.
     let flows = env_u32("NETREC_BENCH_FLOWS", 1_000_000).max(1);
@@ -57,16 +66,16 @@ fn main() {
         format: "pcap".into(),
         size_bytes: 0,
     };
-    let start = Instant::now();
+    let (start, cpu0) = (Instant::now(), cpu_s());
     let mut w = db.begin_input(info).expect("begin").expect("new input");
     for n in 0..flows {
         w.add_flow(&flow(n, sources)).expect("add flow");
     }
-    let added = start.elapsed();
+    let (added, cpu1) = (start.elapsed(), cpu_s());
     let t = Instant::now();
     let totals = w.finish(InputStats { packets: u64::from(flows), ..InputStats::default() }).expect("finish");
     let fin = t.elapsed();
-    let total = start.elapsed();
+    let (total, cpu2) = (start.elapsed(), cpu_s());
     assert_eq!(totals.flows, u64::from(flows));
     assert_eq!(totals.hosts, u64::from(sources) + 1);
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
@@ -74,7 +83,8 @@ fn main() {
     let rows = totals.flows + totals.hosts;
     println!(
         "db_writer: {flows} flows, {} hosts | add_flow {:.2} s ({:.0} k flows/s) | finish {:.2} s \
-         ({:.0} k hosts/s incl. index) | total {:.2} s, {:.0} k rows/s | {:.0} MB on disk",
+         ({:.0} k hosts/s incl. index) | total {:.2} s, {:.0} k rows/s | {:.0} MB on disk\n\
+         CPU: add_flow {:.2} s ({:.0} k flows/s) | finish {:.2} s | total {:.2} s, {:.0} k rows/s",
         totals.hosts,
         added.as_secs_f64(),
         f64::from(flows) / added.as_secs_f64() / 1e3,
@@ -83,5 +93,10 @@ fn main() {
         total.as_secs_f64(),
         rows as f64 / total.as_secs_f64() / 1e3,
         size as f64 / 1e6,
+        cpu1 - cpu0,
+        f64::from(flows) / (cpu1 - cpu0) / 1e3,
+        cpu2 - cpu1,
+        cpu2 - cpu0,
+        rows as f64 / (cpu2 - cpu0) / 1e3,
     );
 }
