@@ -4,7 +4,8 @@
 //!
 //! `cargo bench -p netrec-analyzer --bench db_writer` (release profile). Environment:
 //! `NETREC_BENCH_FLOWS` (default 1000000), `NETREC_BENCH_SOURCES` (distinct source addresses,
-//! default = flows; fewer gives a mix-like hosts table). One timed run: each phase is seconds
+//! default = flows; fewer gives a mix-like hosts table), `NETREC_BENCH_PAGE_SIZE` (page size of
+//! the new file; default SQLite's). One timed run: each phase is seconds
 //! long, and a warm second run would only measure the page cache.
 
 use netrec_analyzer::db::{Db, InputInfo, InputStats};
@@ -59,7 +60,14 @@ fn main() {
     let sources = env_u32("NETREC_BENCH_SOURCES", flows).clamp(1, flows);
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("bench.sqlite");
+    if let Some(page) = std::env::var("NETREC_BENCH_PAGE_SIZE").ok().and_then(|v| v.parse::<u32>().ok()) {
+        // Only a new file takes a page size: set it before `Db::open` turns on WAL.
+        let c = rusqlite::Connection::open(&path).expect("create db");
+        c.execute_batch(&format!("PRAGMA page_size = {page}; VACUUM;")).expect("page size");
+    }
     let mut db = Db::open(&path).expect("open db");
+    let page: i64 = db.conn().query_row("PRAGMA page_size", [], |r| r.get(0)).expect("page size");
+    println!("page_size {page}");
     let info = InputInfo {
         path: "bench.pcap".into(),
         sha256: "ab".repeat(32),
