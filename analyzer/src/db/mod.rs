@@ -5,6 +5,7 @@
 //! inspected read-only and rejected without a single byte changing. Writing goes through
 //! [`InputWriter`], one per input, with batched transactions.
 
+mod hosts;
 mod incidents;
 mod schema;
 mod text;

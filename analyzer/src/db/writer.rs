@@ -5,6 +5,7 @@
 //! `finish`. Reports ignore incomplete inputs, and beginning the same input (same SHA-256) again
 //! deletes the half-written rows first, so an interrupted analysis is simply redone.
 
+use super::hosts::{HostAgg, Hosts};
 use super::incidents::{AlertForGrouping, INCIDENT_GAP_NS, group_incidents};
 use super::schema::INPUT_TABLES;
 use super::text::{push_ip, push_ts, sort_key};
@@ -12,7 +13,7 @@ use super::timeseries::TimeSeries;
 use super::{Db, DbError, SqlContext, i};
 use netrec_format::model::{Alert, Evidence, FlowRecord, LossRecord, TcpState, Ts, Tunnel, proto_name};
 use rusqlite::{Connection, OptionalExtension, Statement, params};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -117,7 +118,7 @@ impl Db {
                 pending: 0,
                 series: TimeSeries::default(),
                 alerts: BTreeMap::new(),
-                hosts: HashMap::new(),
+                hosts: Hosts::default(),
                 totals: InputTotals { input_id, ..InputTotals::default() },
                 finished: false,
             })),
@@ -163,7 +164,7 @@ pub struct InputWriter<'db> {
     alerts: BTreeMap<u64, AlertForGrouping>,
     /// Per-address totals for the `hosts` table, summed as flows are added (an SQL GROUP BY over
     /// the flows, sorting two rows per flow, cost more than inserting the flows).
-    hosts: HashMap<IpAddr, HostAgg>,
+    hosts: Hosts,
     totals: InputTotals,
     finished: bool,
 }
@@ -307,46 +308,6 @@ struct HostRow {
     agg: HostAgg,
 }
 
-/// One address's totals over the flows of an input: sent/received as initiator or responder.
-#[derive(Clone, Copy, Debug)]
-struct HostAgg {
-    packets_sent: i64,
-    packets_recv: i64,
-    bytes_sent: i64,
-    bytes_recv: i64,
-    flows_initiated: i64,
-    flows_received: i64,
-    first_ns: i64,
-    last_ns: i64,
-}
-
-impl HostAgg {
-    fn new() -> HostAgg {
-        HostAgg {
-            packets_sent: 0,
-            packets_recv: 0,
-            bytes_sent: 0,
-            bytes_recv: 0,
-            flows_initiated: 0,
-            flows_received: 0,
-            first_ns: i64::MAX,
-            last_ns: i64::MIN,
-        }
-    }
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    fn add(&mut self, ps: i64, pr: i64, bs: i64, br: i64, fi: i64, fr: i64, first: i64, last: i64) {
-        self.packets_sent = self.packets_sent.saturating_add(ps);
-        self.packets_recv = self.packets_recv.saturating_add(pr);
-        self.bytes_sent = self.bytes_sent.saturating_add(bs);
-        self.bytes_recv = self.bytes_recv.saturating_add(br);
-        self.flows_initiated += fi;
-        self.flows_received += fr;
-        self.first_ns = self.first_ns.min(first);
-        self.last_ns = self.last_ns.max(last);
-    }
-}
-
 impl InputWriter<'_> {
     /// The `inputs.id` of this input.
     pub fn input_id(&self) -> i64 {
@@ -368,8 +329,8 @@ impl InputWriter<'_> {
         let k = &f.key;
         let (fp, rp, fb, rb) = (i(f.fwd.packets), i(f.rev.packets), i(f.fwd.bytes), i(f.rev.bytes));
         let (first, last) = (i(f.first_ts.nanos()), i(f.last_ts.nanos()));
-        self.hosts.entry(k.src_ip).or_insert_with(HostAgg::new).add(fp, rp, fb, rb, 1, 0, first, last);
-        self.hosts.entry(k.dst_ip).or_insert_with(HostAgg::new).add(rp, fp, rb, fb, 0, 1, first, last);
+        self.hosts.get(&k.src_ip).add(fp, rp, fb, rb, 1, 0, first, last);
+        self.hosts.get(&k.dst_ip).add(rp, fp, rb, fb, 0, 1, first, last);
         self.totals.flows += 1;
         self.row_written()
     }
@@ -539,7 +500,7 @@ impl InputWriter<'_> {
         let hosts = std::mem::take(&mut self.hosts);
         let mut text = String::with_capacity(hosts.len() * 16);
         let mut rows: Vec<HostRow> = Vec::with_capacity(hosts.len());
-        for (ip, agg) in hosts {
+        for (ip, agg) in hosts.into_entries() {
             let at = text.len();
             push_ip(&mut text, &ip);
             rows.push(HostRow { key: sort_key(&text.as_bytes()[at..]), text: at..text.len(), agg });
