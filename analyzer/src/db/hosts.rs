@@ -1,4 +1,6 @@
-//! Per-address totals for the `hosts` table, summed as flows are added.
+//! Per-address totals for the `hosts` table, summed as flows are added, and its rows in text
+//! order. [`HostAggregator`] does both on a helper thread while the writer inserts flows (the
+//! writer's thread is the bottleneck of a flood; the engine's core is idle by then).
 //!
 //! A spoofed flood brings a new address with nearly every flow, so this map takes two lookups
 //! per flow and grows to millions of entries. The map holds only `address -> slot` (small
@@ -7,12 +9,16 @@
 //! instead of SipHash over the enum. The seed is random per map, so addresses crafted to
 //! collide cannot be precomputed; output order never depends on it (rows are sorted by text).
 
+use super::text::{push_ip, sort_key};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
+use std::ops::Range;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 /// One address's totals over the flows of an input: sent/received as initiator or responder.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct HostAgg {
     pub packets_sent: i64,
     pub packets_recv: i64,
@@ -151,6 +157,162 @@ impl Hosts {
     pub fn into_entries(self) -> impl Iterator<Item = (IpAddr, HostAgg)> {
         self.aggs.into_iter()
     }
+
+    /// Count one flow for both its addresses (the responder sends the reverse direction).
+    #[inline]
+    pub fn add_flow(&mut self, e: &FlowEnds) {
+        self.get(&e.src).add(e.fwd_packets, e.rev_packets, e.fwd_bytes, e.rev_bytes, 1, 0, e.first, e.last);
+        self.get(&e.dst).add(e.rev_packets, e.fwd_packets, e.rev_bytes, e.fwd_bytes, 0, 1, e.first, e.last);
+    }
+}
+
+/// What one flow adds to the totals of its two addresses.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FlowEnds {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub fwd_packets: i64,
+    pub rev_packets: i64,
+    pub fwd_bytes: i64,
+    pub rev_bytes: i64,
+    pub first: i64,
+    pub last: i64,
+}
+
+/// One `hosts` row: the address text lives in [`SortedHosts::text`] at `text`.
+#[derive(Debug)]
+pub(crate) struct HostRow {
+    key: u128,
+    text: Range<usize>,
+    pub agg: HostAgg,
+}
+
+/// The `hosts` rows in `ip` text order, as SQLite's BINARY collation orders the column: inserted
+/// in this order they append to the table and to its primary-key index.
+#[derive(Debug, Default)]
+pub(crate) struct SortedHosts {
+    text: String,
+    pub rows: Vec<HostRow>,
+}
+
+impl SortedHosts {
+    pub fn new(hosts: Hosts) -> SortedHosts {
+        let mut text = String::with_capacity(hosts.len() * 16);
+        let mut rows: Vec<HostRow> = Vec::with_capacity(hosts.len());
+        for (ip, agg) in hosts.into_entries() {
+            let at = text.len();
+            push_ip(&mut text, &ip);
+            let key = sort_key(text.as_bytes().get(at..).unwrap_or_default());
+            rows.push(HostRow { key, text: at..text.len(), agg });
+        }
+        // Addresses are unique, so the order is total. The integer key decides almost every
+        // comparison; only IPv6 texts sharing 16 bytes compare further.
+        let bytes = text.as_bytes();
+        let slice = |r: &Range<usize>| bytes.get(r.clone()).unwrap_or_default();
+        rows.sort_unstable_by(|a, b| a.key.cmp(&b.key).then_with(|| slice(&a.text).cmp(slice(&b.text))));
+        SortedHosts { text, rows }
+    }
+
+    /// The address text of a row.
+    pub fn ip(&self, row: &HostRow) -> &str {
+        self.text.get(row.text.clone()).unwrap_or_default()
+    }
+}
+
+/// Flows per message to the helper thread.
+const BATCH: usize = 1024;
+
+enum Msg {
+    Flows(Vec<FlowEnds>),
+    /// All flows sent: sort and return the rows. A channel closed without it (the writer was
+    /// dropped unfinished) ends the helper without that work.
+    Finish,
+}
+
+/// Host totals computed off the writer's thread; inline when no thread can be started.
+#[derive(Debug)]
+pub(crate) struct HostAggregator {
+    batch: Vec<FlowEnds>,
+    mode: Mode,
+}
+
+#[derive(Debug)]
+enum Mode {
+    Inline(Hosts),
+    Thread { tx: SyncSender<Msg>, handle: JoinHandle<Option<SortedHosts>> },
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Msg::Flows(b) => write!(f, "Flows({})", b.len()),
+            Msg::Finish => f.write_str("Finish"),
+        }
+    }
+}
+
+fn helper(rx: Receiver<Msg>) -> Option<SortedHosts> {
+    let mut hosts = Hosts::default();
+    loop {
+        match rx.recv().ok()? {
+            Msg::Flows(batch) => batch.iter().for_each(|e| hosts.add_flow(e)),
+            Msg::Finish => return Some(SortedHosts::new(hosts)),
+        }
+    }
+}
+
+impl HostAggregator {
+    /// Start the helper thread (or aggregate inline if the system refuses one).
+    pub fn start() -> HostAggregator {
+        // A few batches in flight bound the memory when the writer outruns the helper.
+        let (tx, rx) = sync_channel(4);
+        let mode = match std::thread::Builder::new().name("netrec-hosts".into()).spawn(move || helper(rx)) {
+            Ok(handle) => Mode::Thread { tx, handle },
+            Err(_) => Mode::Inline(Hosts::default()),
+        };
+        HostAggregator { batch: Vec::with_capacity(BATCH), mode }
+    }
+
+    #[inline]
+    pub fn add(&mut self, e: FlowEnds) {
+        match &mut self.mode {
+            Mode::Inline(hosts) => hosts.add_flow(&e),
+            Mode::Thread { tx, .. } => {
+                self.batch.push(e);
+                if self.batch.len() == BATCH {
+                    let full = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+                    // A send only fails if the helper died; `finish` reports that.
+                    let _ = tx.send(Msg::Flows(full));
+                }
+            }
+        }
+    }
+
+    /// No more flows: the helper starts sorting while the caller does other work.
+    pub fn close(self) -> ClosedHosts {
+        match self.mode {
+            Mode::Inline(hosts) => ClosedHosts(Err(Some(SortedHosts::new(hosts)))),
+            Mode::Thread { tx, handle } => {
+                let sent = (self.batch.is_empty() || tx.send(Msg::Flows(self.batch)).is_ok())
+                    && tx.send(Msg::Finish).is_ok();
+                ClosedHosts(if sent { Ok(handle) } else { Err(None) })
+            }
+        }
+    }
+}
+
+/// The rows being sorted (or already sorted, or lost with a dead helper).
+#[derive(Debug)]
+pub(crate) struct ClosedHosts(Result<JoinHandle<Option<SortedHosts>>, Option<SortedHosts>>);
+
+impl ClosedHosts {
+    /// The sorted rows; `None` if the helper thread died (it has no way to fail but a panic).
+    pub fn wait(self) -> Option<SortedHosts> {
+        match self.0 {
+            Ok(handle) => handle.join().ok()?,
+            Err(done) => done,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -176,5 +338,37 @@ mod tests {
         assert_eq!(hosts.len(), plain.len());
         let got: BTreeMap<IpAddr, i64> = hosts.into_entries().map(|(ip, h)| (ip, h.bytes_sent)).collect();
         assert_eq!(got, plain);
+    }
+
+    #[test]
+    fn the_helper_thread_sorts_what_inline_aggregation_gives() {
+        let ends = |n: u32| FlowEnds {
+            src: IpAddr::V4(Ipv4Addr::from_bits(n.wrapping_mul(0x9E37_79B1) % 3001)),
+            dst: if n.is_multiple_of(5) {
+                IpAddr::V6(Ipv6Addr::from_bits(0x2001_0db8_u128 << 96 | u128::from(n % 7)))
+            } else {
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, (n % 3) as u8))
+            },
+            fwd_packets: i64::from(n % 4),
+            rev_packets: 1,
+            fwd_bytes: i64::from(n),
+            rev_bytes: 2,
+            first: i64::from(n),
+            last: i64::from(n) + 5,
+        };
+        // Several full batches and a partial one.
+        let mut agg = HostAggregator::start();
+        assert!(matches!(agg.mode, Mode::Thread { .. }));
+        let mut inline = Hosts::default();
+        for n in 0..(3 * BATCH as u32 + 77) {
+            agg.add(ends(n));
+            inline.add_flow(&ends(n));
+        }
+        let (got, want) = (agg.close().wait().unwrap(), SortedHosts::new(inline));
+        let rows = |h: &SortedHosts| h.rows.iter().map(|r| (h.ip(r).to_string(), r.agg)).collect::<Vec<_>>();
+        let got = rows(&got);
+        assert_eq!(got, rows(&want));
+        assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "not in text order");
+        assert!(got.len() > 1000, "{}", got.len());
     }
 }

@@ -65,6 +65,8 @@ pub enum DbError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("the {what} helper thread died before delivering its result")]
+    Worker { what: &'static str },
     #[error("database operation failed: {op}")]
     Sql {
         op: &'static str,

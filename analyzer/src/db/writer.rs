@@ -5,10 +5,10 @@
 //! `finish`. Reports ignore incomplete inputs, and beginning the same input (same SHA-256) again
 //! deletes the half-written rows first, so an interrupted analysis is simply redone.
 
-use super::hosts::{HostAgg, Hosts};
+use super::hosts::{ClosedHosts, FlowEnds, HostAgg, HostAggregator};
 use super::incidents::{AlertForGrouping, INCIDENT_GAP_NS, group_incidents};
 use super::schema::INPUT_TABLES;
-use super::text::{push_ip, push_ts, sort_key};
+use super::text::{push_ip, push_ts};
 use super::timeseries::TimeSeries;
 use super::{Db, DbError, SqlContext, i};
 use netrec_format::model::{Alert, Evidence, FlowRecord, LossRecord, TcpState, Ts, Tunnel, proto_name};
@@ -118,7 +118,7 @@ impl Db {
                 pending: 0,
                 series: TimeSeries::default(),
                 alerts: BTreeMap::new(),
-                hosts: Hosts::default(),
+                hosts: Some(HostAggregator::start()),
                 totals: InputTotals { input_id, ..InputTotals::default() },
                 finished: false,
             })),
@@ -164,7 +164,8 @@ pub struct InputWriter<'db> {
     alerts: BTreeMap<u64, AlertForGrouping>,
     /// Per-address totals for the `hosts` table, summed as flows are added (an SQL GROUP BY over
     /// the flows, sorting two rows per flow, cost more than inserting the flows).
-    hosts: Hosts,
+    /// `None` once `finish` took it.
+    hosts: Option<HostAggregator>,
     totals: InputTotals,
     finished: bool,
 }
@@ -300,14 +301,6 @@ const HOST_COLS: usize = 12;
 const INSERT_HOST_HEAD: &str = "INSERT INTO hosts (input_id, ip, packets_sent, packets_recv, bytes_sent,
     bytes_recv, flows_initiated, flows_received, first_ts, first_ts_ns, last_ts, last_ts_ns) VALUES";
 
-/// One `hosts` row before sorting: the address text lives in a shared buffer at `text`.
-#[derive(Debug)]
-struct HostRow {
-    key: u128,
-    text: std::ops::Range<usize>,
-    agg: HostAgg,
-}
-
 impl InputWriter<'_> {
     /// The `inputs.id` of this input.
     pub fn input_id(&self) -> i64 {
@@ -326,11 +319,18 @@ impl InputWriter<'_> {
             stmt.raw_execute().op("insert flows")?;
             self.queued.clear();
         }
-        let k = &f.key;
-        let (fp, rp, fb, rb) = (i(f.fwd.packets), i(f.rev.packets), i(f.fwd.bytes), i(f.rev.bytes));
-        let (first, last) = (i(f.first_ts.nanos()), i(f.last_ts.nanos()));
-        self.hosts.get(&k.src_ip).add(fp, rp, fb, rb, 1, 0, first, last);
-        self.hosts.get(&k.dst_ip).add(rp, fp, rb, fb, 0, 1, first, last);
+        if let Some(hosts) = &mut self.hosts {
+            hosts.add(FlowEnds {
+                src: f.key.src_ip,
+                dst: f.key.dst_ip,
+                fwd_packets: i(f.fwd.packets),
+                rev_packets: i(f.rev.packets),
+                fwd_bytes: i(f.fwd.bytes),
+                rev_bytes: i(f.rev.bytes),
+                first: i(f.first_ts.nanos()),
+                last: i(f.last_ts.nanos()),
+            });
+        }
         self.totals.flows += 1;
         self.row_written()
     }
@@ -452,6 +452,8 @@ impl InputWriter<'_> {
     pub fn finish(mut self, stats: InputStats) -> Result<InputTotals, DbError> {
         self.ensure_tx()?;
         self.flush_flows()?;
+        // The host rows sort on their thread while the tables below are written.
+        let hosts = self.hosts.take().map(HostAggregator::close);
         let id = self.input_id;
         {
             let mut ins = self
@@ -469,7 +471,7 @@ impl InputWriter<'_> {
         }
         self.write_incidents()?;
         self.conn.execute_batch(super::schema_index::FLOWS_DST).op("create flow index")?;
-        self.totals.hosts = self.write_hosts()?;
+        self.totals.hosts = self.write_hosts(hosts)?;
         self.conn
             .execute(
                 "UPDATE inputs SET complete = 1, packets = ?2, bytes = ?3, first_ts = ?4, first_ts_ns = ?5,
@@ -496,20 +498,8 @@ impl InputWriter<'_> {
 
     /// One row per address seen in a flow, in address-text order (the table's rowid order, and
     /// appends to its primary-key index).
-    fn write_hosts(&mut self) -> Result<u64, DbError> {
-        let hosts = std::mem::take(&mut self.hosts);
-        let mut text = String::with_capacity(hosts.len() * 16);
-        let mut rows: Vec<HostRow> = Vec::with_capacity(hosts.len());
-        for (ip, agg) in hosts.into_entries() {
-            let at = text.len();
-            push_ip(&mut text, &ip);
-            rows.push(HostRow { key: sort_key(&text.as_bytes()[at..]), text: at..text.len(), agg });
-        }
-        // Text order, as SQLite's BINARY collation of the `ip` column (addresses are unique, so
-        // the order is total). The integer key decides almost every comparison.
-        let bytes = text.as_bytes();
-        let slice = |r: &std::ops::Range<usize>| bytes.get(r.clone()).unwrap_or_default();
-        rows.sort_unstable_by(|a, b| a.key.cmp(&b.key).then_with(|| slice(&a.text).cmp(slice(&b.text))));
+    fn write_hosts(&mut self, hosts: Option<ClosedHosts>) -> Result<u64, DbError> {
+        let hosts = hosts.and_then(ClosedHosts::wait).ok_or(DbError::Worker { what: "host totals" })?;
         let mut multi = self
             .conn
             .prepare_cached(&insert_sql(INSERT_HOST_HEAD, HOST_COLS, ROWS_PER_INSERT))
@@ -519,21 +509,21 @@ impl InputWriter<'_> {
             .prepare_cached(&insert_sql(INSERT_HOST_HEAD, HOST_COLS, 1))
             .op("prepare host insert")?;
         let (mut first, mut last) = (String::new(), String::new());
-        let mut groups = rows.chunks_exact(ROWS_PER_INSERT);
+        let mut groups = hosts.rows.chunks_exact(ROWS_PER_INSERT);
         for group in &mut groups {
             for (n, r) in group.iter().enumerate() {
-                let ip = text.get(r.text.clone()).unwrap_or_default();
+                let ip = hosts.ip(r);
                 bind_host(&mut multi, n * HOST_COLS, self.input_id, ip, &r.agg, &mut first, &mut last)
                     .op("bind host")?;
             }
             multi.raw_execute().op("insert hosts")?;
         }
         for r in groups.remainder() {
-            let ip = text.get(r.text.clone()).unwrap_or_default();
-            bind_host(&mut one, 0, self.input_id, ip, &r.agg, &mut first, &mut last).op("bind host")?;
+            bind_host(&mut one, 0, self.input_id, hosts.ip(r), &r.agg, &mut first, &mut last)
+                .op("bind host")?;
             one.raw_execute().op("insert host")?;
         }
-        Ok(rows.len() as u64)
+        Ok(hosts.rows.len() as u64)
     }
 
     fn write_incidents(&mut self) -> Result<(), DbError> {
