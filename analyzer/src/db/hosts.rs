@@ -210,7 +210,15 @@ impl SortedHosts {
         let bytes = text.as_bytes();
         let slice = |r: &Range<usize>| bytes.get(r.clone()).unwrap_or_default();
         rows.sort_unstable_by(|a, b| a.key.cmp(&b.key).then_with(|| slice(&a.text).cmp(slice(&b.text))));
-        SortedHosts { text, rows }
+        // Lay the texts out in row order, so the writer reads them sequentially (in first-seen
+        // order every row's text was a cache miss on the writer's thread).
+        let mut sorted = String::with_capacity(text.len());
+        for r in &mut rows {
+            let at = sorted.len();
+            sorted.push_str(text.get(r.text.clone()).unwrap_or_default());
+            r.text = at..sorted.len();
+        }
+        SortedHosts { text: sorted, rows }
     }
 
     /// The address text of a row.
