@@ -7,6 +7,9 @@
 //! default = flows; fewer gives a mix-like hosts table), `NETREC_BENCH_PAGE_SIZE` (page size of
 //! the new file; default SQLite's). One timed run: each phase is seconds
 //! long, and a warm second run would only measure the page cache.
+//!
+//! Baseline: the writer before the bulk-load work is commit bd624d4 (this bench, old
+//! `analyzer/src/db`): `git checkout bd624d4 -- analyzer/src/db`, run, `git checkout HEAD -- analyzer/src/db`.
 
 use netrec_analyzer::db::{Db, InputInfo, InputStats};
 use netrec_format::model::{DirStats, FlowEnd, FlowKey, FlowRecord, TcpState, Ts};
