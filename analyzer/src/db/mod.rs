@@ -5,8 +5,10 @@
 //! inspected read-only and rejected without a single byte changing. Writing goes through
 //! [`InputWriter`], one per input, with batched transactions.
 
+mod hosts;
 mod incidents;
 mod schema;
+mod text;
 /// Indexes a bulk load may drop and rebuild (same definitions as in the schema).
 pub(crate) mod schema_index {
     pub const FLOWS_DST: &str = "CREATE INDEX IF NOT EXISTS flows_dst ON flows(input_id, dst_ip)";
@@ -63,6 +65,8 @@ pub enum DbError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("the {what} helper thread died before delivering its result")]
+    Worker { what: &'static str },
     #[error("database operation failed: {op}")]
     Sql {
         op: &'static str,
@@ -116,10 +120,14 @@ impl Db {
             }
         }
         let conn = Connection::open(&path).map_err(|source| DbError::Open { path: path.clone(), source })?;
+        // Page size: only a new file takes it (it must precede WAL). 16 KiB pages cut the pages,
+        // WAL frames and checkpoint writes of a bulk load about 4x (db_writer bench: ~10% less
+        // CPU than 4 KiB); rows are ~100-250 bytes, so point reads lose little.
         // WAL: readers (reports) never block the writer; NORMAL sync is durable at checkpoints and
         // loses at most the last transactions on power failure, never corrupts.
         conn.execute_batch(
-            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+            "PRAGMA page_size = 16384; PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
              PRAGMA cache_size = -32768;",
         )
         .map_err(|source| DbError::Open { path: path.clone(), source })?;

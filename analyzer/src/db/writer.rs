@@ -5,19 +5,25 @@
 //! `finish`. Reports ignore incomplete inputs, and beginning the same input (same SHA-256) again
 //! deletes the half-written rows first, so an interrupted analysis is simply redone.
 
+use super::hosts::{ClosedHosts, FlowEnds, HostAgg, HostAggregator};
 use super::incidents::{AlertForGrouping, INCIDENT_GAP_NS, group_incidents};
 use super::schema::INPUT_TABLES;
+use super::text::{push_ip, push_ts};
 use super::timeseries::TimeSeries;
 use super::{Db, DbError, SqlContext, i};
 use netrec_format::model::{Alert, Evidence, FlowRecord, LossRecord, TcpState, Ts, Tunnel, proto_name};
 use rusqlite::{Connection, OptionalExtension, Statement, params};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// Rows written per transaction before committing and starting the next one.
 pub const BATCH_ROWS: usize = 10_000;
+
+/// Rows per multi-row INSERT of flows and hosts: one statement execution (step, reset, halt)
+/// per this many rows instead of per row. Tails shorter than this use the one-row statement.
+const ROWS_PER_INSERT: usize = 32;
 
 /// Identity of one input file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,14 +105,20 @@ impl Db {
         match result {
             Ok(Some(input_id)) => Ok(Some(InputWriter {
                 conn,
-                flow_stmt: conn.prepare(INSERT_FLOW).op("prepare flow insert")?,
+                flow_stmt: conn
+                    .prepare(&insert_sql(INSERT_FLOW_HEAD, FLOW_COLS, 1))
+                    .op("prepare flow insert")?,
+                flow_multi: conn
+                    .prepare(&insert_sql(INSERT_FLOW_HEAD, FLOW_COLS, ROWS_PER_INSERT))
+                    .op("prepare flow insert")?,
+                queued: Vec::with_capacity(ROWS_PER_INSERT),
                 text: TextBufs::default(),
                 input_id,
                 in_tx: true,
                 pending: 0,
                 series: TimeSeries::default(),
                 alerts: BTreeMap::new(),
-                hosts: HashMap::new(),
+                hosts: Some(HostAggregator::start()),
                 totals: InputTotals { input_id, ..InputTotals::default() },
                 finished: false,
             })),
@@ -139,6 +151,10 @@ pub struct InputWriter<'db> {
     conn: &'db Connection,
     /// Held rather than looked up in the statement cache: flows are the bulk of the rows.
     flow_stmt: Statement<'db>,
+    /// `ROWS_PER_INSERT` flows per execution.
+    flow_multi: Statement<'db>,
+    /// Flows added but not yet inserted (fewer than `ROWS_PER_INSERT`), in emission order.
+    queued: Vec<FlowRecord>,
     text: TextBufs,
     input_id: i64,
     in_tx: bool,
@@ -148,7 +164,8 @@ pub struct InputWriter<'db> {
     alerts: BTreeMap<u64, AlertForGrouping>,
     /// Per-address totals for the `hosts` table, summed as flows are added (an SQL GROUP BY over
     /// the flows, sorting two rows per flow, cost more than inserting the flows).
-    hosts: HashMap<IpAddr, HostAgg>,
+    /// `None` once `finish` took it.
+    hosts: Option<HostAggregator>,
     totals: InputTotals,
     finished: bool,
 }
@@ -165,22 +182,106 @@ struct TextBufs {
 
 fn set_ip(buf: &mut String, ip: &IpAddr) {
     buf.clear();
-    let _ = write!(buf, "{ip}");
+    push_ip(buf, ip);
 }
 
-fn set_ts(buf: &mut String, ts: Ts) {
+fn set_ts(buf: &mut String, ns: u64) {
     buf.clear();
-    let _ = write!(buf, "{ts}");
+    push_ts(buf, ns);
 }
 
-const INSERT_FLOW: &str = r#"INSERT INTO flows (input_id, proto, src_ip, src_port, dst_ip, dst_port,
+/// `head` followed by `rows` groups of `cols` anonymous parameters (numbered 1.. in order).
+fn insert_sql(head: &str, cols: usize, rows: usize) -> String {
+    let mut s = String::with_capacity(head.len() + rows * (cols * 2 + 3));
+    s.push_str(head);
+    for r in 0..rows {
+        s.push_str(if r == 0 { " (" } else { ", (" });
+        for c in 0..cols {
+            s.push_str(if c == 0 { "?" } else { ",?" });
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// Bind the next parameter of a statement (`$col` is the last index bound, 0 before the first).
+macro_rules! bind {
+    ($stmt:expr, $col:ident, $($v:expr),+ $(,)?) => {
+        $( $col += 1; $stmt.raw_bind_parameter($col, $v)?; )+
+    };
+}
+
+const FLOW_COLS: usize = 38;
+const INSERT_FLOW_HEAD: &str = r#"INSERT INTO flows (input_id, proto, src_ip, src_port, dst_ip, dst_port,
     packets, bytes, fwd_packets, fwd_bytes, fwd_payload_bytes, rev_packets, rev_bytes, rev_payload_bytes,
     first_ts, last_ts, duration, tcp_state, rtt_ms, retransmissions, vlan, tunnel, "end",
     proto_num, first_ts_ns, last_ts_ns, duration_ns, rtt_ns, rtt_server_ns, rtt_client_ns,
     fwd_tcp_flags, rev_tcp_flags, fwd_retransmissions, rev_retransmissions, out_of_order, zero_window,
-    tunnel_id, anomalies)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38)"#;
+    tunnel_id, anomalies) VALUES"#;
+
+/// Bind the 38 columns of one flow row after parameter `base` (SQLite copies text at bind time,
+/// so the text buffers are reused row after row).
+fn bind_flow(
+    stmt: &mut Statement<'_>,
+    base: usize,
+    input_id: i64,
+    f: &FlowRecord,
+    t: &mut TextBufs,
+) -> rusqlite::Result<()> {
+    let k = &f.key;
+    let duration_ns = f.last_ts.0.saturating_sub(f.first_ts.0);
+    let rtt = f.rtt_ns();
+    set_ip(&mut t.src, &k.src_ip);
+    set_ip(&mut t.dst, &k.dst_ip);
+    set_ts(&mut t.first, f.first_ts.0);
+    set_ts(&mut t.last, f.last_ts.0);
+    set_ts(&mut t.duration, duration_ns);
+    let mut col = base;
+    bind!(
+        stmt,
+        col,
+        input_id,
+        proto_name(k.proto),
+        t.src.as_str(),
+        k.src_port,
+        t.dst.as_str(),
+        k.dst_port,
+        i(f.fwd.packets.saturating_add(f.rev.packets)),
+        i(f.fwd.bytes.saturating_add(f.rev.bytes)),
+        i(f.fwd.packets),
+        i(f.fwd.bytes),
+        i(f.fwd.payload_bytes),
+        i(f.rev.packets),
+        i(f.rev.bytes),
+        i(f.rev.payload_bytes),
+        t.first.as_str(),
+        t.last.as_str(),
+        t.duration.as_str(),
+        (f.tcp_state != TcpState::None).then(|| f.tcp_state.as_str()),
+        rtt.map(|ns| ns as f64 / 1e6),
+        i(f.fwd.retransmissions.saturating_add(f.rev.retransmissions)),
+        (k.vlan != 0).then_some(k.vlan),
+        f.tunnel.map(tunnel_json),
+        flow_end_str(f.end),
+        k.proto,
+        i(f.first_ts.nanos()),
+        i(f.last_ts.nanos()),
+        i(duration_ns),
+        rtt.map(i),
+        f.rtt_server_ns.map(i),
+        f.rtt_client_ns.map(i),
+        f.fwd.tcp_flags,
+        f.rev.tcp_flags,
+        i(f.fwd.retransmissions),
+        i(f.rev.retransmissions),
+        i(f.fwd.out_of_order.saturating_add(f.rev.out_of_order)),
+        i(f.fwd.zero_window.saturating_add(f.rev.zero_window)),
+        k.tunnel_id,
+        i(f.anomalies),
+    );
+    debug_assert_eq!(col, base + FLOW_COLS);
+    Ok(())
+}
 
 const UPSERT_ALERT: &str = "INSERT INTO alerts (input_id, alert_id, rule_id, class, severity, severity_num,
     attack_id, first_ts, first_ts_ns, last_ts, last_ts_ns, src, src_count, dst, dst_count, dst_ports,
@@ -196,54 +297,9 @@ const UPSERT_ALERT: &str = "INSERT INTO alerts (input_id, alert_id, rule_id, cla
 const INSERT_LOSS: &str = "INSERT INTO losses (input_id, ts, ts_ns, iface, kernel_packets, kernel_bytes,
     ring_drops, map_full, busy, writer_drops) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
-const INSERT_HOST: &str = "INSERT INTO hosts (input_id, ip, packets_sent, packets_recv, bytes_sent,
-    bytes_recv, flows_initiated, flows_received, first_ts, first_ts_ns, last_ts, last_ts_ns)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
-
-/// One address's totals over the flows of an input: sent/received as initiator or responder.
-#[derive(Clone, Copy, Debug)]
-struct HostAgg {
-    packets_sent: i64,
-    packets_recv: i64,
-    bytes_sent: i64,
-    bytes_recv: i64,
-    flows_initiated: i64,
-    flows_received: i64,
-    first_ns: i64,
-    last_ns: i64,
-}
-
-impl HostAgg {
-    fn new() -> HostAgg {
-        HostAgg {
-            packets_sent: 0,
-            packets_recv: 0,
-            bytes_sent: 0,
-            bytes_recv: 0,
-            flows_initiated: 0,
-            flows_received: 0,
-            first_ns: i64::MAX,
-            last_ns: i64::MIN,
-        }
-    }
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    fn add(&mut self, ps: i64, pr: i64, bs: i64, br: i64, fi: i64, fr: i64, first: i64, last: i64) {
-        self.packets_sent = self.packets_sent.saturating_add(ps);
-        self.packets_recv = self.packets_recv.saturating_add(pr);
-        self.bytes_sent = self.bytes_sent.saturating_add(bs);
-        self.bytes_recv = self.bytes_recv.saturating_add(br);
-        self.flows_initiated += fi;
-        self.flows_received += fr;
-        self.first_ns = self.first_ns.min(first);
-        self.last_ns = self.last_ns.max(last);
-    }
-}
-
-/// `seconds.nanoseconds` of a stored nanosecond time, as SQLite's `printf('%d.%09d', ...)`.
-fn decimal_ns(ns: i64) -> String {
-    format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000)
-}
+const HOST_COLS: usize = 12;
+const INSERT_HOST_HEAD: &str = "INSERT INTO hosts (input_id, ip, packets_sent, packets_recv, bytes_sent,
+    bytes_recv, flows_initiated, flows_received, first_ts, first_ts_ns, last_ts, last_ts_ns) VALUES";
 
 impl InputWriter<'_> {
     /// The `inputs.id` of this input.
@@ -254,63 +310,38 @@ impl InputWriter<'_> {
     /// Store one flow record (emission order is the row order).
     pub fn add_flow(&mut self, f: &FlowRecord) -> Result<(), DbError> {
         self.ensure_tx()?;
-        let k = &f.key;
-        let duration_ns = f.last_ts.saturating_sub(f.first_ts);
-        let rtt = f.rtt_ns();
-        let t = &mut self.text;
-        set_ip(&mut t.src, &k.src_ip);
-        set_ip(&mut t.dst, &k.dst_ip);
-        set_ts(&mut t.first, f.first_ts);
-        set_ts(&mut t.last, f.last_ts);
-        set_ts(&mut t.duration, Ts(duration_ns));
-        self.flow_stmt
-            .execute(params![
-                self.input_id,
-                proto_name(k.proto),
-                t.src,
-                k.src_port,
-                t.dst,
-                k.dst_port,
-                i(f.fwd.packets.saturating_add(f.rev.packets)),
-                i(f.fwd.bytes.saturating_add(f.rev.bytes)),
-                i(f.fwd.packets),
-                i(f.fwd.bytes),
-                i(f.fwd.payload_bytes),
-                i(f.rev.packets),
-                i(f.rev.bytes),
-                i(f.rev.payload_bytes),
-                t.first,
-                t.last,
-                t.duration,
-                (f.tcp_state != TcpState::None).then(|| f.tcp_state.as_str()),
-                rtt.map(|ns| ns as f64 / 1e6),
-                i(f.fwd.retransmissions.saturating_add(f.rev.retransmissions)),
-                (k.vlan != 0).then_some(k.vlan),
-                f.tunnel.map(tunnel_json),
-                flow_end_str(f.end),
-                k.proto,
-                i(f.first_ts.nanos()),
-                i(f.last_ts.nanos()),
-                i(duration_ns),
-                rtt.map(i),
-                f.rtt_server_ns.map(i),
-                f.rtt_client_ns.map(i),
-                f.fwd.tcp_flags,
-                f.rev.tcp_flags,
-                i(f.fwd.retransmissions),
-                i(f.rev.retransmissions),
-                i(f.fwd.out_of_order.saturating_add(f.rev.out_of_order)),
-                i(f.fwd.zero_window.saturating_add(f.rev.zero_window)),
-                k.tunnel_id,
-                i(f.anomalies),
-            ])
-            .op("insert flow")?;
-        let (fp, rp, fb, rb) = (i(f.fwd.packets), i(f.rev.packets), i(f.fwd.bytes), i(f.rev.bytes));
-        let (first, last) = (i(f.first_ts.nanos()), i(f.last_ts.nanos()));
-        self.hosts.entry(k.src_ip).or_insert_with(HostAgg::new).add(fp, rp, fb, rb, 1, 0, first, last);
-        self.hosts.entry(k.dst_ip).or_insert_with(HostAgg::new).add(rp, fp, rb, fb, 0, 1, first, last);
+        self.queued.push(f.clone());
+        if self.queued.len() == ROWS_PER_INSERT {
+            let stmt = &mut self.flow_multi;
+            for (n, q) in self.queued.iter().enumerate() {
+                bind_flow(stmt, n * FLOW_COLS, self.input_id, q, &mut self.text).op("bind flow")?;
+            }
+            stmt.raw_execute().op("insert flows")?;
+            self.queued.clear();
+        }
+        if let Some(hosts) = &mut self.hosts {
+            hosts.add(FlowEnds {
+                src: f.key.src_ip,
+                dst: f.key.dst_ip,
+                fwd_packets: i(f.fwd.packets),
+                rev_packets: i(f.rev.packets),
+                fwd_bytes: i(f.fwd.bytes),
+                rev_bytes: i(f.rev.bytes),
+                first: i(f.first_ts.nanos()),
+                last: i(f.last_ts.nanos()),
+            });
+        }
         self.totals.flows += 1;
         self.row_written()
+    }
+
+    /// Insert the queued flows one row at a time (before a commit: fewer than a full group).
+    fn flush_flows(&mut self) -> Result<(), DbError> {
+        for q in self.queued.drain(..) {
+            bind_flow(&mut self.flow_stmt, 0, self.input_id, &q, &mut self.text).op("bind flow")?;
+            self.flow_stmt.raw_execute().op("insert flow")?;
+        }
+        Ok(())
     }
 
     /// Store an alert, or update it when this input already has an alert with the same id (the
@@ -420,6 +451,9 @@ impl InputWriter<'_> {
     /// and commit.
     pub fn finish(mut self, stats: InputStats) -> Result<InputTotals, DbError> {
         self.ensure_tx()?;
+        self.flush_flows()?;
+        // The host rows sort on their thread while the tables below are written.
+        let hosts = self.hosts.take().map(HostAggregator::close);
         let id = self.input_id;
         {
             let mut ins = self
@@ -437,7 +471,7 @@ impl InputWriter<'_> {
         }
         self.write_incidents()?;
         self.conn.execute_batch(super::schema_index::FLOWS_DST).op("create flow index")?;
-        self.totals.hosts = self.write_hosts()?;
+        self.totals.hosts = self.write_hosts(hosts)?;
         self.conn
             .execute(
                 "UPDATE inputs SET complete = 1, packets = ?2, bytes = ?3, first_ts = ?4, first_ts_ns = ?5,
@@ -462,31 +496,34 @@ impl InputWriter<'_> {
         Ok(self.totals)
     }
 
-    /// One row per address seen in a flow, in address-text order (the table's rowid order).
-    fn write_hosts(&mut self) -> Result<u64, DbError> {
-        let mut rows: Vec<(String, HostAgg)> =
-            std::mem::take(&mut self.hosts).into_iter().map(|(ip, h)| (ip.to_string(), h)).collect();
-        // Text order, as SQLite's BINARY collation of the `ip` column (addresses are unique).
-        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut ins = self.conn.prepare_cached(INSERT_HOST).op("prepare host insert")?;
-        for (ip, h) in &rows {
-            ins.execute(params![
-                self.input_id,
-                ip,
-                h.packets_sent,
-                h.packets_recv,
-                h.bytes_sent,
-                h.bytes_recv,
-                h.flows_initiated,
-                h.flows_received,
-                decimal_ns(h.first_ns),
-                h.first_ns,
-                decimal_ns(h.last_ns),
-                h.last_ns,
-            ])
-            .op("insert host")?;
+    /// One row per address seen in a flow, in address-text order (the table's rowid order, and
+    /// appends to its primary-key index).
+    fn write_hosts(&mut self, hosts: Option<ClosedHosts>) -> Result<u64, DbError> {
+        let hosts = hosts.and_then(ClosedHosts::wait).ok_or(DbError::Worker { what: "host totals" })?;
+        let mut multi = self
+            .conn
+            .prepare_cached(&insert_sql(INSERT_HOST_HEAD, HOST_COLS, ROWS_PER_INSERT))
+            .op("prepare host insert")?;
+        let mut one = self
+            .conn
+            .prepare_cached(&insert_sql(INSERT_HOST_HEAD, HOST_COLS, 1))
+            .op("prepare host insert")?;
+        let (mut first, mut last) = (String::new(), String::new());
+        let mut groups = hosts.rows.chunks_exact(ROWS_PER_INSERT);
+        for group in &mut groups {
+            for (n, r) in group.iter().enumerate() {
+                let ip = hosts.ip(r);
+                bind_host(&mut multi, n * HOST_COLS, self.input_id, ip, &r.agg, &mut first, &mut last)
+                    .op("bind host")?;
+            }
+            multi.raw_execute().op("insert hosts")?;
         }
-        Ok(rows.len() as u64)
+        for r in groups.remainder() {
+            bind_host(&mut one, 0, self.input_id, hosts.ip(r), &r.agg, &mut first, &mut last)
+                .op("bind host")?;
+            one.raw_execute().op("insert host")?;
+        }
+        Ok(hosts.rows.len() as u64)
     }
 
     fn write_incidents(&mut self) -> Result<(), DbError> {
@@ -543,6 +580,7 @@ impl InputWriter<'_> {
     fn row_written(&mut self) -> Result<(), DbError> {
         self.pending += 1;
         if self.pending >= BATCH_ROWS {
+            self.flush_flows()?;
             self.conn.execute_batch("COMMIT").op("commit batch")?;
             self.in_tx = false;
             self.pending = 0;
@@ -560,6 +598,40 @@ impl Drop for InputWriter<'_> {
             let _ = self.conn.execute_batch("PRAGMA synchronous = NORMAL");
         }
     }
+}
+
+/// Bind the 12 columns of one `hosts` row after parameter `base`.
+fn bind_host(
+    stmt: &mut Statement<'_>,
+    base: usize,
+    input_id: i64,
+    ip: &str,
+    h: &HostAgg,
+    first: &mut String,
+    last: &mut String,
+) -> rusqlite::Result<()> {
+    // Every host has at least one flow, so its times are real (non-negative) packet times.
+    set_ts(first, super::u(h.first_ns));
+    set_ts(last, super::u(h.last_ns));
+    let mut col = base;
+    bind!(
+        stmt,
+        col,
+        input_id,
+        ip,
+        h.packets_sent,
+        h.packets_recv,
+        h.bytes_sent,
+        h.bytes_recv,
+        h.flows_initiated,
+        h.flows_received,
+        first.as_str(),
+        h.first_ns,
+        last.as_str(),
+        h.last_ns,
+    );
+    debug_assert_eq!(col, base + HOST_COLS);
+    Ok(())
 }
 
 /// The tunnel as the same JSON object `netrec flows --format jsonl` prints (docs/flows.md).
@@ -673,13 +745,21 @@ mod tests {
         let info = InputInfo { path: "x".into(), sha256: "ab".into(), format: "pcap".into(), size_bytes: 1 };
         let mut w = db.begin_input(info).unwrap().unwrap();
         // Addresses whose text order differs from numeric order, v4 and v6, one flow to itself.
-        let ips: Vec<IpAddr> =
+        let mut ips: Vec<IpAddr> =
             ["10.0.0.9", "10.0.0.10", "9.1.1.1", "2001:db8::a", "2001:db8::1:0", "192.0.2.1"]
                 .iter()
                 .map(|s| s.parse().unwrap())
                 .collect();
-        for n in 0..60u64 {
-            let (a, b) = (ips[(n % 6) as usize], ips[((n * 7 + 1) % 5) as usize]);
+        // More than one multi-row INSERT of hosts, and IPv6 texts equal in their first 16 bytes.
+        ips.extend(
+            (0..50u32).map(|n| IpAddr::from([10, (n % 3) as u8, (n * 37 % 256) as u8, (n * 11) as u8])),
+        );
+        ips.extend((0..30u16).map(|n| IpAddr::from([0x2001, 0xdb8, 0xaaaa, 0xbbbb, 0, 0, n % 7, n * 977])));
+        let m = ips.len() as u64;
+        let mut expected_src = Vec::new();
+        for n in 0..600u64 {
+            let (a, b) = (ips[(n % m) as usize], ips[((n * 7 + 1) % (m - 1)) as usize]);
+            expected_src.push(rusqlite::types::Value::Text(a.to_string()));
             let f = FlowRecord {
                 key: FlowKey {
                     proto: 17,
@@ -715,9 +795,21 @@ mod tests {
                 .collect()
         };
         let stored = rows("SELECT * FROM hosts ORDER BY rowid");
-        assert_eq!(stored.len(), 6);
-        assert_eq!(totals.hosts, 6);
+        assert_eq!(stored.len(), ips.len());
+        assert_eq!(totals.hosts, ips.len() as u64);
         assert_eq!(stored, rows(HOSTS_BY_SQL));
+        // Flows: every row, in emission order (full groups and the one-row tail).
+        let src: Vec<_> = rows("SELECT src_ip FROM flows ORDER BY id").into_iter().flatten().collect();
+        assert_eq!(src, expected_src);
+        let text = rows("SELECT first_ts, first_ts_ns, duration, duration_ns FROM flows ORDER BY id");
+        for r in &text {
+            use rusqlite::types::Value::{Integer, Text};
+            let [Text(first), Integer(first_ns), Text(dur), Integer(dur_ns)] = r.as_slice() else {
+                panic!("{r:?}")
+            };
+            assert_eq!(*first, Ts(*first_ns as u64).to_string());
+            assert_eq!(*dur, Ts(*dur_ns as u64).to_string());
+        }
         // The index a load into an empty table defers is back.
         assert_eq!(rows("SELECT name FROM sqlite_master WHERE name = 'flows_dst'").len(), 1);
     }
