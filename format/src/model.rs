@@ -338,7 +338,8 @@ pub struct FlowRecord {
 impl FlowRecord {
     /// Full handshake RTT (client <-> server) when both halves were seen.
     pub fn rtt_ns(&self) -> Option<u64> {
-        Some(self.rtt_server_ns? + self.rtt_client_ns?)
+        // Saturating: both halves come from recorded (possibly crafted) segments.
+        Some(self.rtt_server_ns?.saturating_add(self.rtt_client_ns?))
     }
 }
 
