@@ -4,7 +4,7 @@
 //! Detectors see a [`PacketCtx`] (packet, decoded headers, optional flow update), so
 //! they are unit-testable without the flow table.
 
-use crate::flow::hash::{FxBuild, FxHashMap};
+use crate::flow::hash::FxBuild;
 use crate::flow::{FlowDir, FlowUpdate};
 use crate::ruleset::Rule;
 use crate::sink::EngineSink;
@@ -323,19 +323,26 @@ pub(crate) trait Window: std::fmt::Debug {
     fn reset(&mut self);
 }
 
+#[inline]
+fn key_hash(k: &Key) -> u64 {
+    use std::hash::BuildHasher as _;
+    FxBuild::default().hash_one(k)
+}
+
 /// `lasts` value of a free slot.
 const FREE: u64 = u64::MAX;
 
 /// Bounded keyed state of one rule, with incident handling and LRU eviction.
 ///
-/// Slots live in a slab indexed through a small key -> index map: the map's buckets stay
-/// small (cache-friendly lookups), forgotten slots are reused with their allocations, and
-/// eviction scans a dense array of last-update times instead of every slot.
+/// Slots live in a slab; the index is a hash table of bare slot numbers (4 bytes a bucket, so
+/// it stays in cache) compared through the slot's own key: a lookup touches one slot, which
+/// the event needs anyway. Forgotten slots are reused with their allocations, and eviction
+/// scans a dense array of last-update times instead of every slot.
 #[derive(Debug)]
 pub(crate) struct Tracker<W> {
     pub meta: Meta,
     /// Fx like the flow table: bounded by `max_keys`, so a collision attack costs time, not memory.
-    index: FxHashMap<Key, u32>,
+    index: hashbrown::HashTable<u32>,
     slots: Vec<Slot<W>>,
     /// Last update (packet time, ns) of each slot, `FREE` for free slots.
     lasts: Vec<u64>,
@@ -351,7 +358,7 @@ impl<W: Window> Tracker<W> {
     pub fn new(rule: &Rule, max_keys: usize, make: fn(&Rule) -> W) -> Self {
         Tracker {
             meta: Meta::new(rule),
-            index: FxHashMap::default(),
+            index: hashbrown::HashTable::new(),
             slots: Vec::new(),
             lasts: Vec::new(),
             free: Vec::new(),
@@ -394,10 +401,19 @@ impl<W: Window> Tracker<W> {
         }
     }
 
+    /// Slot number of `key`, if tracked.
+    #[inline]
+    fn find(&self, h: u64, key: &Key) -> Option<u32> {
+        let slots = &self.slots;
+        self.index.find(h, |&i| slots[i as usize].key == *key).copied()
+    }
+
     /// Forget slot `i` (its key must be in the index); returns its incident.
     fn release(&mut self, i: u32) -> Option<Box<Incident>> {
         let slot = &mut self.slots[i as usize];
-        self.index.remove(&slot.key);
+        if let Ok(e) = self.index.find_entry(key_hash(&slot.key), |&j| j == i) {
+            e.remove();
+        }
         self.lasts[i as usize] = FREE;
         self.free.push(i);
         slot.inc.take()
@@ -414,15 +430,17 @@ impl<W: Window> Tracker<W> {
         out: &mut Out<'_>,
         update: impl FnOnce(&mut W, Ts) -> Option<Fire>,
     ) {
-        // One hash per event; the extra lookup only when the table is full and the key new.
-        if self.index.len() >= self.max_keys && !self.index.contains_key(&key) {
-            self.evict(out);
-        }
-        let i = match self.index.get(&key) {
-            Some(&i) => i,
+        // One hash per event; the extra lookup only when the key is new and the table full.
+        let h = key_hash(&key);
+        let i = match self.find(h, &key) {
+            Some(i) => i,
             None => {
+                if self.index.len() >= self.max_keys {
+                    self.evict(out);
+                }
                 let i = self.alloc(key, ts);
-                self.index.insert(key, i);
+                let slots = &self.slots;
+                self.index.insert_unique(h, i, |&j| key_hash(&slots[j as usize].key));
                 i
             }
         } as usize;
@@ -444,7 +462,7 @@ impl<W: Window> Tracker<W> {
 
     /// Mutate the window of an existing key (e.g. credit an answer) without creating it.
     pub fn with_existing(&mut self, key: &Key, f: impl FnOnce(&mut W)) {
-        if let Some(&i) = self.index.get(key)
+        if let Some(i) = self.find(key_hash(key), key)
             && let Some(slot) = self.slots.get_mut(i as usize)
             && slot.inc.is_none()
         {
