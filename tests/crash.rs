@@ -100,13 +100,19 @@ fn kill_9_at_random_moments_loses_nothing_but_the_open_block() {
     let original = read_packets(&big);
     let alerts = work.path().join("alerts.jsonl");
 
-    // How long a whole import takes: kills land anywhere in it.
-    let full_dir = work.path().join("full");
-    let t = Instant::now();
-    let o = import_cmd(&big, &full_dir, &alerts).output().unwrap();
-    let full = t.elapsed();
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let closed_full = list_segments(&full_dir).unwrap().len();
+    // How long a whole import takes: kills land anywhere in it. The fastest of three runs: the
+    // first one starts cold (binary and capture not in the page cache) and can take 3x longer,
+    // which would put most kills after the import ended.
+    let mut full = Duration::MAX;
+    let mut closed_full = 0;
+    for i in 0..3 {
+        let full_dir = work.path().join(format!("full{i}"));
+        let t = Instant::now();
+        let o = import_cmd(&big, &full_dir, &alerts).output().unwrap();
+        full = full.min(t.elapsed());
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        closed_full = list_segments(&full_dir).unwrap().len();
+    }
     println!("a full import takes {full:?} and writes {closed_full} segments");
     assert!(closed_full >= 5, "the capture must rotate several times");
 
