@@ -324,12 +324,9 @@ fn analyze_of_one_segment_matches_analyze_of_the_pcap() {
     analyze_of_segments_matches_analyze_of_the_pcap(1);
 }
 
-/// Known bug: `analyze` replays each segment file through a fresh engine, so an attack that spans
-/// a rotation is split into several smaller alerts (port scan: 346 + 342 + 336 events instead of
-/// one alert of 1024). A chain is one recording and must be one stream; fixing it needs a decision
-/// on how a chain maps to `inputs` rows (see the t2 report).
+/// A chain is one recording and one stream: an attack spanning a rotation is one alert (a fresh
+/// engine per file split the port scan into 346 + 342 + 336 events instead of one of 1024).
 #[test]
-#[ignore = "analyze restarts the engine at every segment of a chain (alerts split at rotation)"]
 fn analyze_of_a_segment_chain_matches_analyze_of_the_pcap() {
     analyze_of_segments_matches_analyze_of_the_pcap(3);
 }
@@ -478,4 +475,104 @@ fn verify_covers_the_chain_across_a_crash_and_restart() {
         assert!(first.starts_with(&format!("netrec: {}:", last.display())), "byte {pos}: {first}");
     }
     std::fs::write(&last, &original).unwrap();
+}
+
+fn file_sha256(path: &Path) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// A chain is one `inputs` row (path = its directory, identity = SHA-256 of the manifest of its
+/// files' hashes and sizes, docs/schema.md) with one `input_files` row per file; its loss records
+/// come from every file; analyzing it again is a no-op, and another set of files is another input.
+#[test]
+fn a_chain_is_one_input_listing_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let segdir = dir.path().join("segs");
+    std::fs::create_dir(&segdir).unwrap();
+    let packets = read_packets(&fixture("pcap/port_scan_syn.pcap"));
+    let chain = write_chain(&segdir, &packets, 3);
+    let db = dir.path().join("a.sqlite");
+    let o = netrec(&["analyze", "--quiet", "--db", s(&db), s(&segdir)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let conn = db_ro(&db);
+    let (path, format, size, sha, n): (String, String, i64, String, i64) = conn
+        .query_row("SELECT path, format, size_bytes, sha256, packets FROM inputs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap();
+    assert_eq!(path, s(&segdir));
+    assert_eq!(format, "segment");
+    assert_eq!(n as usize, packets.len());
+    let sizes: Vec<u64> = chain.iter().map(|w| std::fs::metadata(&w.path).unwrap().len()).collect();
+    assert_eq!(size as u64, sizes.iter().sum::<u64>());
+    let mut manifest = String::from("netrec-chain-v1\n");
+    for (w, size) in chain.iter().zip(&sizes) {
+        manifest.push_str(&format!("{} {size}\n", file_sha256(&w.path)));
+    }
+    use sha2::Digest as _;
+    assert_eq!(sha, hex::encode(sha2::Sha256::digest(manifest.as_bytes())));
+    let mut stmt =
+        conn.prepare("SELECT input_id, seq, path, sha256, size_bytes FROM input_files ORDER BY seq").unwrap();
+    let files: Vec<(i64, i64, String, String, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let want: Vec<(i64, i64, String, String, i64)> = chain
+        .iter()
+        .zip(&sizes)
+        .enumerate()
+        .map(|(k, (w, size))| (1, k as i64, s(&w.path).to_string(), file_sha256(&w.path), *size as i64))
+        .collect();
+    assert_eq!(files, want);
+    assert_eq!(sql_i64(&db, "SELECT COUNT(*) FROM losses"), chain.iter().map(|w| w.loss as i64).sum::<i64>());
+    drop(stmt);
+    drop(conn);
+
+    // Again: skipped, nothing added.
+    let before = table_counts(&db);
+    let o = netrec(&["analyze", "--db", s(&db), s(&segdir)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("already in"), "{}", stderr(&o));
+    assert_eq!(table_counts(&db), before);
+
+    // The first two files only (a recording analyzed before its last rotation): another input.
+    let o = netrec(&["analyze", "--quiet", "--db", s(&db), s(&chain[0].path), s(&chain[1].path)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(sql_i64(&db, "SELECT COUNT(*) FROM inputs"), 2);
+    assert_eq!(sql_i64(&db, "SELECT COUNT(*) FROM input_files WHERE input_id = 2"), 2);
+    assert_eq!(
+        sql_i64(&db, "SELECT packets FROM inputs WHERE id = 2") as usize,
+        chain[0].packets + chain[1].packets
+    );
+}
+
+/// A file of a chain whose header is damaged is skipped with a warning naming it; the rest of the
+/// recording is analyzed (nothing recorded elsewhere is lost).
+#[test]
+fn a_chain_with_a_damaged_file_header_keeps_the_other_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = write_chain(dir.path(), &read_packets(&fixture("pcap/port_scan_syn.pcap")), 3);
+    let mut b = std::fs::read(&chain[1].path).unwrap();
+    b[1] ^= 0xff; // the magic
+    std::fs::write(&chain[1].path, &b).unwrap();
+    let db = dir.path().join("a.sqlite");
+    let o = netrec(&["analyze", "--db", s(&db), s(dir.path())]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let e = stderr(&o);
+    let name = chain[1].path.display().to_string();
+    assert!(
+        e.lines().any(|l| l.starts_with("netrec: warning: ") && l.contains(&name) && l.contains("skipped")),
+        "{e}"
+    );
+    assert_eq!(sql_i64(&db, "SELECT packets FROM inputs") as usize, chain[0].packets + chain[2].packets);
+    assert_eq!(sql_i64(&db, "SELECT warnings FROM inputs"), 1);
+    assert_eq!(sql_i64(&db, "SELECT COUNT(*) FROM losses"), 2);
+    assert_eq!(
+        sql_i64(&db, "SELECT COUNT(*) FROM input_files"),
+        3,
+        "the damaged file is still part of the input"
+    );
 }

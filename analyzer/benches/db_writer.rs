@@ -76,6 +76,7 @@ fn main() {
         sha256: "ab".repeat(32),
         format: "pcap".into(),
         size_bytes: 0,
+        files: Vec::new(),
     };
     let (start, cpu0) = (Instant::now(), cpu_s());
     let mut w = db.begin_input(info).expect("begin").expect("new input");

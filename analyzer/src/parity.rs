@@ -604,14 +604,17 @@ pub fn segment_evidence(
     path: &Path,
     windows: &[(u64, Ts, Ts)],
 ) -> Result<BTreeMap<u64, netrec_format::Evidence>, ParityError> {
-    Ok(segment_losses_and_evidence(path, windows)?.1)
+    Ok(segment_losses_and_evidence(std::slice::from_ref(&path.to_path_buf()), windows)?.1)
 }
 
 /// Stores a segment input's loss records and the evidence of its alerts (already added to
 /// `writer`) in the database.
-pub fn add_segment_evidence(path: &Path, writer: &mut crate::db::InputWriter<'_>) -> Result<(), ParityError> {
+pub fn add_segment_evidence(
+    files: &[PathBuf],
+    writer: &mut crate::db::InputWriter<'_>,
+) -> Result<(), ParityError> {
     let windows = writer.alert_windows();
-    let (losses, evidence) = segment_losses_and_evidence(path, &windows)?;
+    let (losses, evidence) = segment_losses_and_evidence(files, &windows)?;
     for l in &losses {
         writer.add_loss(l)?;
     }
@@ -624,21 +627,25 @@ pub fn add_segment_evidence(path: &Path, writer: &mut crate::db::InputWriter<'_>
 /// The loss records of a segment (time order) and the evidence of each window.
 #[allow(clippy::type_complexity)]
 fn segment_losses_and_evidence(
-    path: &Path,
+    files: &[PathBuf],
     windows: &[(u64, Ts, Ts)],
 ) -> Result<(Vec<LossRecord>, BTreeMap<u64, netrec_format::Evidence>), ParityError> {
     let mut tally = EvidenceTally::default();
-    let open = || -> Result<SegmentReader<BufReader<File>>, ParityError> {
-        let file = File::open(path).map_err(|source| ParityError::Io { path: path.to_path_buf(), source })?;
-        SegmentReader::new(BufReader::with_capacity(1 << 20, file), Recovery::SkipCorrupt)
-            .map_err(|source| ParityError::Segment { path: path.to_path_buf(), source })
-    };
+    // One file open at a time. A file of a chain whose header cannot be read was skipped by
+    // the replay (with a warning): it holds no evidence here either.
+    fn readers(files: &[PathBuf]) -> impl Iterator<Item = SegmentReader<BufReader<File>>> + '_ {
+        files.iter().filter_map(|path| {
+            let file = File::open(path).ok()?;
+            SegmentReader::new(BufReader::with_capacity(1 << 20, file), Recovery::SkipCorrupt).ok()
+        })
+    }
     // Loss records first (their intervals), then every header time.
     let mut losses = Vec::new();
-    let mut reader = open()?;
-    while let Ok(Some(b)) = reader.next_block() {
-        if let BlockBody::Loss(v) = b.body {
-            losses.extend(v);
+    for mut reader in readers(files) {
+        while let Ok(Some(b)) = reader.next_block() {
+            if let BlockBody::Loss(v) = b.body {
+                losses.extend(v);
+            }
         }
     }
     let mut out = BTreeMap::new();
@@ -647,11 +654,12 @@ fn segment_losses_and_evidence(
     }
     losses.sort_by_key(|l| l.ts);
     losses.iter().for_each(|l| tally.loss(l));
-    let mut reader = open()?;
-    while let Ok(Some(b)) = reader.next_block() {
-        if let BlockBody::Packets(p) = b.body {
-            for pkt in p.iter() {
-                tally.packet(pkt.ts);
+    for mut reader in readers(files) {
+        while let Ok(Some(b)) = reader.next_block() {
+            if let BlockBody::Packets(p) = b.body {
+                for pkt in p.iter() {
+                    tally.packet(pkt.ts);
+                }
             }
         }
     }
@@ -905,13 +913,18 @@ mod tests {
         // One interval covering everything; the kernel counted 3 packets the ring dropped.
         let (path, live) = record(dir.path(), &pkts, |_| true, &[loss_at(last, n + 3, 3, 0)], |_| {});
         let mut db = Db::open(dir.path().join("db.sqlite")).unwrap();
-        let info =
-            InputInfo { path: path.clone(), sha256: "aa".into(), format: "segment".into(), size_bytes: 1 };
+        let info = InputInfo {
+            path: path.clone(),
+            sha256: "aa".into(),
+            format: "segment".into(),
+            size_bytes: 1,
+            files: Vec::new(),
+        };
         let mut w = db.begin_input(info).unwrap().unwrap();
         for a in &live {
             w.add_alert(a).unwrap();
         }
-        add_segment_evidence(&path, &mut w).unwrap();
+        add_segment_evidence(std::slice::from_ref(&path), &mut w).unwrap();
         w.finish(InputStats::default()).unwrap();
         let rows: Vec<(i64, i64, i64, bool)> = db
             .conn()

@@ -93,6 +93,22 @@ impl Input {
         Ok(Input { path: path.to_path_buf(), inner })
     }
 
+    /// The segment files of one recording (its rotations, in order) as one input: one stream,
+    /// so flows and attacks spanning a rotation are seen whole. `path` names the input (the
+    /// chain's directory) in errors about the whole input.
+    pub fn open_chain(path: &Path, files: &[PathBuf]) -> Result<Input, InputError> {
+        let inner = Inner::Segment(Box::new(crate::segsource::SegmentPackets::open_chain(files)?));
+        Ok(Input { path: path.to_path_buf(), inner })
+    }
+
+    /// Open a group from [`group_inputs`].
+    pub fn open_group(group: &InputGroup) -> Result<Input, InputError> {
+        match group.files.as_slice() {
+            [one] => Input::open(one),
+            files => Input::open_chain(&group.path, files),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -137,7 +153,7 @@ impl Input {
             }
             Inner::Segment(s) => {
                 stats.warning_count += s.warnings().len() as u64;
-                stats.warnings.extend(s.warnings().iter().map(|w| format!("{}: {w}", self.path.display())));
+                stats.warnings.extend(s.warnings().iter().cloned());
             }
         }
     }
@@ -370,6 +386,51 @@ pub fn expand_inputs(args: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
         }
     }
     Ok(out)
+}
+
+/// Inputs replayed as one stream: a capture file, or consecutive segment files of one directory
+/// (a recording and its rotations; a recorder restart in the same directory continues it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputGroup {
+    /// The file, or for a chain of several segment files their directory.
+    pub path: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
+impl InputGroup {
+    pub fn is_chain(&self) -> bool {
+        self.files.len() > 1
+    }
+}
+
+/// Group expanded inputs (see [`expand_inputs`]): consecutive segment files (by content, or by the
+/// `.nrseg` name of a file whose header is damaged) with the same parent directory form one
+/// group; every other file is a group of its own.
+pub fn group_inputs(paths: &[PathBuf]) -> Vec<InputGroup> {
+    let mut out: Vec<InputGroup> = Vec::new();
+    let mut chain_dir: Option<PathBuf> = None;
+    for p in paths {
+        let dir = is_segment_file(p).then(|| p.parent().map(PathBuf::from).unwrap_or_default());
+        match (&dir, &chain_dir, out.last_mut()) {
+            (Some(d), Some(c), Some(last)) if d == c => {
+                last.files.push(p.clone());
+                last.path = if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.clone() };
+            }
+            _ => out.push(InputGroup { path: p.clone(), files: vec![p.clone()] }),
+        }
+        chain_dir = dir;
+    }
+    out
+}
+
+fn is_segment_file(path: &Path) -> bool {
+    use std::io::Read as _;
+    if path.extension().is_some_and(|e| e == "nrseg") {
+        return true;
+    }
+    let mut head = [0u8; 8];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok()
+        && head[..] == netrec_format::segment::MAGIC[..]
 }
 
 /// `*` and `?` wildcard match (no character classes).

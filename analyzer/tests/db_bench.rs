@@ -19,6 +19,7 @@ fn writer_throughput() {
             sha256: "ab".repeat(32),
             format: "pcap".into(),
             size_bytes: 0,
+            files: Vec::new(),
         })
         .unwrap()
         .unwrap();

@@ -16,7 +16,13 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn info(name: &str, sha: &str) -> InputInfo {
-    InputInfo { path: name.into(), sha256: sha.into(), format: "pcap".into(), size_bytes: 1234 }
+    InputInfo {
+        path: name.into(),
+        sha256: sha.into(),
+        format: "pcap".into(),
+        size_bytes: 1234,
+        files: Vec::new(),
+    }
 }
 
 fn flow(

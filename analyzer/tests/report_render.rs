@@ -89,6 +89,7 @@ fn build(path: &Path) -> Db {
             sha256: "01".repeat(32),
             format: "pcap".into(),
             size_bytes: 9000,
+            files: Vec::new(),
         })
         .unwrap()
         .unwrap();
@@ -146,6 +147,7 @@ fn build(path: &Path) -> Db {
             sha256: "02".repeat(32),
             format: "pcapng".into(),
             size_bytes: 500,
+            files: Vec::new(),
         })
         .unwrap()
         .unwrap();

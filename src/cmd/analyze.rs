@@ -2,9 +2,9 @@
 
 use super::{RuleArgs, load_rules};
 use anyhow::Context as _;
-use netrec_analyzer::db::{Db, InputInfo, InputStats, InputWriter, PacketSeries};
+use netrec_analyzer::db::{Db, InputFile, InputInfo, InputStats, InputWriter, PacketSeries, chain_sha256};
 use netrec_analyzer::pipeline::PacketBatch;
-use netrec_analyzer::pipeline::{self, Input, ReplayStats};
+use netrec_analyzer::pipeline::{self, Input, InputGroup, ReplayStats};
 use netrec_analyzer::report::{Report, ReportKind};
 use netrec_format::decode::Decoded;
 use netrec_format::{Alert, FlowRecord, PROTO_ARP};
@@ -71,7 +71,7 @@ enum Held {
     Update(Alert),
 }
 
-type HashResult = std::io::Result<(String, u64)>;
+type HashResult = anyhow::Result<Vec<InputFile>>;
 
 /// Streams engine output into the database writer. The input's SHA-256 is computed on another
 /// thread while the replay runs (the hash is its identity in the database, and hashing first
@@ -81,7 +81,7 @@ struct DbSink<'db, 'scope> {
     db: Option<&'db mut Db>,
     writer: Option<InputWriter<'db>>,
     hasher: Option<std::thread::ScopedJoinHandle<'scope, HashResult>>,
-    path: &'db Path,
+    group: &'db InputGroup,
     format: String,
     held: Vec<Held>,
     /// The database has this input already (same SHA-256).
@@ -97,21 +97,30 @@ impl DbSink<'_, '_> {
             return;
         }
         let Some(h) = self.hasher.take() else { return };
-        let (sha256, size) = match h.join() {
+        let files = match h.join() {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
-                self.error =
-                    Some(anyhow::Error::new(e).context(format!("{}: cannot read", self.path.display())));
+                self.error = Some(e);
                 return;
             }
             Err(panic) => std::panic::resume_unwind(panic),
         };
         let Some(db) = self.db.take() else { return };
-        let info = InputInfo {
-            path: self.path.to_path_buf(),
-            sha256,
-            format: std::mem::take(&mut self.format),
-            size_bytes: size,
+        let info = match files.as_slice() {
+            [one] => InputInfo {
+                path: one.path.clone(),
+                sha256: one.sha256.clone(),
+                format: std::mem::take(&mut self.format),
+                size_bytes: one.size_bytes,
+                files: Vec::new(),
+            },
+            chain => InputInfo {
+                path: self.group.path.clone(),
+                sha256: chain_sha256(chain),
+                format: std::mem::take(&mut self.format),
+                size_bytes: chain.iter().map(|f| f.size_bytes).sum(),
+                files,
+            },
         };
         match db.begin_input(info) {
             Ok(Some(w)) => {
@@ -171,6 +180,18 @@ impl EngineSink for DbSink<'_, '_> {
     }
 }
 
+/// SHA-256 and size of each file, in order.
+fn sha256_files(files: &[PathBuf]) -> HashResult {
+    files
+        .iter()
+        .map(|path| {
+            let (sha256, size_bytes) =
+                sha256_file(path).with_context(|| format!("{}: cannot read", path.display()))?;
+            Ok(InputFile { path: path.clone(), sha256, size_bytes })
+        })
+        .collect()
+}
+
 fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
     let mut f = std::fs::File::open(path)?;
     let mut h = sha2::Sha256::new();
@@ -206,6 +227,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     // A delivery configuration mistake is reported before the analysis, not after it.
     let delivery = super::config::analyze_delivery(args.deliver, &args.delivery)?;
     let paths = pipeline::expand_inputs(&args.inputs)?;
+    // A segment chain (a recording's rotated files) is one input: one stream, one `inputs` row.
+    let groups = pipeline::group_inputs(&paths);
     let mut db = Db::open(&args.db).with_context(|| format!("cannot open database {}", args.db.display()))?;
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let threads = args
@@ -217,15 +240,15 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut skipped = 0usize;
     let mut alerts = 0u64;
     let mut fresh = Vec::new();
-    for path in &paths {
+    for group in &groups {
         let res = if threads > 1 {
-            analyze_one_threaded(&mut db, path, &rules, show_progress, threads - 1)
+            analyze_one_threaded(&mut db, group, &rules, show_progress, threads - 1)
         } else {
-            analyze_one(&mut db, path, &rules, show_progress)
+            analyze_one(&mut db, group, &rules, show_progress)
         };
         match res {
             Ok(Some(n)) => {
-                fresh.push(path.clone());
+                fresh.extend(group.files.iter().cloned());
                 analyzed += 1;
                 alerts += n;
             }
@@ -234,7 +257,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 if !args.quiet {
                     eprintln!(
                         "netrec: {}: already in {} (same sha256), skipped",
-                        path.display(),
+                        group.path.display(),
                         args.db.display()
                     );
                 }
@@ -276,13 +299,13 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
 /// Analyze one input into the database; `Ok(None)` when it was already there.
 fn analyze_one(
     db: &mut Db,
-    path: &Path,
+    group: &InputGroup,
     rules: &netrec_rules::ruleset::RuleSet,
     progress: bool,
 ) -> anyhow::Result<Option<u64>> {
-    let mut input = Input::open(path)?;
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let bar = progress_bar(progress, path, size);
+    let mut input = Input::open_group(group)?;
+    let size: u64 = group.files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
+    let bar = progress_bar(progress, &group.path, size);
     let mut engine = Engine::new(rules.clone(), Limits::default());
     let mut stats = ReplayStats::default();
     let format = input.format_name();
@@ -292,8 +315,8 @@ fn analyze_one(
         let mut sink = DbSink {
             db: Some(db),
             writer: None,
-            hasher: Some(scope.spawn(|| sha256_file(path))),
-            path,
+            hasher: Some(scope.spawn(|| sha256_files(&group.files))),
+            group,
             format,
             held: Vec::new(),
             present: false,
@@ -336,14 +359,14 @@ fn analyze_one(
             return Err(e);
         }
         res?;
-        finish_input(sink, path, is_segment, series, &stats)
+        finish_input(sink, group, is_segment, series, &stats)
     })
 }
 
 /// Warnings, then the time series and totals: the input is complete.
 fn finish_input(
     sink: DbSink<'_, '_>,
-    path: &Path,
+    group: &InputGroup,
     is_segment: bool,
     series: PacketSeries,
     stats: &ReplayStats,
@@ -352,11 +375,11 @@ fn finish_input(
         eprintln!("netrec: warning: {w}");
     }
     let Some(mut writer) = sink.writer else {
-        anyhow::bail!("{}: internal error: no database writer after hashing", path.display())
+        anyhow::bail!("{}: internal error: no database writer after hashing", group.path.display())
     };
     writer.add_series(series);
     if is_segment {
-        netrec_analyzer::parity::add_segment_evidence(path, &mut writer)?;
+        netrec_analyzer::parity::add_segment_evidence(&group.files, &mut writer)?;
     }
     writer.finish(InputStats {
         packets: stats.packets,
@@ -421,28 +444,28 @@ impl EngineSink for ChanSink {
 /// database is identical row for row (`tests/analyze_parallel.rs`).
 fn analyze_one_threaded(
     db: &mut Db,
-    path: &Path,
+    group: &InputGroup,
     rules: &netrec_rules::ruleset::RuleSet,
     progress: bool,
     detector_threads: usize,
 ) -> anyhow::Result<Option<u64>> {
-    let mut input = Input::open(path)?;
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let bar = progress_bar(progress, path, size);
+    let mut input = Input::open_group(group)?;
+    let size: u64 = group.files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
+    let bar = progress_bar(progress, &group.path, size);
     let format = input.format_name();
     // Segment inputs also store their loss records and each alert's evidence completeness.
     let is_segment = format == "segment";
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let stop = &stop;
-        let hasher = spawn_named(scope, "nr-hash", || sha256_file(path));
+        let hasher = spawn_named(scope, "nr-hash", || sha256_files(&group.files));
         let (out_tx, out_rx) = sync_channel::<WriterMsg>(16);
         let writer = spawn_named(scope, "nr-writer", move || {
             let mut sink = DbSink {
                 db: Some(db),
                 writer: None,
                 hasher: Some(hasher),
-                path,
+                group,
                 format,
                 held: Vec::new(),
                 present: false,
@@ -478,7 +501,7 @@ fn analyze_one_threaded(
                 return Err(e);
             }
             match done {
-                Some((series, stats)) => finish_input(sink, path, is_segment, series, &stats),
+                Some((series, stats)) => finish_input(sink, group, is_segment, series, &stats),
                 // The reader or engine failed: their error is reported, nothing is committed.
                 None => Ok(None),
             }

@@ -77,12 +77,10 @@ pub fn collect_into(inputs: &[PathBuf], rules: &RuleSet, keep_flows: bool) -> an
     let mut sink = KeepSink { inner: VecSink::default(), flows: keep_flows };
     let mut total = ReplayStats::default();
     let mut failed = 0;
-    // Consecutive segment files of one directory are one recording (rotated): one engine runs
-    // across them, so flows and incidents spanning a rotation are not split. Captures are
-    // independent: one engine each.
-    let mut chain: Option<(PathBuf, Engine)> = None;
-    for path in &paths {
-        let mut input = match Input::open(path) {
+    // Consecutive segment files of one directory are one recording (rotated): one stream, so
+    // flows and incidents spanning a rotation are not split. Captures are independent.
+    for group in pipeline::group_inputs(&paths) {
+        let mut input = match Input::open_group(&group) {
             Ok(i) => i,
             Err(e) => {
                 eprintln!("netrec: {e}");
@@ -90,37 +88,25 @@ pub fn collect_into(inputs: &[PathBuf], rules: &RuleSet, keep_flows: bool) -> an
                 continue;
             }
         };
-        let group =
-            (input.format_name() == "segment").then(|| path.parent().map(PathBuf::from).unwrap_or_default());
-        let mut engine = match (chain.take(), &group) {
-            (Some((dir, engine)), Some(g)) if &dir == g => engine,
-            (previous, _) => {
-                if let Some((_, mut done)) = previous {
-                    done.finish(&mut sink);
-                }
-                Engine::new(rules.clone(), Limits::default())
-            }
-        };
+        let mut engine = Engine::new(rules.clone(), Limits::default());
         let mut stats = ReplayStats::default();
         let res = pipeline::replay(&mut input, &mut engine, &mut sink, &mut stats, |_, _, _| {});
-        match group {
-            Some(g) => chain = Some((g, engine)),
-            None => engine.finish(&mut sink),
-        }
+        engine.finish(&mut sink);
         for w in stats.warnings.iter().take(20) {
             eprintln!("netrec: warning: {w}");
         }
         if stats.warning_count > 20 {
-            eprintln!("netrec: warning: {}: {} more warnings", path.display(), stats.warning_count - 20);
+            eprintln!(
+                "netrec: warning: {}: {} more warnings",
+                group.path.display(),
+                stats.warning_count - 20
+            );
         }
         if let Err(e) = res {
             eprintln!("netrec: {e}");
             failed += 1;
         }
         merge_stats(&mut total, &stats);
-    }
-    if let Some((_, mut engine)) = chain {
-        engine.finish(&mut sink);
     }
     Ok(Collected { sink: sink.inner, stats: total, failed_inputs: failed, inputs: paths.len() })
 }

@@ -19,7 +19,7 @@ mod writer;
 pub use incidents::{AlertForGrouping, INCIDENT_GAP_NS, IncidentDraft, group_incidents};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use timeseries::TimeSeries as PacketSeries;
-pub use writer::{InputInfo, InputStats, InputTotals, InputWriter};
+pub use writer::{InputFile, InputInfo, InputStats, InputTotals, InputWriter, chain_sha256};
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -299,7 +299,7 @@ mod tests {
     }
 
     #[test]
-    fn a_version_1_database_migrates_to_2_keeping_its_alerts() {
+    fn a_version_1_database_migrates_keeping_its_alerts_and_inputs() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.sqlite");
         {
@@ -316,9 +316,17 @@ mod tests {
             .unwrap();
         }
         let ro = Db::open_read_only(&path).unwrap_err();
-        assert!(matches!(ro, DbError::NeedsMigration { found: 1, supported: 2, .. }), "{ro}");
+        assert!(matches!(ro, DbError::NeedsMigration { found: 1, supported: SCHEMA_VERSION, .. }), "{ro}");
         let db = Db::open(&path).unwrap();
-        assert_eq!(db.schema_version().unwrap(), 2);
+        assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);
+        // Version 3: every existing input is one file of its own.
+        let file: (i64, i64, String, String, i64) = db
+            .conn()
+            .query_row("SELECT input_id, seq, path, sha256, size_bytes FROM input_files", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap();
+        assert_eq!(file, (1, 0, "a".into(), "ff".into(), 1));
         let row: (i64, Option<i64>, Option<i64>, Option<bool>) = db
             .conn()
             .query_row(

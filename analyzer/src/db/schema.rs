@@ -11,7 +11,7 @@ pub const APPLICATION_ID: i32 = 0x4E52_4543;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Forward migrations, one per version step.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = r#"
 CREATE TABLE inputs (
@@ -175,6 +175,22 @@ ALTER TABLE alerts ADD COLUMN evidence_counted INTEGER;
 ALTER TABLE alerts ADD COLUMN evidence_complete INTEGER;
 "#;
 
+/// Version 3: the files of each input. A segment chain (the rotated files of one recording) is
+/// one input replayed as one stream; each of its files, with its own SHA-256, is a row here.
+/// Existing inputs are single files: one row each, copied from `inputs`.
+const V3: &str = r#"
+CREATE TABLE input_files (
+    input_id   INTEGER NOT NULL REFERENCES inputs(id),
+    seq        INTEGER NOT NULL,
+    path       TEXT    NOT NULL,
+    sha256     TEXT    NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    PRIMARY KEY (input_id, seq)
+) STRICT;
+INSERT INTO input_files (input_id, seq, path, sha256, size_bytes)
+    SELECT id, 0, path, sha256, size_bytes FROM inputs;
+"#;
+
 /// Tables holding per-input rows, in the order a half-written input is deleted (children first).
 pub(crate) const INPUT_TABLES: &[&str] =
-    &["incident_alerts", "incidents", "hosts", "timeseries", "losses", "alerts", "flows"];
+    &["incident_alerts", "incidents", "hosts", "timeseries", "losses", "alerts", "flows", "input_files"];

@@ -25,15 +25,41 @@ pub const BATCH_ROWS: usize = 10_000;
 /// per this many rows instead of per row. Tails shorter than this use the one-row statement.
 const ROWS_PER_INSERT: usize = 32;
 
-/// Identity of one input file.
+/// Identity of one input: a file, or a chain of segment files replayed as one stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputInfo {
+    /// The file, or the chain's directory.
     pub path: PathBuf,
-    /// Lowercase hex SHA-256 of the file's bytes: the identity used for idempotent re-analysis.
+    /// Lowercase hex SHA-256: the identity used for idempotent re-analysis. A file's own hash;
+    /// for a chain, [`chain_sha256`] of its files.
     pub sha256: String,
     /// `"pcap"`, `"pcapng"`, `"segment"`, ...
     pub format: String,
+    /// Total size of the file(s).
     pub size_bytes: u64,
+    /// The files of a chain, in replay order; empty for a single file (`path`, `sha256`).
+    pub files: Vec<InputFile>,
+}
+
+/// One file of an input (`input_files` row).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputFile {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub size_bytes: u64,
+}
+
+/// Identity of a chain of files: the SHA-256 of a manifest line per file
+/// (`"<sha256 lowercase hex> <size>\n"`) after the line `"netrec-chain-v1\n"`. Content only: a
+/// renamed or moved recording keeps its identity; one file more or less makes another input.
+pub fn chain_sha256(files: &[InputFile]) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"netrec-chain-v1\n");
+    for f in files {
+        h.update(format!("{} {}\n", f.sha256.to_ascii_lowercase(), f.size_bytes).as_bytes());
+    }
+    hex::encode(h.finalize())
 }
 
 /// Totals of one input, known when it has been read completely.
@@ -92,6 +118,22 @@ impl Db {
             )
             .op("insert input")?;
             let input_id = conn.last_insert_rowid();
+            let one =
+                [InputFile { path: info.path.clone(), sha256: sha.clone(), size_bytes: info.size_bytes }];
+            let files = if info.files.is_empty() { &one[..] } else { &info.files[..] };
+            for (seq, f) in files.iter().enumerate() {
+                conn.execute(
+                    "INSERT INTO input_files (input_id, seq, path, sha256, size_bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        input_id,
+                        i(seq as u64),
+                        f.path.to_string_lossy(),
+                        f.sha256.to_ascii_lowercase(),
+                        i(f.size_bytes)
+                    ],
+                )
+                .op("insert input file")?;
+            }
             // Into an empty flows table, building the index once after the load is cheaper than
             // maintaining it row by row. `finish` (or the next `Db::open`) recreates it.
             let empty: bool = conn
@@ -742,7 +784,13 @@ mod tests {
         use netrec_format::model::{DirStats, FlowEnd, FlowKey};
         let dir = tempfile::tempdir().unwrap();
         let mut db = Db::open(dir.path().join("h.sqlite")).unwrap();
-        let info = InputInfo { path: "x".into(), sha256: "ab".into(), format: "pcap".into(), size_bytes: 1 };
+        let info = InputInfo {
+            path: "x".into(),
+            sha256: "ab".into(),
+            format: "pcap".into(),
+            size_bytes: 1,
+            files: Vec::new(),
+        };
         let mut w = db.begin_input(info).unwrap().unwrap();
         // Addresses whose text order differs from numeric order, v4 and v6, one flow to itself.
         let mut ips: Vec<IpAddr> =
