@@ -187,32 +187,53 @@ impl<T: std::hash::Hash + Eq + Copy + Ord> Distinct<T> {
     }
 }
 
-/// Misra-Gries heavy hitters over ports: bounded, gives a lower bound of each count.
+/// Misra-Gries heavy hitters over ports: bounded, gives a lower bound of each count. Inline
+/// arrays, not a Vec: it is updated on every event of a flood target, and a separate
+/// allocation would be one more cache miss per packet.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TopPorts {
-    slots: Vec<(u16, u64)>,
+    ports: [u16; TOP_K],
+    /// Saturating: a window would need 4 billion packets to one port to reach it.
+    counts: [u32; TOP_K],
+    len: u8,
 }
 
+const TOP_K: usize = 16;
+
 impl TopPorts {
-    const K: usize = 16;
+    #[inline]
     pub fn add(&mut self, port: u16) {
-        if let Some(s) = self.slots.iter_mut().find(|s| s.0 == port) {
-            s.1 += 1;
-        } else if self.slots.len() < Self::K {
-            self.slots.push((port, 1));
+        let n = self.len as usize;
+        if let Some(k) = self.ports[..n].iter().position(|&p| p == port) {
+            self.counts[k] = self.counts[k].saturating_add(1);
+        } else if n < TOP_K {
+            self.ports[n] = port;
+            self.counts[n] = 1;
+            self.len += 1;
         } else {
-            for s in &mut self.slots {
-                s.1 -= 1;
+            // Decrement every counter and drop those at zero, keeping the order of the rest.
+            let mut w = 0;
+            for r in 0..n {
+                if self.counts[r] > 1 {
+                    self.ports[w] = self.ports[r];
+                    self.counts[w] = self.counts[r] - 1;
+                    w += 1;
+                }
             }
-            self.slots.retain(|s| s.1 > 0);
+            self.len = w as u8;
         }
     }
     /// (port, count) of the most frequent port; ties -> lowest port.
     pub fn top(&self) -> Option<(u16, u64)> {
-        self.slots.iter().copied().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+        let n = self.len as usize;
+        self.ports[..n]
+            .iter()
+            .zip(&self.counts[..n])
+            .map(|(&p, &c)| (p, u64::from(c)))
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
     }
     pub fn clear(&mut self) {
-        self.slots.clear();
+        self.len = 0;
     }
 }
 

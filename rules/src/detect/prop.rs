@@ -176,3 +176,34 @@ fn same_sequence_same_json_bytes() {
     let text = String::from_utf8(a).unwrap();
     assert!(text.contains("\"class\":\"syn_flood\""), "{text}");
 }
+
+/// The textbook Misra-Gries summary (a Vec of (port, count)), the reference for `TopPorts`.
+fn misra_gries_top(ports: &[u16]) -> Option<(u16, u64)> {
+    let mut slots: Vec<(u16, u64)> = Vec::new();
+    for &p in ports {
+        if let Some(s) = slots.iter_mut().find(|s| s.0 == p) {
+            s.1 += 1;
+        } else if slots.len() < 16 {
+            slots.push((p, 1));
+        } else {
+            slots.iter_mut().for_each(|s| s.1 -= 1);
+            slots.retain(|s| s.1 > 0);
+        }
+    }
+    slots.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+}
+
+proptest! {
+    /// `TopPorts` (inline arrays) reports what the textbook summary reports, across clears.
+    #[test]
+    fn top_ports_matches_misra_gries(
+        runs in proptest::collection::vec(proptest::collection::vec(0u16..40, 0..400), 1..4)
+    ) {
+        let mut t = super::TopPorts::default();
+        for ports in &runs {
+            t.clear();
+            ports.iter().for_each(|&p| t.add(p));
+            prop_assert_eq!(t.top(), misra_gries_top(ports));
+        }
+    }
+}
