@@ -12,3 +12,4 @@ pub mod model;
 pub use model::*;
 pub mod segment;
 pub mod store;
+pub mod text;

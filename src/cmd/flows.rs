@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use netrec_analyzer::pipeline::{self, Input, ReplayStats};
 use netrec_format::{FlowRecord, proto_name};
 use netrec_rules::ruleset::RuleSet;
-use netrec_rules::{Engine, EngineSink, Limits, VecSink, flow::FlowJson, flow::flow_json};
+use netrec_rules::{Engine, EngineSink, Limits, VecSink, flow::flow_json, flow::write_flow_json};
 use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -141,10 +141,13 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<ExitCode> {
     let mut out = BufWriter::new(stdout.lock());
     match args.format {
         FlowFormat::Jsonl => {
+            // Written from the record: the same bytes as `flow_json`, no `Value` per flow.
+            let mut line = String::with_capacity(512);
             for f in &flows {
-                // Serialized from the record: same bytes as `flow_json`, no `Value` per flow.
-                serde_json::to_writer(&mut out, &FlowJson::new(f)).context("write")?;
-                out.write_all(b"\n").context("write")?;
+                line.clear();
+                write_flow_json(&mut line, f);
+                line.push('\n');
+                out.write_all(line.as_bytes()).context("write")?;
             }
         }
         FlowFormat::Csv => write_csv(&mut out, &flows).context("write")?,

@@ -1,64 +1,7 @@
-//! The text forms of addresses and times stored in the database, written without `core::fmt`
-//! (a million flows format five texts each; `write!` was a tenth of the writer's time), plus a
-//! sort key that orders address texts as SQLite's BINARY collation does.
-//!
-//! Every function produces exactly the `Display` text of the value (tested against it).
+//! A sort key that orders address texts as SQLite's BINARY collation does. The texts themselves
+//! come from `netrec_format::text` (no `core::fmt` per row).
 
-use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr};
-
-/// Append the decimal digits of `v` (divisions by the constant 10 compile to multiplications).
-#[inline]
-pub(crate) fn push_u64(buf: &mut String, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut at = tmp.len();
-    loop {
-        at -= 1;
-        tmp[at] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    // ASCII digits: pushing chars avoids re-validating the bytes as UTF-8.
-    buf.extend(tmp.iter().skip(at).map(|&d| char::from(d)));
-}
-
-/// Append `seconds.nanoseconds` (nine digits) of a nanosecond time: the `Display` of `Ts`.
-#[inline]
-pub(crate) fn push_ts(buf: &mut String, ns: u64) {
-    push_u64(buf, ns / 1_000_000_000);
-    let mut frac = ns % 1_000_000_000;
-    let mut tmp = *b".000000000";
-    for d in tmp[1..].iter_mut().rev() {
-        *d = b'0' + (frac % 10) as u8;
-        frac /= 10;
-    }
-    buf.extend(tmp.iter().map(|&d| char::from(d)));
-}
-
-/// Append the dotted quad of an IPv4 address.
-#[inline]
-fn push_v4(buf: &mut String, ip: Ipv4Addr) {
-    for (n, octet) in ip.octets().into_iter().enumerate() {
-        if n > 0 {
-            buf.push('.');
-        }
-        push_u64(buf, u64::from(octet));
-    }
-}
-
-/// Append the `Display` text of an address (IPv6 through `core::fmt`: its compression rules are
-/// not worth duplicating, and IPv6 is the rarer case).
-#[inline]
-pub(crate) fn push_ip(buf: &mut String, ip: &IpAddr) {
-    match ip {
-        IpAddr::V4(v4) => push_v4(buf, *v4),
-        IpAddr::V6(v6) => {
-            let _ = write!(buf, "{v6}");
-        }
-    }
-}
+pub(crate) use netrec_format::text::{push_ip, push_ts};
 
 /// The first 16 bytes of `text`, zero-padded, as a big-endian integer. Comparing keys, then the
 /// whole texts when keys tie, is byte-wise (`memcmp`, BINARY collation) order: a text that ends
@@ -75,33 +18,8 @@ pub(crate) fn sort_key(text: &[u8]) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netrec_format::model::Ts;
     use proptest::prelude::*;
-    use std::net::Ipv6Addr;
-
-    fn ip_text(ip: IpAddr) -> String {
-        let mut s = String::new();
-        push_ip(&mut s, &ip);
-        s
-    }
-
-    #[test]
-    fn edge_values() {
-        let mut s = String::new();
-        push_u64(&mut s, 0);
-        s.push(' ');
-        push_u64(&mut s, u64::MAX);
-        assert_eq!(s, format!("0 {}", u64::MAX));
-        for ns in [0, 1, 999_999_999, 1_000_000_000, u64::MAX] {
-            let mut s = String::from("x");
-            push_ts(&mut s, ns);
-            assert_eq!(s, format!("x{}", Ts(ns)));
-        }
-        assert_eq!(ip_text("0.0.0.0".parse().unwrap()), "0.0.0.0");
-        assert_eq!(ip_text("255.255.255.255".parse().unwrap()), "255.255.255.255");
-        assert_eq!(ip_text("10.0.200.9".parse().unwrap()), "10.0.200.9");
-        assert_eq!(ip_text("::ffff:1.2.3.4".parse().unwrap()), "::ffff:1.2.3.4");
-    }
+    use std::net::IpAddr;
 
     #[test]
     fn sort_key_breaks_ties_only_beyond_16_bytes() {
@@ -114,18 +32,6 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1000))]
-
-        #[test]
-        fn texts_equal_display(v4 in any::<u32>(), v6 in any::<u128>(), ns in any::<u64>(), n in any::<u64>()) {
-            prop_assert_eq!(ip_text(IpAddr::V4(Ipv4Addr::from(v4))), Ipv4Addr::from(v4).to_string());
-            prop_assert_eq!(ip_text(IpAddr::V6(Ipv6Addr::from(v6))), Ipv6Addr::from(v6).to_string());
-            let mut s = String::new();
-            push_ts(&mut s, ns);
-            prop_assert_eq!(s, Ts(ns).to_string());
-            let mut s = String::new();
-            push_u64(&mut s, n);
-            prop_assert_eq!(s, n.to_string());
-        }
 
         #[test]
         fn key_then_text_is_text_order(
