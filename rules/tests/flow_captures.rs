@@ -3,58 +3,16 @@
 //! carries a minimal Ethernet/SLL + IPv4 + TCP/UDP decoder of its own.
 
 use netrec_format::decode::{Anomaly, Decoded, FragInfo, NetLayer, TcpInfo, Transport, UdpInfo};
-use netrec_format::{Direction, FlowRecord, LinkType, PacketRef, TcpState, Ts};
+use netrec_format::{Direction, FlowRecord, LinkType, PacketRef, TcpState};
 use netrec_rules::flow::{FlowConfig, FlowTable};
 use std::net::{IpAddr, Ipv4Addr};
 
-fn captures_dir() -> std::path::PathBuf {
-    if let Ok(d) = std::env::var("NETREC_CAPTURES") {
-        return d.into();
-    }
-    let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let cand = dir.join("../shared/captures");
-        if cand.join("MANIFEST.tsv").exists() {
-            return cand;
-        }
-        if !dir.pop() {
-            panic!("../shared/captures not found above {}; set NETREC_CAPTURES", env!("CARGO_MANIFEST_DIR"));
-        }
-    }
-}
+mod common;
 
-struct Frame {
-    ts: Ts,
-    wire_len: u32,
-    data: Vec<u8>,
-}
+use common::{Frame, captures_dir};
 
-/// Classic little-endian pcap, micro- or nanosecond.
 fn read_pcap(name: &str) -> (LinkType, Vec<Frame>) {
-    let b = std::fs::read(captures_dir().join(name)).expect("read capture");
-    let u32le = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
-    let nano = match u32le(0) {
-        0xa1b2_c3d4 => false,
-        0xa1b2_3c4d => true,
-        m => panic!("{name}: unexpected magic {m:#x}"),
-    };
-    let link = LinkType(u32le(20));
-    let mut frames = Vec::new();
-    let mut i = 24;
-    while i + 16 <= b.len() {
-        let (sec, frac, incl, orig) = (u32le(i), u32le(i + 4), u32le(i + 8) as usize, u32le(i + 12));
-        let ns = if nano { u64::from(frac) } else { u64::from(frac) * 1000 };
-        if b.len() < i + 16 + incl {
-            break;
-        }
-        frames.push(Frame {
-            ts: Ts(u64::from(sec) * 1_000_000_000 + ns),
-            wire_len: orig,
-            data: b[i + 16..i + 16 + incl].to_vec(),
-        });
-        i += 16 + incl;
-    }
-    (link, frames)
+    common::read_pcap(&captures_dir().join(name))
 }
 
 fn be16(b: &[u8], i: usize) -> u16 {

@@ -2,41 +2,13 @@
 //! sequential engine's output, for every fixture capture and several group counts, including
 //! with tiny key limits so evictions emit alert updates in the middle of the stream.
 
-use netrec_format::{Alert, Direction, FlowRecord, LinkType, PacketRef, Ts};
+use netrec_format::{Alert, Direction, FlowRecord, LinkType, PacketRef};
 use netrec_rules::split::{Front, Merger, split};
 use netrec_rules::{Engine, EngineSink, Limits, RuleSet};
 
-struct Frame {
-    ts: Ts,
-    wire_len: u32,
-    data: Vec<u8>,
-}
+mod common;
 
-/// The project's fixtures are classic little-endian pcap (written by xtask).
-fn read_pcap(path: &std::path::Path) -> (LinkType, Vec<Frame>) {
-    let b = std::fs::read(path).expect("read fixture");
-    let u32le = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
-    let nano = match u32le(0) {
-        0xa1b2_c3d4 => false,
-        0xa1b2_3c4d => true,
-        m => panic!("{}: unexpected magic {m:#x}", path.display()),
-    };
-    let link = LinkType(u32le(20));
-    let mut frames = Vec::new();
-    let mut i = 24;
-    while i + 16 <= b.len() {
-        let (sec, frac, incl, orig) = (u32le(i), u32le(i + 4), u32le(i + 8) as usize, u32le(i + 12));
-        let ns = if nano { u64::from(frac) } else { u64::from(frac) * 1000 };
-        assert!(b.len() >= i + 16 + incl, "{}: truncated record", path.display());
-        frames.push(Frame {
-            ts: Ts(u64::from(sec) * 1_000_000_000 + ns),
-            wire_len: orig,
-            data: b[i + 16..i + 16 + incl].to_vec(),
-        });
-        i += 16 + incl;
-    }
-    (link, frames)
-}
+use common::{Frame, read_pcap};
 
 /// Every sink call, in order.
 #[derive(Debug, Default, PartialEq)]
