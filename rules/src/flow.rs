@@ -17,12 +17,10 @@ mod tests;
 pub use json::{flow_json, write_flow_json};
 
 use frag::{FragKey, FragState, FragTable, Held};
-use hash::FxHashMap;
 use key::NKey;
 use netrec_format::decode::{Anomaly, Decoded, FragInfo, NetLayer, Transport};
 use netrec_format::{DirStats, FlowEnd, FlowKey, FlowRecord, PacketRef, TcpState, Ts, Tunnel, ipproto};
 use std::collections::VecDeque;
-use std::collections::hash_map::Entry;
 use std::net::{IpAddr, Ipv4Addr};
 use tcp::{TcpOutcome, TcpTrack};
 
@@ -144,6 +142,21 @@ struct Link {
     class: Class,
 }
 
+/// 32 bits of the key's hash for the index: the high half of a further multiply, so every bit
+/// of the Fx hash (whose low bits mix poorly) contributes.
+#[inline]
+fn key_hash32(k: &NKey) -> u32 {
+    use std::hash::BuildHasher as _;
+    (hash::FxBuild::default().hash_one(k).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32
+}
+
+/// The table hash of an entry: the 32 bits in both halves, so the bucket (low bits) and the
+/// tag (top 7 bits) both come from them.
+#[inline]
+fn table_hash(h32: u32) -> u64 {
+    u64::from(h32) << 32 | u64::from(h32)
+}
+
 const UNLINKED: Link = Link { prev: NIL, next: NIL, class: Class::Other };
 
 #[derive(Clone, Debug)]
@@ -245,7 +258,10 @@ pub struct FlowTable {
     cfg: FlowConfig,
     /// Anomaly bits that count as malformed (all but "not decoded" ones).
     malformed_mask: u32,
-    map: FxHashMap<NKey, u32>,
+    /// Index of live flows: `slot << 32 | h32` per entry (8 bytes, not the 48-byte key: a
+    /// million flows make a 16 MB index, not 128 MB). Keys are compared in the slab, after the
+    /// stored 32-bit hash matches; growing the table rehashes from the stored bits alone.
+    index: hashbrown::HashTable<u64>,
     flows: Vec<Flow>,
     /// Parallel to `flows`.
     links: Vec<Link>,
@@ -269,7 +285,7 @@ impl FlowTable {
             frags: FragTable::new(cfg.max_fragments),
             cfg,
             malformed_mask,
-            map: FxHashMap::default(),
+            index: hashbrown::HashTable::new(),
             flows: Vec::new(),
             links: Vec::new(),
             free: Vec::new(),
@@ -364,7 +380,7 @@ impl FlowTable {
         self.emit_merged(batch, slots, out);
         // Released, not cleared: the caller goes on to write what was emitted, and a flood's
         // table is most of the process's memory.
-        self.map = FxHashMap::default();
+        self.index = hashbrown::HashTable::new();
         self.flows = Vec::new();
         self.links = Vec::new();
         self.free = Vec::new();
@@ -393,7 +409,7 @@ impl FlowTable {
     }
 
     pub fn stats(&self) -> FlowTableStats {
-        FlowTableStats { active: self.map.len() as u64, ..self.stats }
+        FlowTableStats { active: self.index.len() as u64, ..self.stats }
     }
 
     fn update_fragment(
@@ -534,9 +550,14 @@ impl FlowTable {
             Transport::Tcp(t) if track => Some(t),
             _ => None,
         };
-        let (slot, mut new_flow) = match self.map.entry(ki.nkey) {
-            Entry::Occupied(o) => (*o.get(), false),
-            Entry::Vacant(v) => {
+        let h32 = key_hash32(&ki.nkey);
+        let flows = &self.flows;
+        let found = self
+            .index
+            .find(table_hash(h32), |&e| e as u32 == h32 && flows[(e >> 32) as usize].nkey == ki.nkey);
+        let (slot, mut new_flow) = match found {
+            Some(&e) => ((e >> 32) as u32, false),
+            None => {
                 let slot = match self.free.pop() {
                     Some(s) => s,
                     None => {
@@ -545,7 +566,9 @@ impl FlowTable {
                         (self.flows.len() - 1) as u32
                     }
                 };
-                v.insert(slot);
+                self.index.insert_unique(table_hash(h32), u64::from(slot) << 32 | u64::from(h32), |&e| {
+                    table_hash(e as u32)
+                });
                 (slot, true)
             }
         };
@@ -557,7 +580,7 @@ impl FlowTable {
             self.init_flow(slot, &ki, sender_init, net.proto, tunnel);
             self.push_tail(slot, Class::Other);
             self.stats.created += 1;
-            if self.map.len() > self.cfg.max_flows.max(1) {
+            if self.index.len() > self.cfg.max_flows.max(1) {
                 self.evict_lru(slot);
             }
         } else if let Some(t) = tcp
@@ -680,9 +703,12 @@ impl FlowTable {
         self.unlink(slot);
         let f = &mut self.flows[slot as usize];
         f.live = false;
-        let nkey = f.nkey;
+        let h32 = key_hash32(&f.nkey);
         let has_record = f.packets() > 0;
-        self.map.remove(&nkey);
+        let entry = u64::from(slot) << 32 | u64::from(h32);
+        if let Ok(e) = self.index.find_entry(table_hash(h32), |&e| e == entry) {
+            e.remove();
+        }
         self.free.push(slot);
         has_record
     }
