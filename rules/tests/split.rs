@@ -143,3 +143,38 @@ fn groups_partition_the_enabled_rules() {
         }
     }
 }
+
+/// Detector cost by hand, on one thread, without the reader or the flow table (the steps are
+/// computed first): `NETREC_SPLIT_BENCH=mix.pcap cargo test --release -p netrec-rules --test
+/// split -- --ignored --nocapture`. Prints the thread CPU seconds of each of 5 runs; asserts
+/// that every run gives the same output.
+#[test]
+#[ignore]
+fn detector_cost_by_hand() {
+    let Some(path) = std::env::var_os("NETREC_SPLIT_BENCH") else { return };
+    let (link, frames) = read_pcap(std::path::Path::new(&path));
+    let pkts = packets(link, &frames);
+    let rules = RuleSet::default_pack();
+    let limits = Limits::default();
+    let mut front = Front::new(&limits);
+    let steps: Vec<_> = pkts.iter().map(|(p, d)| front.process(p, d, &mut |_| {})).collect();
+    // utime + stime of this thread, in seconds (clock ticks of 10 ms).
+    let cpu = || {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+        let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let tick = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        (tick(11) + tick(12)) as f64 / 100.0
+    };
+    let mut outs = Vec::new();
+    for _ in 0..5 {
+        let mut g = split(&rules, &limits, 1).remove(0);
+        let t0 = cpu();
+        for ((p, d), s) in pkts.iter().zip(&steps) {
+            g.step(p, d, s);
+        }
+        g.finish();
+        println!("detectors: {:.2} s CPU for {} packets", cpu() - t0, pkts.len());
+        outs.push(g.take().len());
+    }
+    assert!(outs.windows(2).all(|w| w[0] == w[1]), "{outs:?}");
+}
