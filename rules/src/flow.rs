@@ -14,7 +14,7 @@ mod tcp;
 #[cfg(test)]
 mod tests;
 
-pub use json::{flow_json, write_flow_json};
+pub use json::{end_str, flow_json, write_flow_json};
 
 use frag::{FragKey, FragState, FragTable, Held};
 use key::NKey;

@@ -138,7 +138,8 @@ fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-fn end_str(e: netrec_format::FlowEnd) -> &'static str {
+/// The `end` text of a flow record.
+pub fn end_str(e: netrec_format::FlowEnd) -> &'static str {
     use netrec_format::FlowEnd::*;
     match e {
         Open => "open",
