@@ -12,21 +12,9 @@ use netrec_format::{LinkType, TunnelKind};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-fn captures_dir() -> std::path::PathBuf {
-    if let Ok(d) = std::env::var("NETREC_CAPTURES") {
-        return d.into();
-    }
-    let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let cand = dir.join("../shared/captures");
-        if cand.join("MANIFEST.tsv").exists() {
-            return cand;
-        }
-        if !dir.pop() {
-            panic!("../shared/captures not found above {}; set NETREC_CAPTURES", env!("CARGO_MANIFEST_DIR"));
-        }
-    }
-}
+mod common;
+
+use common::captures_dir;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("address")

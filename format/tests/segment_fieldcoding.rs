@@ -7,21 +7,9 @@ use netrec_format::segment::*;
 use netrec_format::{Direction, LinkType, PacketRecord, Ts};
 use proptest::prelude::*;
 
-fn captures_dir() -> std::path::PathBuf {
-    if let Ok(d) = std::env::var("NETREC_CAPTURES") {
-        return d.into();
-    }
-    let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let cand = dir.join("../shared/captures");
-        if cand.join("MANIFEST.tsv").exists() {
-            return cand;
-        }
-        if !dir.pop() {
-            panic!("../shared/captures not found above {}; set NETREC_CAPTURES", env!("CARGO_MANIFEST_DIR"));
-        }
-    }
-}
+mod common;
+
+use common::captures_dir;
 
 fn info() -> SegmentHeaderInfo {
     SegmentHeaderInfo { seq: 1, prev_sha256: [0; 32], created_ns: 0 }
