@@ -3,21 +3,9 @@
 
 use netrec_analyzer::source::{CaptureFormat, CaptureSource, WarningKind};
 
-fn captures_dir() -> std::path::PathBuf {
-    if let Ok(d) = std::env::var("NETREC_CAPTURES") {
-        return d.into();
-    }
-    let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let cand = dir.join("../shared/captures");
-        if cand.join("MANIFEST.tsv").exists() {
-            return cand;
-        }
-        if !dir.pop() {
-            panic!("../shared/captures not found above {}; set NETREC_CAPTURES", env!("CARGO_MANIFEST_DIR"));
-        }
-    }
-}
+#[path = "../../tests/common/captures.rs"]
+mod captures;
+use captures::captures_dir;
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {

@@ -6,22 +6,10 @@ pub mod netns;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// `../shared/captures` (or `$NETREC_CAPTURES`): real third-party captures with tshark ground truth.
-pub fn captures_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("NETREC_CAPTURES") {
-        return d.into();
-    }
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let cand = dir.join("../shared/captures");
-        if cand.join("MANIFEST.tsv").exists() {
-            return cand;
-        }
-        if !dir.pop() {
-            panic!("../shared/captures not found above {}; set NETREC_CAPTURES", env!("CARGO_MANIFEST_DIR"));
-        }
-    }
-}
+#[path = "captures.rs"]
+mod captures;
+#[allow(unused_imports)] // not every test file of the crate reads the shared captures
+pub use captures::captures_dir;
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -4,24 +4,12 @@
 #![allow(dead_code)]
 
 use netrec_format::{LinkType, Ts};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// `../shared/captures` above the crate (or `NETREC_CAPTURES`).
-pub fn captures_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("NETREC_CAPTURES") {
-        return d.into();
-    }
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let cand = dir.join("../shared/captures");
-        if cand.join("MANIFEST.tsv").exists() {
-            return cand;
-        }
-        if !dir.pop() {
-            panic!("../shared/captures not found above {}; set NETREC_CAPTURES", env!("CARGO_MANIFEST_DIR"));
-        }
-    }
-}
+#[path = "../../../tests/common/captures.rs"]
+mod captures;
+#[allow(unused_imports)] // not every test file of the crate reads the shared captures
+pub use captures::captures_dir;
 
 pub struct Frame {
     pub ts: Ts,
