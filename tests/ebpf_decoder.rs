@@ -54,12 +54,12 @@ fn mapped(ip: IpAddr) -> [u8; 16] {
 type Expected = ([u8; 16], [u8; 16], u16, u16, u8, u8, u8, Option<u64>);
 
 /// What the kernel must have keyed and counted, from the user-space decoder; None when the frame
-/// is outside what the kernel parses by design (tunnels, deep VLAN stacks, IPv6 extension
+/// is outside what the kernel parses by design (tunnels, MPLS, deep VLAN stacks, IPv6 extension
 /// headers, malformed headers), where only the header record is compared.
 fn expected(frame: &[u8]) -> Option<Expected> {
     let d = decode(LinkType::ETHERNET, frame, frame.len() as u32);
     let net = d.net?;
-    if d.tunnel.is_some() || d.vlan_count > 2 || d.anomalies.any_malformed() {
+    if d.tunnel.is_some() || d.mpls_labels > 0 || d.vlan_count > 2 || d.anomalies.any_malformed() {
         return None;
     }
     let version = if net.src.is_ipv4() { 4 } else { 6 };

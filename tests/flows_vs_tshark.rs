@@ -4,6 +4,8 @@
 //!
 //! Where netrec differs from tshark by design the exception is listed in `exception()` with the reason.
 
+#[path = "../format/tests/decode_builder.rs"]
+mod builder;
 mod common;
 
 use common::*;
@@ -256,4 +258,119 @@ fn conv_parser_reads_units_and_ipv6() {
     let t = parse_conv(twice);
     let k = ("udp".to_string(), ("1.1.1.1".to_string(), 161), ("2.2.2.2".to_string(), 9));
     assert_eq!((t[&k].0.frames, t[&k].0.bytes, t[&k].0.approx, t[&k].2), (35, 2380, None, 2));
+}
+
+/// Classic pcap (microseconds, Ethernet) of `frames`, 1 ms apart.
+fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for (i, f) in frames.iter().enumerate() {
+        let us = 1_700_000_000_000_000u64 + i as u64 * 1000;
+        out.extend_from_slice(&((us / 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&((us % 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(f);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// TCP and UDP conversations carried in MPLS (one and three labels, an Ethernet pseudowire with a
+/// control word, MPLS in GRE) and in GTP-U (with a sequence number and an extension header):
+/// netrec's inner flows equal tshark's conversations for the same file, frames and bytes per
+/// direction. tshark's outer GTP-U (UDP 2152) and GRE conversations are not flows in netrec.
+#[test]
+fn mpls_and_gtp_u_conversations_agree_with_tshark() {
+    use builder::*;
+    let (a, b) = ([10, 1, 0, 1], [10, 1, 0, 2]);
+    let (oa, ob) = ([192, 0, 2, 1], [192, 0, 2, 2]);
+    let conv4 = |sport: u16, dport: u16| -> Vec<(bool, Vec<u8>)> {
+        vec![
+            (true, ipv4(a, b, 6, &tcp(sport, dport, 0x02, 1, 0, &[], b""))),
+            (false, ipv4(b, a, 6, &tcp(dport, sport, 0x12, 9, 2, &[], b""))),
+            (true, ipv4(a, b, 6, &tcp(sport, dport, 0x18, 2, 10, &[], b"GET / HTTP/1.1\r\n\r\n"))),
+            (false, ipv4(b, a, 6, &tcp(dport, sport, 0x18, 10, 20, &[], &[b'x'; 300]))),
+        ]
+    };
+    let udp6 = |sport: u16| -> Vec<(bool, Vec<u8>)> {
+        vec![
+            (true, ipv6(v6(1), v6(2), 17, &udp(sport, 53, b"query"))),
+            (false, ipv6(v6(2), v6(1), 17, &udp(53, sport, b"a longer answer"))),
+        ]
+    };
+    let mut frames = Vec::new();
+    for (_, p) in conv4(40001, 80) {
+        frames.push(eth(0x8847, &mpls(&[16], &p)));
+    }
+    for (_, p) in udp6(50001) {
+        frames.push(eth_vlans(&[7], 0x8847, &mpls(&[100, 200, 300], &p)));
+    }
+    for (_, p) in conv4(40002, 443) {
+        frames.push(eth(0x8847, &mpls(&[17, 18], &cat(&[&[0; 4], &eth(0x0800, &p)]))));
+    }
+    for (up, p) in conv4(40003, 22) {
+        let g = gre(false, Some(3), None, 0x8847, &mpls(&[19], &p));
+        frames.push(eth(0x0800, &if up { ipv4(oa, ob, 47, &g) } else { ipv4(ob, oa, 47, &g) }));
+    }
+    for (i, (up, p)) in conv4(40004, 8080).into_iter().chain(udp6(50002)).enumerate() {
+        let g = if i % 2 == 0 {
+            gtpu(0xff, 0x100 + u32::from(up), Some(i as u16), &[(0x85, vec![0, 9])], &p)
+        } else {
+            gtpu(0xff, 0x100 + u32::from(up), None, &[], &p)
+        };
+        let u = udp(2152, 2152, &g);
+        frames.push(eth(0x0800, &if up { ipv4(oa, ob, 17, &u) } else { ipv4(ob, oa, 17, &u) }));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("mpls-gtpu.pcap");
+    write_pcap(&pcap, &frames);
+
+    let have_tshark =
+        std::process::Command::new("tshark").arg("-v").output().is_ok_and(|o| o.status.success());
+    if !have_tshark {
+        assert!(std::env::var_os("CI").is_none(), "CI must have tshark (.ci/run installs it)");
+        eprintln!("skipped: tshark is not installed");
+        return;
+    }
+    let out = std::process::Command::new("tshark")
+        .env("HOME", dir.path())
+        .args(["-n", "-r", s(&pcap), "-q", "-z", "conv,tcp", "-z", "conv,udp"])
+        .output()
+        .expect("run tshark");
+    assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
+    let theirs: Table = parse_conv(&String::from_utf8_lossy(&out.stdout))
+        .into_iter()
+        .filter(|(k, _)| k.1.1 != 2152 && k.2.1 != 2152)
+        .collect();
+    let mut ours = netrec_table(&pcap);
+    // 4 TCP conversations in MPLS, GRE and GTP-U, 2 UDP over IPv6; all inner, one flow each
+    // (GTP-U's uplink and downlink TEIDs differ: still one flow).
+    assert_eq!(ours.len(), 5 + 1, "netrec flows: {ours:?}");
+    assert!(ours.values().all(|v| v.2 == 1), "one flow per conversation: {ours:?}");
+    // tshark does not follow an Ethernet pseudowire unless told to (Decode As); netrec does.
+    let pw = ("tcp".to_string(), ("10.1.0.1".to_string(), 40002), ("10.1.0.2".to_string(), 443));
+    let pw_flow = ours.remove(&pw).expect("the pseudowire's TCP flow");
+    assert_eq!((pw_flow.0.frames, pw_flow.1.frames), (2, 2));
+    assert_eq!(theirs, ours, "tshark (left) and netrec (right) disagree");
+    ours.insert(pw, pw_flow);
+    // The tunnel each flow came in: kind and the first packet's TEID / GRE key.
+    let tunnels: Vec<(u64, serde_json::Value)> = jsonl(&netrec(&["flows", "--format", "jsonl", s(&pcap)]))
+        .into_iter()
+        .map(|v| (v["dst_port"].as_u64().unwrap(), v["tunnel"].clone()))
+        .collect();
+    let tunnel_of = |port: u64| tunnels.iter().find(|t| t.0 == port).map(|t| t.1.clone()).unwrap();
+    assert_eq!(
+        (tunnel_of(8080)["kind"].clone(), tunnel_of(8080)["id"].clone()),
+        ("gtpu".into(), 0x101.into())
+    );
+    assert_eq!((tunnel_of(22)["kind"].clone(), tunnel_of(22)["id"].clone()), ("gre".into(), 3.into()));
+    assert!(tunnel_of(80).is_null() && tunnel_of(443).is_null(), "MPLS is not a tunnel");
+    // The same flows read back from segments (the field coding keeps these headers).
+    let segs = dir.path().join("segs");
+    let o = netrec(&["import", s(&pcap), "--out", s(&segs)]);
+    assert_eq!(code(&o), 0, "import: {}", stderr(&o));
+    assert_eq!(netrec_table(&segs), ours, "flows of the imported segments");
 }

@@ -271,6 +271,8 @@ pub struct Decoded {
     /// VLAN ids, outermost first; `vlan_count` of them are valid.
     pub vlans: [u16; MAX_VLANS],
     pub vlan_count: u8,
+    /// MPLS label stack entries skipped on the way to the network layer (saturating).
+    pub mpls_labels: u8,
     /// The outermost tunnel the packet was decapsulated from (inner headers are below).
     pub tunnel: Option<Tunnel>,
     /// Innermost network layer.

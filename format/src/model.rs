@@ -172,6 +172,8 @@ pub enum TunnelKind {
     Geneve,
     /// IPv4 or IPv6 carried directly in IPv4/IPv6 (protocols 4 and 41).
     IpInIp,
+    /// GTP-U (3GPP TS 29.281), the user plane of mobile networks: UDP port 2152.
+    GtpU,
 }
 
 impl TunnelKind {
@@ -182,6 +184,7 @@ impl TunnelKind {
             TunnelKind::Vxlan => "vxlan",
             TunnelKind::Geneve => "geneve",
             TunnelKind::IpInIp => "ipip",
+            TunnelKind::GtpU => "gtpu",
         }
     }
 }
@@ -190,10 +193,23 @@ impl TunnelKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Tunnel {
     pub kind: TunnelKind,
-    /// VNI (VXLAN, Geneve), GRE key or ERSPAN session id; 0 when the tunnel has none.
+    /// VNI (VXLAN, Geneve), GRE key, ERSPAN session id or GTP-U TEID; 0 when the tunnel has none.
     pub id: u32,
     pub outer_src: IpAddr,
     pub outer_dst: IpAddr,
+}
+
+impl Tunnel {
+    /// The id flows are keyed on (with the inner addresses): the tunnel id where both
+    /// directions carry the same one, 0 for GTP-U, whose TEID is chosen by each receiving end
+    /// (uplink and downlink of one session differ), so keying on it would split every
+    /// conversation in two.
+    pub fn flow_key_id(&self) -> u32 {
+        match self.kind {
+            TunnelKind::GtpU => 0,
+            _ => self.id,
+        }
+    }
 }
 
 impl fmt::Display for Tunnel {

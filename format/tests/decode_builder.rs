@@ -192,6 +192,42 @@ pub fn geneve(vni: u32, ptype: u16, opt_words: u8, payload: &[u8]) -> Vec<u8> {
     h
 }
 
+/// An MPLS label stack (outermost first, TTL 64); the bottom-of-stack bit on the last entry.
+pub fn mpls(labels: &[u32], payload: &[u8]) -> Vec<u8> {
+    let mut h = Vec::new();
+    for (i, l) in labels.iter().enumerate() {
+        let bos = u32::from(i + 1 == labels.len());
+        h.extend_from_slice(&((l << 12) | (bos << 8) | 64).to_be_bytes());
+    }
+    h.extend_from_slice(payload);
+    h
+}
+
+/// GTP-U version 1 (PT set): message type, TEID; with `seq` the optional 4-byte fields (S set);
+/// `ext` extension headers as (type, content) with content padded to 4n-2 bytes by the caller.
+pub fn gtpu(msg: u8, teid: u32, seq: Option<u16>, ext: &[(u8, Vec<u8>)], payload: &[u8]) -> Vec<u8> {
+    let mut flags = 0x30;
+    let mut opt = Vec::new();
+    if seq.is_some() || !ext.is_empty() {
+        flags |= if seq.is_some() { 0x02 } else { 0 } | if ext.is_empty() { 0 } else { 0x04 };
+        opt.extend_from_slice(&seq.unwrap_or(0).to_be_bytes());
+        opt.push(0);
+        opt.push(ext.first().map_or(0, |e| e.0));
+        for (i, (_, content)) in ext.iter().enumerate() {
+            assert_eq!((content.len() + 2) % 4, 0, "extension content must be 4n-2 bytes");
+            opt.push(((content.len() + 2) / 4) as u8);
+            opt.extend_from_slice(content);
+            opt.push(ext.get(i + 1).map_or(0, |e| e.0));
+        }
+    }
+    let mut h = vec![flags, msg];
+    h.extend_from_slice(&((opt.len() + payload.len()) as u16).to_be_bytes());
+    h.extend_from_slice(&teid.to_be_bytes());
+    h.extend_from_slice(&opt);
+    h.extend_from_slice(payload);
+    h
+}
+
 /// ARP request/reply for Ethernet/IPv4.
 pub fn arp(op: u16, sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
     let mut h = vec![0, 1, 0x08, 0x00, 6, 4];
@@ -268,6 +304,15 @@ pub fn corpus() -> Vec<(LinkType, Vec<u8>)> {
         (L::ETHERNET, eth(0x0800, &ipv4(a, b, 17, &udp(1, 4789, &vxlan(42, &inner))))),
         (L::ETHERNET, eth(0x0800, &ipv4(a, b, 17, &udp(1, 6081, &geneve(42, 0x6558, 2, &inner))))),
         (L::ETHERNET, eth(0x0800, &ipv4(a, b, 41, &t6))),
+        (L::ETHERNET, eth(0x8847, &mpls(&[16, 17], &t4))),
+        (L::ETHERNET, eth(0x8847, &mpls(&[18], &cat(&[&[0; 4], &inner])))),
+        (
+            L::ETHERNET,
+            eth(
+                0x0800,
+                &ipv4(a, b, 17, &udp(2152, 2152, &gtpu(0xff, 3, Some(1), &[(0x85, vec![0, 1])], &t6))),
+            ),
+        ),
         (L::RAW, t4.clone()),
         (L::IPV4, u4.clone()),
         (L::IPV6, t6.clone()),

@@ -658,6 +658,125 @@ fn geneve_tunnel() {
 }
 
 #[test]
+fn mpls_label_stacks_carry_ipv4_ipv6_and_pseudowires() {
+    let syn = ipv4(A, B, 6, &tcp(3333, 22, tcp_flags::SYN, 1, 0, &[], b""));
+    // One label, IPv4: decoded as if the stack were not there; the capture-side VLAN is kept.
+    let d = dec(LinkType::ETHERNET, &eth_vlans(&[30], 0x8847, &mpls(&[16], &syn)));
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    assert_eq!((d.mpls_labels, d.ethertype, d.vlan(), d.tunnel), (1, Some(0x8847), 30, None));
+    let n = d.net.unwrap();
+    assert_eq!((n.src, n.dst, n.offset), (ip4(A), ip4(B), 18 + 4));
+    assert_eq!(d.ports(), Some((3333, 22)));
+    // Three labels (multicast ethertype), IPv6.
+    let d = dec(
+        LinkType::ETHERNET,
+        &eth(0x8848, &mpls(&[100, 200, 3], &ipv6(v6(1), v6(2), 17, &udp(5, 6, b"hi")))),
+    );
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    assert_eq!((d.mpls_labels, d.net.unwrap().offset, d.ports()), (3, 14 + 12, Some((5, 6))));
+    assert_eq!((d.payload_offset, d.payload_len), (14 + 12 + 40 + 8, 2));
+    // Ethernet pseudowire with a control word: the customer frame, its VLAN not recorded.
+    let pw = cat(&[&[0, 0, 0, 0], &eth_vlans(&[999], 0x0800, &syn)]);
+    let d = dec(LinkType::ETHERNET, &eth(0x8847, &mpls(&[17, 18], &pw)));
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    assert_eq!((d.mpls_labels, d.vlan_count, d.net.unwrap().offset), (2, 0, 14 + 8 + 4 + 18));
+    assert_eq!(d.ports(), Some((3333, 22)));
+    // Over PPP (protocol 0x0281), and inside GRE (protocol type 0x8847).
+    let d = dec(LinkType::PPP, &cat(&[&[0xff, 0x03, 0x02, 0x81], &mpls(&[5], &syn)]));
+    assert_eq!((d.mpls_labels, d.net.unwrap().offset, d.ports()), (1, 4 + 4, Some((3333, 22))));
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 47, &gre(false, Some(7), None, 0x8847, &mpls(&[9], &syn))));
+    assert_inner_syn(&d, TunnelKind::Gre, 7, 20 + 8 + 4);
+    assert_eq!(d.mpls_labels, 1);
+    // SLL carries the ethertype too.
+    let d = dec(LinkType::LINUX_SLL, &sll(0x8847, &mpls(&[1], &syn)));
+    assert_eq!((d.net.unwrap().offset, d.ports()), (16 + 4, Some((3333, 22))));
+}
+
+#[test]
+fn mpls_stack_cut_short_or_carrying_the_unknown() {
+    let syn = ipv4(A, B, 6, &tcp(3333, 22, tcp_flags::SYN, 1, 0, &[], b""));
+    // No bottom-of-stack entry before the frame ends.
+    let mut f = eth(0x8847, &mpls(&[1, 2], &[]));
+    f[14 + 6] &= !1;
+    let d = dec(LinkType::ETHERNET, &f);
+    assert_eq!((anomalies(&d), d.net), (vec!["truncated_link"], None));
+    // A label entry half captured.
+    let d = dec(LinkType::ETHERNET, &eth(0x8847, &[0, 1, 0x01]));
+    assert_eq!(anomalies(&d), ["truncated_link"]);
+    // The stack captured, the packet after it not (snaplen): no anomaly, payload on the wire.
+    let full = eth(0x8847, &mpls(&[1], &syn));
+    let d = decode(LinkType::ETHERNET, &full[..18], full.len() as u32);
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    assert_eq!((d.mpls_labels, d.net, d.payload_offset, d.payload_len), (1, None, 18, 40));
+    // First nibble 0x8: not IP, no control word: left undecoded, not malformed.
+    let d = dec(LinkType::ETHERNET, &eth(0x8847, &mpls(&[1], &[0x80; 30])));
+    assert_eq!((anomalies(&d), d.net), (vec!["unknown_ethertype"], None));
+    assert!(!d.anomalies.any_malformed());
+    // A control word without a whole Ethernet header behind it.
+    let d = dec(LinkType::ETHERNET, &eth(0x8847, &mpls(&[1], &[0; 10])));
+    assert_eq!((anomalies(&d), d.net), (vec!["unknown_ethertype"], None));
+    // A stack of 300 labels is walked (bounded by the frame) and counted saturating.
+    let labels: Vec<u32> = (0..300).collect();
+    let d = dec(LinkType::ETHERNET, &eth(0x8847, &mpls(&labels, &syn)));
+    assert_eq!((d.mpls_labels, d.ports()), (255, Some((3333, 22))));
+}
+
+#[test]
+fn gtp_u_g_pdus_are_followed() {
+    let syn = ipv4(A, B, 6, &tcp(3333, 22, tcp_flags::SYN, 1, 0, &[], b""));
+    let g = gtpu(0xff, 0x1234_5678, None, &[], &syn);
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(2152, 2152, &g)));
+    assert_inner_syn(&d, TunnelKind::GtpU, 0x1234_5678, 20 + 8 + 8);
+    // Sequence number, and a PDU session container extension (type 0x85, 4 bytes).
+    let g = gtpu(0xff, 7, Some(42), &[(0x85, vec![0x00, 0x09])], &syn);
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(2152, 2152, &g)));
+    assert_inner_syn(&d, TunnelKind::GtpU, 7, 20 + 8 + 12 + 4);
+    // Two chained extension headers, IPv6 inside.
+    let ext = [(0x85, vec![1, 2]), (0x40, vec![3, 4, 5, 6, 7, 8])];
+    let inner6 = ipv6(v6(1), v6(2), 17, &udp(1, 2, b"x"));
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(40000, 2152, &gtpu(0xff, 9, None, &ext, &inner6))));
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    assert_eq!((d.tunnel.unwrap().kind, d.tunnel.unwrap().id), (TunnelKind::GtpU, 9));
+    assert_eq!((d.net.unwrap().offset, d.ports()), (20 + 8 + 12 + 4 + 8, Some((1, 2))));
+    assert_eq!(TunnelKind::GtpU.as_str(), "gtpu");
+}
+
+#[test]
+fn gtp_u_signalling_and_malformed_headers_stay_udp() {
+    let syn = ipv4(A, B, 6, &tcp(3333, 22, tcp_flags::SYN, 1, 0, &[], b""));
+    let udp_to = |g: &[u8]| dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(2152, 2152, g)));
+    // Echo request (type 1) and end marker (254): plain UDP, no anomaly.
+    for msg in [1, 254] {
+        let d = udp_to(&gtpu(msg, 0, Some(1), &[], &[]));
+        assert_eq!((anomalies(&d), d.tunnel, d.ports()), (vec![], None, Some((2152, 2152))));
+    }
+    // Version 2 (GTP-C) or PT clear on the user-plane port: malformed.
+    let mut v2 = gtpu(0xff, 1, None, &[], &syn);
+    v2[0] = 0x48;
+    assert_eq!((anomalies(&udp_to(&v2)), udp_to(&v2).tunnel), (vec!["bad_tunnel"], None));
+    let mut pt0 = gtpu(0xff, 1, None, &[], &syn);
+    pt0[0] &= !0x10;
+    assert_eq!(anomalies(&udp_to(&pt0)), ["bad_tunnel"]);
+    // GTP length beyond the UDP payload.
+    let mut long = gtpu(0xff, 1, None, &[], &syn);
+    long[3] = long[3].wrapping_add(1);
+    assert_eq!(anomalies(&udp_to(&long)), ["bad_tunnel"]);
+    // An extension header of length 0 (would never end), and one running past the packet.
+    let mut zero = gtpu(0xff, 1, None, &[(0x85, vec![0, 1])], &syn);
+    zero[12] = 0;
+    assert_eq!(anomalies(&udp_to(&zero)), ["bad_tunnel"]);
+    let mut past = gtpu(0xff, 1, None, &[(0x85, vec![0, 1])], &syn);
+    past[12] = 200;
+    assert_eq!((anomalies(&udp_to(&past)), udp_to(&past).tunnel), (vec!["bad_tunnel"], None));
+    // An empty G-PDU: nothing to follow, not malformed.
+    let d = udp_to(&gtpu(0xff, 1, None, &[], &[]));
+    assert_eq!((anomalies(&d), d.tunnel), (vec![], None));
+    // Source port 2152 alone is not GTP-U.
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(2152, 9, &gtpu(0xff, 1, None, &[], &syn))));
+    assert_eq!((d.tunnel, d.ports()), (None, Some((2152, 9))));
+}
+
+#[test]
 fn ip_in_ip_variants() {
     let inner4 = ipv4(A, B, 6, &tcp(3333, 22, tcp_flags::SYN, 1, 0, &[], b""));
     assert_inner_syn(&dec(LinkType::RAW, &ipv4(OA, OB, 4, &inner4)), TunnelKind::IpInIp, 0, 20);

@@ -421,7 +421,7 @@ impl FlowTable {
         vlan: u16,
         c: Counts,
     ) -> Option<FlowUpdate> {
-        let tunnel_id = dec.tunnel.map_or(0, |t| t.id);
+        let tunnel_id = dec.tunnel.map_or(0, |t| t.flow_key_id());
         let fk = FragKey::new(net, fi.id, vlan, tunnel_id);
         let tiny = dec.transport == Transport::None && frag::reassemblable(net.proto);
         if fi.is_first() && !tiny {
@@ -545,7 +545,7 @@ impl FlowTable {
         track: bool,
         fragment: bool,
     ) -> FlowUpdate {
-        let ki = key::build(net, &transport, vlan, tunnel.map_or(0, |t| t.id));
+        let ki = key::build(net, &transport, vlan, tunnel.map_or(0, |t| t.flow_key_id()));
         let tcp = match transport {
             Transport::Tcp(t) if track => Some(t),
             _ => None,

@@ -10,6 +10,11 @@ const ETH_IPV6: u16 = 0x86dd;
 const ETH_ARP: u16 = 0x0806;
 const ETH_RARP: u16 = 0x8035;
 const ETH_PPPOE_SESSION: u16 = 0x8864;
+const ETH_MPLS_UNICAST: u16 = 0x8847;
+const ETH_MPLS_MULTICAST: u16 = 0x8848;
+/// PPP protocol numbers of MPLS (RFC 3032).
+const PPP_MPLS_UNICAST: u16 = 0x0281;
+const PPP_MPLS_MULTICAST: u16 = 0x0283;
 
 /// NFLOG TLV type carrying the packet.
 const NFULA_PAYLOAD: u16 = 9;
@@ -79,10 +84,44 @@ impl Cx<'_> {
             ETH_IPV6 => self.ipv6(off, end),
             ETH_ARP | ETH_RARP => self.arp(off),
             ETH_PPPOE_SESSION => self.pppoe(off, end),
+            ETH_MPLS_UNICAST | ETH_MPLS_MULTICAST => self.mpls(off, end),
             _ => {
                 self.flag(Anomaly::UnknownEthertype);
                 self.payload(off, end.saturating_sub(off));
             }
+        }
+    }
+
+    /// An MPLS label stack (RFC 3032) at `off`: skip the 4-byte entries up to the one with the
+    /// bottom-of-stack bit, then dispatch on what follows. MPLS does not say what it carries;
+    /// like tshark, the first nibble decides: 4 IPv4, 6 IPv6, 0 a pseudowire control word
+    /// (RFC 4385) followed by an Ethernet frame (RFC 4448). Anything else is left undecoded
+    /// (`unknown_ethertype`, not malformed).
+    pub(super) fn mpls(&mut self, mut off: usize, end: usize) {
+        loop {
+            let Some(entry) = get::<4>(self.data, off).filter(|_| off + 4 <= end) else {
+                self.flag(Anomaly::TruncatedLink);
+                return;
+            };
+            self.d.mpls_labels = self.d.mpls_labels.saturating_add(1);
+            off += 4;
+            if entry[2] & 1 != 0 {
+                break;
+            }
+        }
+        match self.data.get(off).map(|b| b >> 4) {
+            Some(4) => self.ipv4(off, end),
+            Some(6) => self.ipv6(off, end),
+            // Control word, then a whole Ethernet frame (its VLAN tags are the customer's).
+            Some(0) if off + 4 + 14 <= end && get::<14>(self.data, off + 4).is_some() => {
+                self.ethernet(off + 4, end, false)
+            }
+            Some(_) => {
+                self.flag(Anomaly::UnknownEthertype);
+                self.payload(off, end.saturating_sub(off));
+            }
+            // Nothing after the stack was captured: the payload is still accounted.
+            None => self.payload(off, end.saturating_sub(off)),
         }
     }
 
@@ -175,6 +214,7 @@ impl Cx<'_> {
         match proto {
             0x0021 => self.ipv4(p, end),
             0x0057 => self.ipv6(p, end),
+            PPP_MPLS_UNICAST | PPP_MPLS_MULTICAST => self.mpls(p, end),
             _ => self.flag(Anomaly::UnknownEthertype),
         }
     }

@@ -6,6 +6,7 @@ use crate::decode::*;
 
 const VXLAN_PORT: u16 = 4789;
 const GENEVE_PORT: u16 = 6081;
+const GTP_U_PORT: u16 = 2152;
 
 impl Cx<'_> {
     /// The first fragment is too small for the transport header's fixed part.
@@ -82,6 +83,7 @@ impl Cx<'_> {
         match u.dst_port {
             VXLAN_PORT => self.vxlan(off + 8, len - 8),
             GENEVE_PORT => self.geneve(off + 8, len - 8),
+            GTP_U_PORT => self.gtp_u(off + 8, len - 8),
             _ => {}
         }
     }

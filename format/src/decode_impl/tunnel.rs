@@ -12,6 +12,8 @@ enum Inner {
     Ethernet,
     Ipv4,
     Ipv6,
+    /// An MPLS label stack (GRE protocol type 0x8847/0x8848).
+    Mpls,
 }
 
 impl Inner {
@@ -20,6 +22,7 @@ impl Inner {
             0x6558 => Some(Inner::Ethernet),
             0x0800 => Some(Inner::Ipv4),
             0x86dd => Some(Inner::Ipv6),
+            0x8847 | 0x8848 => Some(Inner::Mpls),
             _ => None,
         }
     }
@@ -143,6 +146,61 @@ impl Cx<'_> {
         }
     }
 
+    /// GTP-U (3GPP TS 29.281) in a UDP payload at `off`, `len` bytes: version 1, protocol type
+    /// GTP. Only G-PDUs (message type 255) carry a user packet; echo, error indication and end
+    /// marker messages stay plain UDP. Optional fields (sequence number, N-PDU number, next
+    /// extension header type) are present when any of E, S, PN is set; extension headers are
+    /// chained by their last byte and sized in 4-byte units.
+    pub(super) fn gtp_u(&mut self, off: usize, len: usize) {
+        const G_PDU: u8 = 0xff;
+        let Some(h) = get::<8>(self.data, off).filter(|h| h[0] >> 5 == 1 && h[0] & 0x10 != 0 && len >= 8)
+        else {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        };
+        // The GTP length counts the bytes after the mandatory 8-byte header.
+        let end = off + 8 + usize::from(be16([h[2], h[3]]));
+        if end > off + len {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        }
+        if h[1] != G_PDU {
+            return;
+        }
+        let teid = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+        let mut p = off + 8;
+        if h[0] & 0x07 != 0 {
+            let Some(opt) = get::<4>(self.data, p) else {
+                self.flag(Anomaly::BadTunnel);
+                return;
+            };
+            p += 4;
+            let mut next = if h[0] & 0x04 != 0 { opt[3] } else { 0 };
+            while next != 0 {
+                let Some(&units) = self.data.get(p).filter(|&&u| u != 0) else {
+                    self.flag(Anomaly::BadTunnel);
+                    return;
+                };
+                p += usize::from(units) * 4;
+                let Some(&n) = self.data.get(p - 1) else {
+                    self.flag(Anomaly::BadTunnel);
+                    return;
+                };
+                next = n;
+            }
+        }
+        if p > end {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        }
+        match self.data.get(p).map(|b| b >> 4) {
+            Some(4) => self.decap(TunnelKind::GtpU, teid, p, end, Inner::Ipv4),
+            Some(6) => self.decap(TunnelKind::GtpU, teid, p, end, Inner::Ipv6),
+            // An empty G-PDU or a non-IP PDU type: left as the outer UDP packet.
+            _ => {}
+        }
+    }
+
     /// IPv4 or IPv6 directly inside IP (protocols 4 and 41).
     pub(super) fn ip_in_ip(&mut self, off: usize, end: usize, v6: bool) {
         let inner = if v6 { Inner::Ipv6 } else { Inner::Ipv4 };
@@ -156,6 +214,7 @@ impl Cx<'_> {
             Inner::Ethernet => off + 14 <= end && off + 14 <= self.data.len(),
             Inner::Ipv4 => off < end && self.data.get(off).is_some_and(|b| b >> 4 == 4),
             Inner::Ipv6 => off < end && self.data.get(off).is_some_and(|b| b >> 4 == 6),
+            Inner::Mpls => off + 4 <= end && off + 4 <= self.data.len(),
         };
         if !starts_ok {
             self.flag(Anomaly::BadTunnel);
@@ -177,6 +236,7 @@ impl Cx<'_> {
             Inner::Ethernet => self.ethernet(off, end, false),
             Inner::Ipv4 => self.ipv4(off, end),
             Inner::Ipv6 => self.ipv6(off, end),
+            Inner::Mpls => self.mpls(off, end),
         }
     }
 }

@@ -387,6 +387,7 @@ fn tunnel_kind_code(k: TunnelKind) -> u8 {
         TunnelKind::Vxlan => 3,
         TunnelKind::Geneve => 4,
         TunnelKind::IpInIp => 5,
+        TunnelKind::GtpU => 6,
     }
 }
 
@@ -397,6 +398,7 @@ fn tunnel_kind(v: u8) -> WireResult<TunnelKind> {
         3 => TunnelKind::Vxlan,
         4 => TunnelKind::Geneve,
         5 => TunnelKind::IpInIp,
+        6 => TunnelKind::GtpU,
         _ => return Err("bad tunnel kind"),
     })
 }
