@@ -58,6 +58,10 @@ type Expected = ([u8; 16], [u8; 16], u16, u16, u8, u8, u8, Option<u64>);
 /// headers, malformed headers), where only the header record is compared.
 fn expected(frame: &[u8]) -> Option<Expected> {
     let d = decode(LinkType::ETHERNET, frame, frame.len() as u32);
+    // 802.3 + LLC/SNAP frames: the kernel dispatches on Ethernet II types only.
+    if u16::from_be_bytes([frame[12], frame[13]]) <= 1500 {
+        return None;
+    }
     let net = d.net?;
     if d.tunnel.is_some() || d.mpls_labels > 0 || d.vlan_count > 2 || d.anomalies.any_malformed() {
         return None;

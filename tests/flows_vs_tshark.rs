@@ -260,13 +260,13 @@ fn conv_parser_reads_units_and_ipv6() {
     assert_eq!((t[&k].0.frames, t[&k].0.bytes, t[&k].0.approx, t[&k].2), (35, 2380, None, 2));
 }
 
-/// Classic pcap (microseconds, Ethernet) of `frames`, 1 ms apart.
-fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
+/// Classic pcap (microseconds, link type `lt`) of `frames`, 1 ms apart.
+fn write_pcap(path: &std::path::Path, lt: u32, frames: &[Vec<u8>]) {
     let mut out = Vec::new();
     out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     out.extend_from_slice(&65535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&lt.to_le_bytes());
     for (i, f) in frames.iter().enumerate() {
         let us = 1_700_000_000_000_000u64 + i as u64 * 1000;
         out.extend_from_slice(&((us / 1_000_000) as u32).to_le_bytes());
@@ -326,25 +326,9 @@ fn mpls_and_gtp_u_conversations_agree_with_tshark() {
     }
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("mpls-gtpu.pcap");
-    write_pcap(&pcap, &frames);
-
-    let have_tshark =
-        std::process::Command::new("tshark").arg("-v").output().is_ok_and(|o| o.status.success());
-    if !have_tshark {
-        assert!(std::env::var_os("CI").is_none(), "CI must have tshark (.ci/run installs it)");
-        eprintln!("skipped: tshark is not installed");
-        return;
-    }
-    let out = std::process::Command::new("tshark")
-        .env("HOME", dir.path())
-        .args(["-n", "-r", s(&pcap), "-q", "-z", "conv,tcp", "-z", "conv,udp"])
-        .output()
-        .expect("run tshark");
-    assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
-    let theirs: Table = parse_conv(&String::from_utf8_lossy(&out.stdout))
-        .into_iter()
-        .filter(|(k, _)| k.1.1 != 2152 && k.2.1 != 2152)
-        .collect();
+    write_pcap(&pcap, 1, &frames);
+    let Some(theirs) = tshark_conversations(&pcap) else { return };
+    let theirs: Table = theirs.into_iter().filter(|(k, _)| k.1.1 != 2152 && k.2.1 != 2152).collect();
     let mut ours = netrec_table(&pcap);
     // 4 TCP conversations in MPLS, GRE and GTP-U, 2 UDP over IPv6; all inner, one flow each
     // (GTP-U's uplink and downlink TEIDs differ: still one flow).
@@ -373,4 +357,59 @@ fn mpls_and_gtp_u_conversations_agree_with_tshark() {
     let o = netrec(&["import", s(&pcap), "--out", s(&segs)]);
     assert_eq!(code(&o), 0, "import: {}", stderr(&o));
     assert_eq!(netrec_table(&segs), ours, "flows of the imported segments");
+}
+
+/// tshark's TCP and UDP conversations of `pcap`; None (skip) when tshark is missing outside CI.
+fn tshark_conversations(pcap: &std::path::Path) -> Option<Table> {
+    let have_tshark =
+        std::process::Command::new("tshark").arg("-v").output().is_ok_and(|o| o.status.success());
+    if !have_tshark {
+        assert!(std::env::var_os("CI").is_none(), "CI must have tshark (.ci/run installs it)");
+        eprintln!("skipped: tshark is not installed");
+        return None;
+    }
+    let out = std::process::Command::new("tshark")
+        .env("HOME", std::env::temp_dir())
+        .args(["-n", "-r", s(pcap), "-q", "-z", "conv,tcp", "-z", "conv,udp"])
+        .output()
+        .expect("run tshark");
+    assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
+    Some(parse_conv(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The same TCP and UDP conversations over 802.11 with radiotap (FCS flagged, QoS data in both
+/// directions), plain 802.11, Cisco HDLC and 802.3 with LLC/SNAP: netrec's flows equal tshark's
+/// conversations for each file.
+#[test]
+fn wifi_hdlc_and_llc_snap_conversations_agree_with_tshark() {
+    use builder::*;
+    let (a, b) = ([10, 2, 0, 1], [10, 2, 0, 2]);
+    let packets: Vec<(bool, Vec<u8>, u16)> = vec![
+        (true, ipv4(a, b, 6, &tcp(41000, 80, 0x02, 1, 0, &[], b"")), 0x0800),
+        (false, ipv4(b, a, 6, &tcp(80, 41000, 0x12, 9, 2, &[], b"")), 0x0800),
+        (true, ipv4(a, b, 6, &tcp(41000, 80, 0x18, 2, 10, &[], b"GET / HTTP/1.1\r\n\r\n")), 0x0800),
+        (false, ipv4(b, a, 6, &tcp(80, 41000, 0x18, 10, 20, &[], &[b'y'; 200])), 0x0800),
+        (true, ipv6(v6(1), v6(2), 17, &udp(51000, 53, b"query")), 0x86dd),
+        (false, ipv6(v6(2), v6(1), 17, &udp(53, 51000, b"answer")), 0x86dd),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    type Frame = fn(bool, u16, &[u8]) -> Vec<u8>;
+    let kinds: [(&str, u32, Frame); 4] = [
+        ("radiotap", 127, |up, et, p| {
+            let f = wifi_data(if up { 0x01 } else { 0x02 }, Some(0), false, &llc_snap(et, p));
+            radiotap(true, Some(0x10), false, &cat(&[&f, &[0xde, 0xad, 0xbe, 0xef]]))
+        }),
+        ("wifi", 105, |up, et, p| wifi_data(if up { 0x01 } else { 0x02 }, None, false, &llc_snap(et, p))),
+        ("chdlc", 104, |_, et, p| cat(&[&[0x0f, 0], &et.to_be_bytes(), p])),
+        ("llc-snap", 1, |_, et, p| eth8023(&llc_snap(et, p))),
+    ];
+    for (name, lt, frame) in kinds {
+        let frames: Vec<Vec<u8>> = packets.iter().map(|(up, p, et)| frame(*up, *et, p)).collect();
+        let pcap = dir.path().join(format!("{name}.pcap"));
+        write_pcap(&pcap, lt, &frames);
+        let ours = netrec_table(&pcap);
+        assert_eq!(ours.len(), 2, "{name}: netrec flows: {ours:?}");
+        let Some(theirs) = tshark_conversations(&pcap) else { return };
+        assert_eq!(theirs, ours, "{name}: tshark (left) and netrec (right) disagree");
+    }
 }

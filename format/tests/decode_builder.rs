@@ -228,6 +228,62 @@ pub fn gtpu(msg: u8, teid: u32, seq: Option<u16>, ext: &[(u8, Vec<u8>)], payload
     h
 }
 
+/// 802.2 LLC + SNAP header (OUI 0) carrying `ethertype`.
+pub fn llc_snap(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    cat(&[&[0xaa, 0xaa, 0x03, 0, 0, 0], &ethertype.to_be_bytes(), payload])
+}
+
+/// IEEE 802.3 frame: the type field is the payload length.
+pub fn eth8023(payload: &[u8]) -> Vec<u8> {
+    cat(&[&MAC_B, &MAC_A, &(payload.len() as u16).to_be_bytes(), payload])
+}
+
+/// IEEE 802.11 data frame (type 2): frame-control `flags` (ToDS 0x01, FromDS 0x02,
+/// protected 0x40, order 0x80), QoS control first byte when `qos` (subtype 8), the 4-byte HT
+/// control when `ht`, then `body`.
+pub fn wifi_data(flags: u8, qos: Option<u8>, ht: bool, body: &[u8]) -> Vec<u8> {
+    let subtype: u8 = if qos.is_some() { 8 } else { 0 };
+    let mut f = vec![(2 << 2) | (subtype << 4), flags, 0, 0];
+    f.extend_from_slice(&[MAC_A, MAC_B, MAC_A].concat());
+    f.extend_from_slice(&[0x10, 0]);
+    if flags & 3 == 3 {
+        f.extend_from_slice(&MAC_B);
+    }
+    if let Some(q) = qos {
+        f.extend_from_slice(&[q, 0]);
+        if ht {
+            f.extend_from_slice(&[0; 4]);
+        }
+    }
+    f.extend_from_slice(body);
+    f
+}
+
+/// Radiotap header: TSFT (8 bytes, 8-aligned) when `tsft`, the Flags byte when `flags` is given,
+/// an extra (empty) presence word when `ext`; then `frame`.
+pub fn radiotap(tsft: bool, flags: Option<u8>, ext: bool, frame: &[u8]) -> Vec<u8> {
+    let mut present = u32::from(tsft) | (u32::from(flags.is_some()) << 1);
+    if ext {
+        present |= 0x8000_0000;
+    }
+    let mut h = vec![0, 0, 0, 0];
+    h.extend_from_slice(&present.to_le_bytes());
+    if ext {
+        h.extend_from_slice(&0u32.to_le_bytes());
+    }
+    if tsft {
+        h.resize(h.len().next_multiple_of(8), 0);
+        h.extend_from_slice(&0x0102_0304_0506_0708u64.to_le_bytes());
+    }
+    if let Some(fl) = flags {
+        h.push(fl);
+    }
+    let len = h.len() as u16;
+    h[2..4].copy_from_slice(&len.to_le_bytes());
+    h.extend_from_slice(frame);
+    h
+}
+
 /// ARP request/reply for Ethernet/IPv4.
 pub fn arp(op: u16, sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
     let mut h = vec![0, 1, 0x08, 0x00, 6, 4];
@@ -305,6 +361,18 @@ pub fn corpus() -> Vec<(LinkType, Vec<u8>)> {
         (L::ETHERNET, eth(0x0800, &ipv4(a, b, 17, &udp(1, 6081, &geneve(42, 0x6558, 2, &inner))))),
         (L::ETHERNET, eth(0x0800, &ipv4(a, b, 41, &t6))),
         (L::ETHERNET, eth(0x8847, &mpls(&[16, 17], &t4))),
+        (L::ETHERNET, eth8023(&llc_snap(0x0800, &u4))),
+        (L::C_HDLC, cat(&[&[0x0f, 0, 0x08, 0], &t4])),
+        (L::IEEE802_11, wifi_data(0x01, Some(0), true, &llc_snap(0x0800, &t4))),
+        (
+            L::IEEE802_11_RADIOTAP,
+            radiotap(
+                true,
+                Some(0x10),
+                true,
+                &cat(&[&wifi_data(0x02, None, false, &llc_snap(0x86dd, &t6)), &[0xfc; 4]]),
+            ),
+        ),
         (L::ETHERNET, eth(0x8847, &mpls(&[18], &cat(&[&[0; 4], &inner])))),
         (
             L::ETHERNET,

@@ -658,6 +658,87 @@ fn geneve_tunnel() {
 }
 
 #[test]
+fn ieee_802_3_llc_snap_and_cisco_hdlc() {
+    let u = ipv4(A, B, 17, &udp(1, 2, b"x"));
+    // 802.3 length + LLC/SNAP: the ethertype after SNAP; Ethernet padding beyond the length.
+    let mut f = eth8023(&llc_snap(0x0800, &u));
+    f.resize(60, 0);
+    let d = dec(LinkType::ETHERNET, &f);
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    assert_eq!((d.ethertype, d.net.unwrap().offset, d.ports()), (Some(0x0800), 22, Some((1, 2))));
+    // Plain LLC (spanning tree): not decoded, payload bounded by the 802.3 length.
+    let mut stp = eth8023(&[0x42, 0x42, 0x03, 0, 0, 0, 0, 0]);
+    stp.resize(60, 0);
+    let d = dec(LinkType::ETHERNET, &stp);
+    assert_eq!((anomalies(&d), d.ethertype, d.payload_len), (vec!["unknown_ethertype"], None, 8));
+    // A SNAP "ethertype" that is a length again is not followed.
+    let d = dec(LinkType::ETHERNET, &eth8023(&llc_snap(40, &eth8023(&[0; 40]))));
+    assert_eq!((anomalies(&d), d.net), (vec!["unknown_ethertype"], None));
+    // Cisco HDLC: IPv4 by ethertype; SLARP (0x8035) is not RARP.
+    let d = dec(LinkType::C_HDLC, &cat(&[&[0x0f, 0, 0x08, 0], &u]));
+    assert_eq!((anomalies(&d), d.ports()), (vec![], Some((1, 2))));
+    let slarp = dec(LinkType::C_HDLC, &cat(&[&[0x8f, 0, 0x80, 0x35], &[0; 20]]));
+    assert_eq!((anomalies(&slarp), slarp.arp), (vec!["unknown_ethertype"], None));
+    assert_eq!(anomalies(&dec(LinkType::C_HDLC, &[0x0f, 0])), ["truncated_link"]);
+}
+
+#[test]
+fn ieee_802_11_data_frames_and_radiotap() {
+    let t = ipv4(A, B, 6, &tcp(3333, 22, tcp_flags::SYN, 1, 0, &[], b""));
+    let body = llc_snap(0x0800, &t);
+    // Plain data (24-byte header), QoS (+2), QoS + HT control (+6), four addresses (+6).
+    for (flags, qos, ht, hl) in [
+        (0x01, None, false, 24),
+        (0x02, Some(0), false, 26),
+        (0x81, Some(5), true, 30),
+        (0x03, Some(0), false, 32),
+    ] {
+        let d = dec(LinkType::IEEE802_11, &wifi_data(flags, qos, ht, &body));
+        assert!(d.anomalies.is_empty(), "{flags:#x}: {:?}", anomalies(&d));
+        assert_eq!((d.ethertype, d.net.unwrap().offset), (Some(0x0800), hl + 8), "{flags:#x}");
+        assert_eq!(d.ports(), Some((3333, 22)));
+    }
+    // Protected (encrypted body), null data, management and A-MSDU: nothing decoded, no anomaly.
+    let protected = wifi_data(0x41, None, false, &body);
+    let mut null = wifi_data(0x01, None, false, &[]);
+    null[0] |= 0x4 << 4;
+    let mut beacon = wifi_data(0, None, false, &[0; 40]);
+    beacon[0] = 0x80;
+    let amsdu = wifi_data(0x01, Some(0x80), false, &body);
+    for f in [protected, null, beacon, amsdu] {
+        let d = dec(LinkType::IEEE802_11, &f);
+        assert_eq!((anomalies(&d), d.net), (vec![], None));
+    }
+    // Header cut short.
+    assert_eq!(
+        anomalies(&dec(LinkType::IEEE802_11, &wifi_data(0x01, None, false, &[])[..20])),
+        ["truncated_link"]
+    );
+    // Radiotap with TSFT and Flags (FCS at the end: not payload), an extended presence word.
+    let frame = cat(&[
+        &wifi_data(0x02, None, false, &llc_snap(0x0800, &ipv4(A, B, 17, &udp(1, 2, b"abc")))),
+        &[0xfc; 4],
+    ]);
+    let rt = radiotap(true, Some(0x10), true, &frame);
+    let d = dec(LinkType::IEEE802_11_RADIOTAP, &rt);
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    let rl = rt.len() - frame.len();
+    assert_eq!((rl, d.net.unwrap().offset), (25, 25 + 24 + 8));
+    assert_eq!((d.ports(), d.payload_len), (Some((1, 2)), 3));
+    // Without the FCS flag the same bytes are all frame (the IPv4 length still bounds the UDP).
+    let d = dec(LinkType::IEEE802_11_RADIOTAP, &radiotap(false, None, false, &frame));
+    assert_eq!((anomalies(&d), d.ports()), (vec![], Some((1, 2))));
+    // Radiotap version 1, or a length beyond the frame.
+    let mut v1 = rt.clone();
+    v1[0] = 1;
+    assert_eq!(anomalies(&dec(LinkType::IEEE802_11_RADIOTAP, &v1)), ["truncated_link"]);
+    let mut long = rt.clone();
+    long[2] = 0xff;
+    long[3] = 0xff;
+    assert_eq!(anomalies(&dec(LinkType::IEEE802_11_RADIOTAP, &long)), ["truncated_link"]);
+}
+
+#[test]
 fn mpls_label_stacks_carry_ipv4_ipv6_and_pseudowires() {
     let syn = ipv4(A, B, 6, &tcp(3333, 22, tcp_flags::SYN, 1, 0, &[], b""));
     // One label, IPv4: decoded as if the stack were not there; the capture-side VLAN is kept.

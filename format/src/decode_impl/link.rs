@@ -34,6 +34,9 @@ impl Cx<'_> {
             LinkType::PPP_HDLC => self.ppp_hdlc(end),
             LinkType::PPP_ETHER => self.pppoe(0, end),
             LinkType::NFLOG => self.nflog(end),
+            LinkType::C_HDLC => self.c_hdlc(end),
+            LinkType::IEEE802_11 => self.ieee80211(0, end),
+            LinkType::IEEE802_11_RADIOTAP => self.radiotap(end),
             _ => self.flag(Anomaly::UnsupportedLinkType),
         }
     }
@@ -77,7 +80,21 @@ impl Cx<'_> {
             et = be16([tag[2], tag[3]]);
             off += 4;
         }
-        // Values up to 1500 are 802.3 lengths (LLC follows), not ethertypes.
+        // Values up to 1500 are 802.3 lengths (LLC follows), not ethertypes; with a SNAP
+        // header the ethertype comes after it.
+        if et <= 1500 {
+            let end = end.min(off + usize::from(et));
+            // A SNAP ethertype that is itself a length is not followed (no recursion on lies).
+            match self.snap(off, end).filter(|&inner| inner > 1500) {
+                Some(inner) => return self.ethertype(inner, off + 8, end, outer),
+                None => {
+                    self.d.ethertype = None;
+                    self.flag(Anomaly::UnknownEthertype);
+                    self.payload(off, end.saturating_sub(off));
+                    return;
+                }
+            }
+        }
         self.d.ethertype = (et >= 0x0600).then_some(et);
         match et {
             ETH_IPV4 => self.ipv4(off, end),
@@ -89,6 +106,100 @@ impl Cx<'_> {
                 self.flag(Anomaly::UnknownEthertype);
                 self.payload(off, end.saturating_sub(off));
             }
+        }
+    }
+
+    /// The ethertype of an 802.2 LLC + SNAP header at `off` (`AA AA 03`, OUI 0 or the 802.1H
+    /// bridge-tunnel OUI `00 00 F8`), if that is what is there.
+    fn snap(&self, off: usize, end: usize) -> Option<u16> {
+        match get::<8>(self.data, off).filter(|_| off + 8 <= end)? {
+            [0xaa, 0xaa, 0x03, 0, 0, 0 | 0xf8, a, b] => Some(be16([a, b])),
+            _ => None,
+        }
+    }
+
+    /// Cisco HDLC (RFC 1547 framing): address 0x0f/0x8f, control, ethertype. Its 0x8035 is
+    /// SLARP, not RARP: not decoded.
+    fn c_hdlc(&mut self, end: usize) {
+        match get::<4>(self.data, 0) {
+            None => self.flag(Anomaly::TruncatedLink),
+            Some([_, _, 0x80, 0x35]) => self.flag(Anomaly::UnknownEthertype),
+            Some([_, _, a, b]) => self.ethertype(be16([a, b]), 4, end, true),
+        }
+    }
+
+    /// Radiotap (radiotap.org): skip its `it_len` bytes; when its flags field says the frame
+    /// ends with a 4-byte FCS, that is not part of the 802.11 payload.
+    fn radiotap(&mut self, end: usize) {
+        let Some(h) = get::<8>(self.data, 0).filter(|h| h[0] == 0) else {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        };
+        let len = usize::from(u16::from_le_bytes([h[2], h[3]]));
+        if len < 8 || len > self.data.len() || len > end {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        }
+        let present = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+        // Extended presence bitmaps (bit 31) come before the fields.
+        let mut p = 8;
+        let mut word = present;
+        while word & 0x8000_0000 != 0 {
+            match get::<4>(self.data, p).filter(|_| p + 4 <= len) {
+                Some(w) => word = u32::from_le_bytes(w),
+                None => {
+                    self.flag(Anomaly::TruncatedLink);
+                    return;
+                }
+            }
+            p += 4;
+        }
+        let mut end = end;
+        // Field 0 TSFT (8 bytes, 8-aligned), field 1 Flags (1 byte); 0x10: FCS at the end.
+        if present & 0b10 != 0 {
+            if present & 0b1 != 0 {
+                p = p.next_multiple_of(8) + 8;
+            }
+            if p < len && self.data.get(p).is_some_and(|f| f & 0x10 != 0) {
+                end = end.saturating_sub(4).max(len);
+            }
+        }
+        self.ieee80211(len, end);
+    }
+
+    /// An IEEE 802.11 frame at `off`: data frames only (type 2), not protected, with a body;
+    /// the body starts with LLC/SNAP. Management and control frames, null data and encrypted
+    /// bodies carry no packet netrec can decode (not an anomaly).
+    fn ieee80211(&mut self, off: usize, end: usize) {
+        let Some(fc) = get::<2>(self.data, off) else {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        };
+        let (ftype, subtype, flags) = ((fc[0] >> 2) & 3, fc[0] >> 4, fc[1]);
+        if ftype != 2 || subtype & 0x4 != 0 || flags & 0x40 != 0 {
+            return;
+        }
+        let mut hl = 24;
+        if flags & 0x03 == 0x03 {
+            hl += 6; // fourth address (WDS / mesh)
+        }
+        let qos = subtype & 0x8 != 0;
+        // An A-MSDU (QoS control bit 7) is a list of subframes, not one LLC body.
+        let amsdu = qos && self.data.get(off + hl).is_some_and(|q| q & 0x80 != 0);
+        if qos {
+            hl += 2; // QoS control
+            if flags & 0x80 != 0 {
+                hl += 4; // HT control
+            }
+        }
+        let body = off + hl;
+        if body > end || body > self.data.len() {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        }
+        match self.snap(body, end).filter(|&et| et > 1500 && !amsdu) {
+            Some(et) => self.ethertype(et, body + 8, end, true),
+            None => self.payload(body, end - body),
         }
     }
 
