@@ -409,6 +409,11 @@ fn wifi_hdlc_and_llc_snap_conversations_agree_with_tshark() {
         write_pcap(&pcap, lt, &frames);
         let ours = netrec_table(&pcap);
         assert_eq!(ours.len(), 2, "{name}: netrec flows: {ours:?}");
+        // Recorded into segments (field coding or not, per link type), the same flows come back.
+        let segs = dir.path().join(format!("{name}-segs"));
+        let o = netrec(&["import", s(&pcap), "--out", s(&segs)]);
+        assert_eq!(code(&o), 0, "{name}: import: {}", stderr(&o));
+        assert_eq!(netrec_table(&segs), ours, "{name}: flows of the imported segments");
         let Some(theirs) = tshark_conversations(&pcap) else { return };
         assert_eq!(theirs, ours, "{name}: tshark (left) and netrec (right) disagree");
     }
