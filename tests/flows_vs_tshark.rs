@@ -279,11 +279,12 @@ fn write_pcap(path: &std::path::Path, lt: u32, frames: &[Vec<u8>]) {
 }
 
 /// TCP and UDP conversations carried in MPLS (one and three labels, an Ethernet pseudowire with a
-/// control word, MPLS in GRE) and in GTP-U (with a sequence number and an extension header):
-/// netrec's inner flows equal tshark's conversations for the same file, frames and bytes per
-/// direction. tshark's outer GTP-U (UDP 2152) and GRE conversations are not flows in netrec.
+/// control word, MPLS in GRE), in GTP-U (with a sequence number and an extension header) and in
+/// L2TP: netrec's inner flows equal tshark's conversations for the same file, frames and bytes per
+/// direction. tshark's outer GTP-U (UDP 2152), L2TP (1701) and GRE conversations are not flows in
+/// netrec.
 #[test]
-fn mpls_and_gtp_u_conversations_agree_with_tshark() {
+fn mpls_gtp_u_and_l2tp_conversations_agree_with_tshark() {
     use builder::*;
     let (a, b) = ([10, 1, 0, 1], [10, 1, 0, 2]);
     let (oa, ob) = ([192, 0, 2, 1], [192, 0, 2, 2]);
@@ -324,15 +325,24 @@ fn mpls_and_gtp_u_conversations_agree_with_tshark() {
         let u = udp(2152, 2152, &g);
         frames.push(eth(0x0800, &if up { ipv4(oa, ob, 17, &u) } else { ipv4(ob, oa, 17, &u) }));
     }
+    // L2TP: each end addresses the other's tunnel and session ids.
+    for (up, p) in conv4(40005, 25) {
+        let (t, sid) = if up { (11, 12) } else { (21, 22) };
+        let ppp = cat(&[&[0xff, 0x03, 0x00, 0x21], &p]);
+        let u = udp(1701, 1701, &l2tp(up, !up, None, t, sid, &ppp));
+        frames.push(eth(0x0800, &if up { ipv4(oa, ob, 17, &u) } else { ipv4(ob, oa, 17, &u) }));
+    }
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("mpls-gtpu.pcap");
     write_pcap(&pcap, 1, &frames);
     let Some(theirs) = tshark_conversations(&pcap) else { return };
-    let theirs: Table = theirs.into_iter().filter(|(k, _)| k.1.1 != 2152 && k.2.1 != 2152).collect();
+    let outer = [2152, 1701];
+    let theirs: Table =
+        theirs.into_iter().filter(|(k, _)| !outer.contains(&k.1.1) && !outer.contains(&k.2.1)).collect();
     let mut ours = netrec_table(&pcap);
-    // 4 TCP conversations in MPLS, GRE and GTP-U, 2 UDP over IPv6; all inner, one flow each
-    // (GTP-U's uplink and downlink TEIDs differ: still one flow).
-    assert_eq!(ours.len(), 5 + 1, "netrec flows: {ours:?}");
+    // 5 TCP conversations in MPLS, GRE, GTP-U and L2TP, 2 UDP over IPv6; all inner, one flow
+    // each (GTP-U's and L2TP's ids differ per direction: still one flow).
+    assert_eq!(ours.len(), 6 + 1, "netrec flows: {ours:?}");
     assert!(ours.values().all(|v| v.2 == 1), "one flow per conversation: {ours:?}");
     // tshark does not follow an Ethernet pseudowire unless told to (Decode As); netrec does.
     let pw = ("tcp".to_string(), ("10.1.0.1".to_string(), 40002), ("10.1.0.2".to_string(), 443));
@@ -352,6 +362,10 @@ fn mpls_and_gtp_u_conversations_agree_with_tshark() {
     );
     assert_eq!((tunnel_of(22)["kind"].clone(), tunnel_of(22)["id"].clone()), ("gre".into(), 3.into()));
     assert!(tunnel_of(80).is_null() && tunnel_of(443).is_null(), "MPLS is not a tunnel");
+    assert_eq!(
+        (tunnel_of(25)["kind"].clone(), tunnel_of(25)["id"].clone()),
+        ("l2tp".into(), (11 << 16 | 12).into())
+    );
     // The same flows read back from segments (the field coding keeps these headers).
     let segs = dir.path().join("segs");
     let o = netrec(&["import", s(&pcap), "--out", s(&segs)]);

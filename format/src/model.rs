@@ -180,6 +180,8 @@ pub enum TunnelKind {
     IpInIp,
     /// GTP-U (3GPP TS 29.281), the user plane of mobile networks: UDP port 2152.
     GtpU,
+    /// L2TPv2 (RFC 2661) data messages: PPP over UDP port 1701.
+    L2tp,
 }
 
 impl TunnelKind {
@@ -191,6 +193,7 @@ impl TunnelKind {
             TunnelKind::Geneve => "geneve",
             TunnelKind::IpInIp => "ipip",
             TunnelKind::GtpU => "gtpu",
+            TunnelKind::L2tp => "l2tp",
         }
     }
 }
@@ -199,7 +202,8 @@ impl TunnelKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Tunnel {
     pub kind: TunnelKind,
-    /// VNI (VXLAN, Geneve), GRE key, ERSPAN session id or GTP-U TEID; 0 when the tunnel has none.
+    /// VNI (VXLAN, Geneve), GRE key, ERSPAN session id, GTP-U TEID or L2TP tunnel id << 16 |
+    /// session id; 0 when the tunnel has none.
     pub id: u32,
     pub outer_src: IpAddr,
     pub outer_dst: IpAddr,
@@ -207,12 +211,12 @@ pub struct Tunnel {
 
 impl Tunnel {
     /// The id flows are keyed on (with the inner addresses): the tunnel id where both
-    /// directions carry the same one, 0 for GTP-U, whose TEID is chosen by each receiving end
-    /// (uplink and downlink of one session differ), so keying on it would split every
-    /// conversation in two.
+    /// directions carry the same one; 0 for GTP-U and L2TP, whose ids (TEID; tunnel and session
+    /// id) are chosen by each receiving end (the two directions of one session differ), so
+    /// keying on them would split every conversation in two.
     pub fn flow_key_id(&self) -> u32 {
         match self.kind {
-            TunnelKind::GtpU => 0,
+            TunnelKind::GtpU | TunnelKind::L2tp => 0,
             _ => self.id,
         }
     }

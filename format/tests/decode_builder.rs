@@ -284,6 +284,29 @@ pub fn radiotap(tsft: bool, flags: Option<u8>, ext: bool, frame: &[u8]) -> Vec<u
     h
 }
 
+/// L2TPv2 data message: optional length field, Ns/Nr, offset padding; then `ppp` (a PPP frame).
+pub fn l2tp(length: bool, seq: bool, offset: Option<u16>, tunnel: u16, session: u16, ppp: &[u8]) -> Vec<u8> {
+    let flags =
+        if length { 0x40 } else { 0 } | if seq { 0x08 } else { 0 } | if offset.is_some() { 0x02 } else { 0 };
+    let mut h = vec![flags, 0x02];
+    let mut rest = Vec::new();
+    rest.extend_from_slice(&tunnel.to_be_bytes());
+    rest.extend_from_slice(&session.to_be_bytes());
+    if seq {
+        rest.extend_from_slice(&[0, 1, 0, 2]);
+    }
+    if let Some(o) = offset {
+        rest.extend_from_slice(&o.to_be_bytes());
+        rest.extend(std::iter::repeat_n(0xee, usize::from(o)));
+    }
+    if length {
+        h.extend_from_slice(&((4 + rest.len() + ppp.len()) as u16).to_be_bytes());
+    }
+    h.extend_from_slice(&rest);
+    h.extend_from_slice(ppp);
+    h
+}
+
 /// ARP request/reply for Ethernet/IPv4.
 pub fn arp(op: u16, sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
     let mut h = vec![0, 1, 0x08, 0x00, 6, 4];
@@ -362,6 +385,15 @@ pub fn corpus() -> Vec<(LinkType, Vec<u8>)> {
         (L::ETHERNET, eth(0x0800, &ipv4(a, b, 41, &t6))),
         (L::ETHERNET, eth(0x8847, &mpls(&[16, 17], &t4))),
         (L::ETHERNET, eth8023(&llc_snap(0x0800, &u4))),
+        (
+            L::RAW,
+            ipv4(
+                a,
+                b,
+                17,
+                &udp(1701, 1701, &l2tp(true, true, Some(2), 5, 6, &cat(&[&[0xff, 0x03, 0, 0x21], &t4]))),
+            ),
+        ),
         (L::C_HDLC, cat(&[&[0x0f, 0, 0x08, 0], &t4])),
         (L::IEEE802_11, wifi_data(0x01, Some(0), true, &llc_snap(0x0800, &t4))),
         (

@@ -858,6 +858,38 @@ fn gtp_u_signalling_and_malformed_headers_stay_udp() {
 }
 
 #[test]
+fn l2tp_data_messages_carry_ppp() {
+    let syn = ipv4(A, B, 6, &tcp(3333, 22, tcp_flags::SYN, 1, 0, &[], b""));
+    let ppp = cat(&[&[0xff, 0x03, 0x00, 0x21], &syn]);
+    // Plain data message: 6-byte header, PPP with address/control; id = tunnel << 16 | session.
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(1701, 1701, &l2tp(false, false, None, 7, 9, &ppp))));
+    assert_inner_syn(&d, TunnelKind::L2tp, 7 << 16 | 9, 20 + 8 + 6 + 4);
+    // Length, sequence numbers and 3 bytes of offset padding; the responder's port is not 1701.
+    let l = l2tp(true, true, Some(3), 1, 2, &cat(&[&[0x00, 0x21], &syn]));
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(1701, 40000, &l)));
+    assert_inner_syn(&d, TunnelKind::L2tp, 1 << 16 | 2, 20 + 8 + 2 + 2 + 4 + 4 + 2 + 3 + 2);
+    assert_eq!(TunnelKind::L2tp.as_str(), "l2tp");
+    // Control messages, L2TPv3 and PPP negotiation (LCP) stay UDP, without an anomaly.
+    let mut control = l2tp(true, true, None, 1, 0, &[0; 20]);
+    control[0] |= 0x80;
+    let mut v3 = l2tp(false, false, None, 1, 2, &ppp);
+    v3[1] = 0x03;
+    let lcp = l2tp(false, false, None, 1, 2, &[0xff, 0x03, 0xc0, 0x21, 1, 1, 0, 4]);
+    for m in [control, v3, lcp] {
+        let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(1701, 1701, &m)));
+        assert_eq!((anomalies(&d), d.tunnel, d.ports()), (vec![], None, Some((1701, 1701))));
+    }
+    // A length field beyond the datagram, and offset padding past the end: malformed.
+    let mut long = l2tp(true, false, None, 1, 2, &ppp);
+    long[3] = 0xff;
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(1701, 1701, &long)));
+    assert_eq!((anomalies(&d), d.tunnel), (vec!["bad_tunnel"], None));
+    let pad = l2tp(false, false, Some(500), 1, 2, &[]);
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(1701, 1701, &pad[..pad.len() - 500])));
+    assert_eq!(anomalies(&d), ["bad_tunnel"]);
+}
+
+#[test]
 fn ip_in_ip_variants() {
     let inner4 = ipv4(A, B, 6, &tcp(3333, 22, tcp_flags::SYN, 1, 0, &[], b""));
     assert_inner_syn(&dec(LinkType::RAW, &ipv4(OA, OB, 4, &inner4)), TunnelKind::IpInIp, 0, 20);

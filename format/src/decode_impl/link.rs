@@ -302,7 +302,7 @@ impl Cx<'_> {
 
     /// PPP: optional 0xff03 address/control, then a 1- or 2-byte protocol (RFC 1661
     /// protocol-field compression: an odd first byte is the whole field).
-    fn ppp(&mut self, off: usize, end: usize) {
+    pub(super) fn ppp(&mut self, off: usize, end: usize) {
         let mut p = off;
         if get::<2>(self.data, p) == Some([0xff, 0x03]) {
             p += 2;

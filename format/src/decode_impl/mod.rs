@@ -2,7 +2,7 @@
 //!
 //! Layout: `link` (link-layer headers, Ethernet, VLAN, ARP), `ip` (IPv4, IPv6 and the
 //! upper-layer dispatch), `transport` (TCP, UDP, ICMP) and `tunnel` (GRE, ERSPAN, VXLAN,
-//! Geneve, IP-in-IP, GTP-U; MPLS label stacks are in `link`). Every read goes through the bounds-checked helpers below, so no
+//! Geneve, IP-in-IP, GTP-U, L2TP; MPLS label stacks are in `link`). Every read goes through the bounds-checked helpers below, so no
 //! input can panic; nothing allocates.
 //!
 //! Offsets: every offset is absolute within the frame bytes. Each layer also receives

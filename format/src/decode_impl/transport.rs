@@ -7,6 +7,7 @@ use crate::decode::*;
 const VXLAN_PORT: u16 = 4789;
 const GENEVE_PORT: u16 = 6081;
 const GTP_U_PORT: u16 = 2152;
+const L2TP_PORT: u16 = 1701;
 
 impl Cx<'_> {
     /// The first fragment is too small for the transport header's fixed part.
@@ -84,6 +85,8 @@ impl Cx<'_> {
             VXLAN_PORT => self.vxlan(off + 8, len - 8),
             GENEVE_PORT => self.geneve(off + 8, len - 8),
             GTP_U_PORT => self.gtp_u(off + 8, len - 8),
+            // The responder may answer from another port, to the initiator's 1701.
+            _ if u.dst_port == L2TP_PORT || u.src_port == L2TP_PORT => self.l2tp(off + 8, len - 8),
             _ => {}
         }
     }

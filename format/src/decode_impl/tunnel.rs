@@ -14,6 +14,8 @@ enum Inner {
     Ipv6,
     /// An MPLS label stack (GRE protocol type 0x8847/0x8848).
     Mpls,
+    /// A PPP frame (L2TP).
+    Ppp,
 }
 
 impl Inner {
@@ -201,6 +203,63 @@ impl Cx<'_> {
         }
     }
 
+    /// L2TPv2 (RFC 2661) in a UDP payload at `off`, `len` bytes. Data messages carry a PPP
+    /// frame; control messages (T set) and other versions (L2TPv3) stay plain UDP. Optional
+    /// fields: length (L), Ns/Nr (S), offset size + padding (O).
+    pub(super) fn l2tp(&mut self, off: usize, len: usize) {
+        let Some(h) = get::<2>(self.data, off).filter(|_| len >= 6) else {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        };
+        if h[1] & 0x0f != 2 || h[0] & 0x80 != 0 {
+            return;
+        }
+        let mut end = off + len;
+        let mut p = off + 2;
+        if h[0] & 0x40 != 0 {
+            let Some(l) = get::<2>(self.data, p) else {
+                self.flag(Anomaly::BadTunnel);
+                return;
+            };
+            let l = usize::from(be16(l));
+            if l < 6 || l > len {
+                self.flag(Anomaly::BadTunnel);
+                return;
+            }
+            end = off + l;
+            p += 2;
+        }
+        let Some(ids) = get::<4>(self.data, p) else {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        };
+        p += 4;
+        if h[0] & 0x08 != 0 {
+            p += 4;
+        }
+        if h[0] & 0x02 != 0 {
+            let Some(o) = get::<2>(self.data, p) else {
+                self.flag(Anomaly::BadTunnel);
+                return;
+            };
+            p += 2 + usize::from(be16(o));
+        }
+        if p >= end {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        }
+        // Only packets are followed: PPP's own negotiation (LCP, IPCP, ...) stays in the outer
+        // UDP flow of the tunnel.
+        let q = if get::<2>(self.data, p) == Some([0xff, 0x03]) { p + 2 } else { p };
+        let proto = match self.data.get(q) {
+            Some(&b) if b & 1 == 1 => u16::from(b),
+            _ => get::<2>(self.data, q).map_or(0, be16),
+        };
+        if matches!(proto, 0x0021 | 0x0057 | 0x0281 | 0x0283) {
+            self.decap(TunnelKind::L2tp, u32::from_be_bytes(ids), p, end, Inner::Ppp);
+        }
+    }
+
     /// IPv4 or IPv6 directly inside IP (protocols 4 and 41).
     pub(super) fn ip_in_ip(&mut self, off: usize, end: usize, v6: bool) {
         let inner = if v6 { Inner::Ipv6 } else { Inner::Ipv4 };
@@ -215,6 +274,7 @@ impl Cx<'_> {
             Inner::Ipv4 => off < end && self.data.get(off).is_some_and(|b| b >> 4 == 4),
             Inner::Ipv6 => off < end && self.data.get(off).is_some_and(|b| b >> 4 == 6),
             Inner::Mpls => off + 4 <= end && off + 4 <= self.data.len(),
+            Inner::Ppp => off < end && off < self.data.len(),
         };
         if !starts_ok {
             self.flag(Anomaly::BadTunnel);
@@ -237,6 +297,7 @@ impl Cx<'_> {
             Inner::Ipv4 => self.ipv4(off, end),
             Inner::Ipv6 => self.ipv6(off, end),
             Inner::Mpls => self.mpls(off, end),
+            Inner::Ppp => self.ppp(off, end),
         }
     }
 }

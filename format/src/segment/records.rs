@@ -388,6 +388,7 @@ fn tunnel_kind_code(k: TunnelKind) -> u8 {
         TunnelKind::Geneve => 4,
         TunnelKind::IpInIp => 5,
         TunnelKind::GtpU => 6,
+        TunnelKind::L2tp => 7,
     }
 }
 
@@ -399,6 +400,7 @@ fn tunnel_kind(v: u8) -> WireResult<TunnelKind> {
         4 => TunnelKind::Geneve,
         5 => TunnelKind::IpInIp,
         6 => TunnelKind::GtpU,
+        7 => TunnelKind::L2tp,
         _ => return Err("bad tunnel kind"),
     })
 }
