@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use netrec_analyzer::pipeline::{self, Input, ReplayStats};
 use netrec_format::{FlowRecord, proto_name};
 use netrec_rules::ruleset::RuleSet;
-use netrec_rules::{Engine, EngineSink, Limits, VecSink, flow::write_flow_json, split};
+use netrec_rules::{Engine, EngineSink, Limits, VecSink, flow::write_flow_json};
 use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -88,15 +88,10 @@ pub fn collect_into(inputs: &[PathBuf], rules: &RuleSet, keep_flows: bool) -> an
                 continue;
             }
         };
+        let mut engine = Engine::new(rules.clone(), Limits::default());
         let mut stats = ReplayStats::default();
-        let res = if rules.is_empty() {
-            replay_flows_only(&mut input, &mut sink, &mut stats)
-        } else {
-            let mut engine = Engine::new(rules.clone(), Limits::default());
-            let res = pipeline::replay(&mut input, &mut engine, &mut sink, &mut stats, |_, _, _| {});
-            engine.finish(&mut sink);
-            res
-        };
+        let res = pipeline::replay(&mut input, &mut engine, &mut sink, &mut stats, |_, _, _| {});
+        engine.finish(&mut sink);
         for w in stats.warnings.iter().take(20) {
             eprintln!("netrec: warning: {w}");
         }
@@ -114,52 +109,6 @@ pub fn collect_into(inputs: &[PathBuf], rules: &RuleSet, keep_flows: bool) -> an
         merge_stats(&mut total, &stats);
     }
     Ok(Collected { sink: sink.inner, stats: total, failed_inputs: failed, inputs: paths.len() })
-}
-
-/// Without rules the engine is its front (time, ticks, flow table): replay it on a thread of its
-/// own while this one reads and decodes, as `analyze` does. Same flows, same order as
-/// [`Engine`] with an empty rule set (the split engine's contract); they are emitted from
-/// whatever was read, also when reading failed.
-fn replay_flows_only(
-    input: &mut Input,
-    sink: &mut KeepSink,
-    stats: &mut ReplayStats,
-) -> Result<(), pipeline::InputError> {
-    use std::sync::mpsc::{channel, sync_channel};
-    let (tx, rx) = sync_channel::<pipeline::PacketBatch>(8);
-    let (back_tx, back_rx) = channel::<pipeline::PacketBatch>();
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        let front = std::thread::Builder::new()
-            .name("nr-flows".into())
-            .spawn_scoped(scope, move || {
-                let mut front = split::Front::new(&Limits::default());
-                let mut flows = Vec::new();
-                for batch in rx.iter() {
-                    for (pkt, dec) in batch.packets() {
-                        front.process(&pkt, dec, &mut |f| flows.push(f));
-                    }
-                    let _ = back_tx.send(batch);
-                }
-                front.finish(&mut |f| flows.push(f));
-                flows
-            })
-            .unwrap_or_else(|e| panic!("cannot start thread nr-flows: {e}"));
-        let res = pipeline::read_ahead(input, stats, &tx, &back_rx, &stop, |_, _| {});
-        drop(tx);
-        let flows = match front.join() {
-            Ok(v) => v,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        if sink.flows {
-            if sink.inner.flows.is_empty() {
-                sink.inner.flows = flows;
-            } else {
-                sink.inner.flows.extend(flows);
-            }
-        }
-        res
-    })
 }
 
 fn merge_stats(total: &mut ReplayStats, s: &ReplayStats) {
