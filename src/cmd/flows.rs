@@ -146,7 +146,10 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<ExitCode> {
             line.push('\n');
         })
         .context("write")?,
-        FlowFormat::Csv => write_csv(&mut out, &flows).context("write")?,
+        FlowFormat::Csv => {
+            writeln!(out, "{CSV_HEADER}").context("write")?;
+            write_lines(&mut out, &flows, csv_line).context("write")?
+        }
         FlowFormat::Table => out.write_all(table(&flows).as_bytes()).context("write")?,
     }
     out.flush().context("write")?;
@@ -218,12 +221,6 @@ fn write_lines(
         }
         Ok(())
     })
-}
-
-/// The header, then one line per flow.
-fn write_csv(out: &mut impl std::io::Write, flows: &[FlowRecord]) -> std::io::Result<()> {
-    writeln!(out, "{CSV_HEADER}")?;
-    write_lines(out, flows, csv_line)
 }
 
 /// One CSV line (the columns of `CSV_HEADER`) with `flow_json`'s values (null empty, a tunnel as
