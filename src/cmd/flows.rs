@@ -140,16 +140,17 @@ pub fn run(args: FlowsArgs) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match args.format {
-        // Written from the record: the same bytes as `flow_json`, no `Value` per flow.
-        FlowFormat::Jsonl => write_lines(&mut out, &flows, |line, f| {
-            write_flow_json(line, f);
-            line.push('\n');
-        })
-        .context("write")?,
-        FlowFormat::Csv => {
-            writeln!(out, "{CSV_HEADER}").context("write")?;
-            write_lines(&mut out, &flows, csv_line).context("write")?
+        FlowFormat::Jsonl => {
+            // Written from the record: the same bytes as `flow_json`, no `Value` per flow.
+            let mut line = String::with_capacity(512);
+            for f in &flows {
+                line.clear();
+                write_flow_json(&mut line, f);
+                line.push('\n');
+                out.write_all(line.as_bytes()).context("write")?;
+            }
         }
+        FlowFormat::Csv => write_csv(&mut out, &flows).context("write")?,
         FlowFormat::Table => out.write_all(table(&flows).as_bytes()).context("write")?,
     }
     out.flush().context("write")?;
@@ -175,107 +176,66 @@ pub fn sort_flows(flows: &mut [FlowRecord], sort: FlowSort) {
 
 const CSV_HEADER: &str = "proto,src_ip,src_port,dst_ip,dst_port,packets,bytes,fwd_packets,fwd_bytes,rev_packets,rev_bytes,first_ts,last_ts,tcp_state,rtt_ms,retransmissions,vlan,tunnel,end";
 
-/// Flows per chunk formatted by one thread: big enough to amortize a channel message, small
-/// enough that little text waits in memory.
-const CHUNK: usize = 4096;
-
-/// Format `flows` with `fmt` (appending one line per flow) on two threads, chunk by chunk, and
-/// write the chunks in order: the bytes are those of a sequential loop. A flood capture's
-/// million records make formatting as costly as building them.
-fn write_lines(
-    out: &mut impl std::io::Write,
-    flows: &[FlowRecord],
-    fmt: impl Fn(&mut String, &FlowRecord) + Sync,
-) -> std::io::Result<()> {
-    let chunks: Vec<&[FlowRecord]> = flows.chunks(CHUNK).collect();
-    let format = |chunk: &[FlowRecord]| {
-        let mut text = String::with_capacity(chunk.len() * 400);
-        chunk.iter().for_each(|f| fmt(&mut text, f));
-        text
-    };
-    if chunks.len() < 2 {
-        return chunks.iter().try_for_each(|c| out.write_all(format(c).as_bytes()));
-    }
-    std::thread::scope(|scope| {
-        // Two formatters take alternate chunks; this thread writes them in order.
-        let mut rxs = Vec::new();
-        for first in 0..2 {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<String>(2);
-            rxs.push(rx);
-            let (chunks, format) = (&chunks, &format);
-            std::thread::Builder::new()
-                .name("nr-format".into())
-                .spawn_scoped(scope, move || {
-                    for c in chunks.iter().skip(first).step_by(2) {
-                        if tx.send(format(c)).is_err() {
-                            return;
-                        }
-                    }
-                })
-                .unwrap_or_else(|e| panic!("cannot start thread nr-format: {e}"));
-        }
-        for i in 0..chunks.len() {
-            // A formatter only stops early when this thread stopped receiving.
-            let text = rxs[i % 2].recv().map_err(|_| std::io::Error::other("formatter thread died"))?;
-            out.write_all(text.as_bytes())?;
-        }
-        Ok(())
-    })
-}
-
-/// One CSV line (the columns of `CSV_HEADER`) with `flow_json`'s values (null empty, a tunnel as
-/// `kind:id`), written directly: no JSON object per flow.
-fn csv_line(line: &mut String, f: &FlowRecord) {
+/// One CSV line per flow, the columns of `CSV_HEADER` with `flow_json`'s values (null empty, a
+/// tunnel as `kind:id`), written directly: no JSON object per flow.
+fn write_csv(out: &mut impl std::io::Write, flows: &[FlowRecord]) -> std::io::Result<()> {
     use netrec_format::text::{push_ip, push_ts, push_u64};
-    let k = &f.key;
-    let (fw, rv) = (&f.fwd, &f.rev);
-    line.push_str(&proto_name(k.proto));
-    line.push(',');
-    push_ip(line, &k.src_ip);
-    line.push(',');
-    push_u64(line, u64::from(k.src_port));
-    line.push(',');
-    push_ip(line, &k.dst_ip);
-    for v in [
-        u64::from(k.dst_port),
-        fw.packets + rv.packets,
-        fw.bytes + rv.bytes,
-        fw.packets,
-        fw.bytes,
-        rv.packets,
-        rv.bytes,
-    ] {
+    writeln!(out, "{CSV_HEADER}")?;
+    let mut line = String::with_capacity(256);
+    for f in flows {
+        let k = &f.key;
+        let (fw, rv) = (&f.fwd, &f.rev);
+        line.clear();
+        line.push_str(&proto_name(k.proto));
         line.push(',');
-        push_u64(line, v);
+        push_ip(&mut line, &k.src_ip);
+        line.push(',');
+        push_u64(&mut line, u64::from(k.src_port));
+        line.push(',');
+        push_ip(&mut line, &k.dst_ip);
+        for v in [
+            u64::from(k.dst_port),
+            fw.packets + rv.packets,
+            fw.bytes + rv.bytes,
+            fw.packets,
+            fw.bytes,
+            rv.packets,
+            rv.bytes,
+        ] {
+            line.push(',');
+            push_u64(&mut line, v);
+        }
+        line.push(',');
+        push_ts(&mut line, f.first_ts.nanos());
+        line.push(',');
+        push_ts(&mut line, f.last_ts.nanos());
+        line.push(',');
+        if f.tcp_state != netrec_format::TcpState::None {
+            line.push_str(f.tcp_state.as_str());
+        }
+        line.push(',');
+        if let Some(ns) = f.rtt_ns() {
+            // serde_json's float text, as in the JSON output.
+            line.push_str(&serde_json::to_string(&(ns as f64 / 1e6)).unwrap_or_default());
+        }
+        line.push(',');
+        push_u64(&mut line, fw.retransmissions + rv.retransmissions);
+        line.push(',');
+        if k.vlan != 0 {
+            push_u64(&mut line, u64::from(k.vlan));
+        }
+        line.push(',');
+        if let Some(t) = &f.tunnel {
+            line.push_str(t.kind.as_str());
+            line.push(':');
+            push_u64(&mut line, u64::from(t.id));
+        }
+        line.push(',');
+        line.push_str(netrec_rules::flow::end_str(f.end));
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
     }
-    line.push(',');
-    push_ts(line, f.first_ts.nanos());
-    line.push(',');
-    push_ts(line, f.last_ts.nanos());
-    line.push(',');
-    if f.tcp_state != netrec_format::TcpState::None {
-        line.push_str(f.tcp_state.as_str());
-    }
-    line.push(',');
-    if let Some(ns) = f.rtt_ns() {
-        // serde_json's float text, as in the JSON output.
-        line.push_str(&serde_json::to_string(&(ns as f64 / 1e6)).unwrap_or_default());
-    }
-    line.push(',');
-    push_u64(line, fw.retransmissions + rv.retransmissions);
-    line.push(',');
-    if k.vlan != 0 {
-        push_u64(line, u64::from(k.vlan));
-    }
-    line.push(',');
-    if let Some(t) = &f.tunnel {
-        line.push_str(t.kind.as_str());
-        line.push(':');
-        push_u64(line, u64::from(t.id));
-    }
-    line.push(',');
-    line.push_str(netrec_rules::flow::end_str(f.end));
-    line.push('\n');
+    Ok(())
 }
 
 fn table(flows: &[FlowRecord]) -> String {
