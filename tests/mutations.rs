@@ -767,14 +767,6 @@ fn mutate_input(path: &Path, kind: Kind) {
     }
 }
 
-/// The shared captures directory, when this checkout has one (see tests/common/captures.rs).
-fn shared_captures() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("NETREC_CAPTURES") {
-        return Some(d.into());
-    }
-    repo_root().ancestors().map(|d| d.join("../shared/captures")).find(|c| c.join("MANIFEST.tsv").exists())
-}
-
 #[test]
 fn mutated_fixture_pcaps_fail_cleanly_and_keep_their_records() {
     for name in ["syn_flood.pcap", "port_scan_syn.pcap", "dns_tunnel.pcap", "fragment_anomaly.pcap"] {
@@ -784,10 +776,7 @@ fn mutated_fixture_pcaps_fail_cleanly_and_keep_their_records() {
 
 #[test]
 fn mutated_shared_captures_fail_cleanly_and_keep_their_records() {
-    let Some(dir) = shared_captures() else {
-        eprintln!("no ../shared/captures: shared captures not mutated");
-        return;
-    };
+    let dir = captures_dir();
     for (name, kind) in [
         ("pcapng-multi-interface.pcapng", Kind::PcapNg),
         // A classic pcap despite its name: formats are detected by content.
