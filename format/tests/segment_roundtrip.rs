@@ -495,6 +495,30 @@ fn skip_corrupt_skips_one_block_by_length_or_by_resync() {
     }
 }
 
+/// A block header whose length lies under a valid CRC (rewritten, not flipped): the reader does
+/// not jump by the lie over the blocks after it, it finds the next block inside the claimed
+/// payload and loses only the one block.
+#[test]
+fn skip_corrupt_does_not_trust_a_length_that_lands_off_a_block() {
+    let bytes = many_blocks();
+    let ends = block_ends(&bytes);
+    let victim = &ends[3].1;
+    let mut h = victim.header.clone();
+    h.stored_len += 700;
+    let mut bad = bytes.clone();
+    let at = victim.offset as usize;
+    bad[at..at + 48].copy_from_slice(&h.encode());
+    let (blocks, w, err) = read(&bad, Recovery::SkipCorrupt);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(blocks.len(), ends.len() - 1, "{w:?}");
+    assert!(blocks.iter().all(|b| b.offset != victim.offset));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        matches!(&w[0].kind, WarningKind::Skipped { resumed_at: Some(r), .. } if *r == ends[4].1.offset),
+        "{w:?}"
+    );
+}
+
 #[test]
 fn time_range_skips_blocks_without_reading_their_payload() {
     // 10 packet blocks of 10 packets each, 1 s apart.

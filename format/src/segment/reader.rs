@@ -18,7 +18,8 @@ pub enum Recovery {
     /// (every complete block before the cut is returned). Other damage is an error.
     TornTail,
     /// Like `TornTail`, and a corrupt block is skipped with a warning: by its length when its
-    /// header is intact, otherwise by scanning for the next valid block header.
+    /// header is intact and a block header follows, otherwise by scanning for the next valid
+    /// block header.
     SkipCorrupt,
 }
 
@@ -452,6 +453,18 @@ impl<R: Read> SegmentReader<R> {
         }
     }
 
+    /// Whether a valid block header starts `len` bytes after the current position, or the
+    /// input ends before a whole header could (a torn or trailer-less end is judged there).
+    fn block_header_follows(&mut self, len: usize) -> io::Result<bool> {
+        if !self.fill(len + BLOCK_HEADER_LEN)? {
+            return Ok(true);
+        }
+        let at = self.pos + len;
+        let mut hb = [0u8; BLOCK_HEADER_LEN];
+        hb.copy_from_slice(&self.buf[at..at + BLOCK_HEADER_LEN]);
+        Ok(BlockHeader::decode(&hb).is_ok())
+    }
+
     fn warn_end(&mut self, offset: u64, block: u32, kind: WarningKind) {
         self.warnings.push(ReadWarning { offset, block, kind });
         self.done = true;
@@ -573,8 +586,11 @@ impl<R: Read> SegmentReader<R> {
                     return Ok(Some(DecodedBlock { index, offset: start, header: h, body }));
                 }
                 Err(e) => {
-                    // The header is intact, so its length is trusted for the skip.
-                    self.damaged(e, Some(stored_len))?;
+                    // The header's CRC held, but its length can still lie (a header rewritten
+                    // with a fresh CRC): skip by it only when a block header, or the end of
+                    // the file, follows; otherwise scan the claimed payload for the next block.
+                    let trusted = self.block_header_follows(h.stored_len as usize)?;
+                    self.damaged(e, trusted.then_some(stored_len))?;
                 }
             }
         }
