@@ -49,7 +49,7 @@ impl ReplayStats {
 pub enum InputError {
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error("{path}: {source}")]
+    #[error("{path}: {}", with_offset(.source))]
     Segment {
         path: PathBuf,
         #[source]
@@ -66,6 +66,16 @@ pub enum InputError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A segment error's text with its byte offset in front when the text does not name it (the
+/// file-header faults, all at offset 0), as `segments verify` prints them.
+fn with_offset(e: &netrec_format::segment::SegmentError) -> String {
+    let text = e.to_string();
+    match e.offset() {
+        Some(o) if !text.contains("offset") => format!("offset {o}: {text}"),
+        _ => text,
+    }
 }
 
 /// An opened input of any supported kind, detected by content.

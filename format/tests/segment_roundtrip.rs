@@ -503,7 +503,7 @@ fn skip_corrupt_does_not_trust_a_length_that_lands_off_a_block() {
     let bytes = many_blocks();
     let ends = block_ends(&bytes);
     let victim = &ends[3].1;
-    let mut h = victim.header.clone();
+    let mut h = victim.header;
     h.stored_len += 700;
     let mut bad = bytes.clone();
     let at = victim.offset as usize;
