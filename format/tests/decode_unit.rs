@@ -680,6 +680,10 @@ fn ieee_802_3_llc_snap_and_cisco_hdlc() {
     let slarp = dec(LinkType::C_HDLC, &cat(&[&[0x8f, 0, 0x80, 0x35], &[0; 20]]));
     assert_eq!((anomalies(&slarp), slarp.arp), (vec!["unknown_ethertype"], None));
     assert_eq!(anomalies(&dec(LinkType::C_HDLC, &[0x0f, 0])), ["truncated_link"]);
+    // The same frames inside PPP-in-HDLC captures (link type 50).
+    let slarp = dec(LinkType::PPP_HDLC, &cat(&[&[0x8f, 0, 0x80, 0x35], &[0; 20]]));
+    assert_eq!((anomalies(&slarp), slarp.arp), (vec!["unknown_ethertype"], None));
+    assert_eq!(dec(LinkType::PPP_HDLC, &cat(&[&[0x0f, 0, 0x08, 0], &u])).ports(), Some((1, 2)));
 }
 
 #[test]
@@ -793,6 +797,10 @@ fn mpls_stack_cut_short_or_carrying_the_unknown() {
     let d = dec(LinkType::ETHERNET, &eth(0x8847, &mpls(&[1], &[0x80; 30])));
     assert_eq!((anomalies(&d), d.net), (vec!["unknown_ethertype"], None));
     assert!(!d.anomalies.any_malformed());
+    // Nibble 0 followed by something that is not an Ethernet frame netrec decodes.
+    let not_eth = cat(&[&[0; 4], &eth(0x1234, &syn)]);
+    let d = dec(LinkType::ETHERNET, &eth(0x8847, &mpls(&[1], &not_eth)));
+    assert_eq!((anomalies(&d), d.net), (vec!["unknown_ethertype"], None));
     // A control word without a whole Ethernet header behind it.
     let d = dec(LinkType::ETHERNET, &eth(0x8847, &mpls(&[1], &[0; 10])));
     assert_eq!((anomalies(&d), d.net), (vec!["unknown_ethertype"], None));

@@ -223,8 +223,18 @@ impl Cx<'_> {
         match self.data.get(off).map(|b| b >> 4) {
             Some(4) => self.ipv4(off, end),
             Some(6) => self.ipv6(off, end),
-            // Control word, then a whole Ethernet frame (its VLAN tags are the customer's).
-            Some(0) if off + 4 + 14 <= end && get::<14>(self.data, off + 4).is_some() => {
+            // Control word, then a whole Ethernet frame (its VLAN tags are the customer's). Only
+            // when that frame's type is one netrec decodes: nibble 0 alone is weak evidence, and
+            // other payloads decoded as Ethernet would raise header anomalies out of noise.
+            Some(0)
+                if off + 4 + 14 <= end
+                    && get::<14>(self.data, off + 4).is_some_and(|h| {
+                        matches!(
+                            be16([h[12], h[13]]),
+                            ETH_IPV4 | ETH_IPV6 | ETH_ARP | 0x8100 | 0x88a8 | ETH_MPLS_UNICAST
+                        )
+                    }) =>
+            {
                 self.ethernet(off + 4, end, false)
             }
             Some(_) => {
@@ -334,7 +344,7 @@ impl Cx<'_> {
     /// (address 0x0f/0x8f, then an ethertype).
     fn ppp_hdlc(&mut self, end: usize) {
         match get::<4>(self.data, 0) {
-            Some([0x0f | 0x8f, _, a, b]) => self.ethertype(be16([a, b]), 4, end, true),
+            Some([0x0f | 0x8f, ..]) => self.c_hdlc(end),
             _ => self.ppp(0, end),
         }
     }
