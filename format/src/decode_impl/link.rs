@@ -12,6 +12,8 @@ const ETH_RARP: u16 = 0x8035;
 const ETH_PPPOE_SESSION: u16 = 0x8864;
 const ETH_MPLS_UNICAST: u16 = 0x8847;
 const ETH_MPLS_MULTICAST: u16 = 0x8848;
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
 /// PPP protocol numbers of MPLS (RFC 3032).
 const PPP_MPLS_UNICAST: u16 = 0x0281;
 const PPP_MPLS_MULTICAST: u16 = 0x0283;
@@ -313,31 +315,33 @@ impl Cx<'_> {
     /// PPP: optional 0xff03 address/control, then a 1- or 2-byte protocol (RFC 1661
     /// protocol-field compression: an odd first byte is the whole field).
     pub(super) fn ppp(&mut self, off: usize, end: usize) {
-        let mut p = off;
-        if get::<2>(self.data, p) == Some([0xff, 0x03]) {
-            p += 2;
-        }
-        let Some(&b0) = self.data.get(p) else {
+        let Some((proto, p)) = self.ppp_protocol(off) else {
             self.flag(Anomaly::TruncatedLink);
             return;
         };
-        let proto = if b0 & 1 == 1 {
-            p += 1;
-            u16::from(b0)
-        } else {
-            let Some(b) = get::<2>(self.data, p) else {
-                self.flag(Anomaly::TruncatedLink);
-                return;
-            };
-            p += 2;
-            be16(b)
-        };
         match proto {
-            0x0021 => self.ipv4(p, end),
-            0x0057 => self.ipv6(p, end),
+            PPP_IPV4 => self.ipv4(p, end),
+            PPP_IPV6 => self.ipv6(p, end),
             PPP_MPLS_UNICAST | PPP_MPLS_MULTICAST => self.mpls(p, end),
             _ => self.flag(Anomaly::UnknownEthertype),
         }
+    }
+
+    /// The protocol of a PPP frame at `off` and where its payload starts; None when cut short.
+    fn ppp_protocol(&self, off: usize) -> Option<(u16, usize)> {
+        let p = if get::<2>(self.data, off) == Some([0xff, 0x03]) { off + 2 } else { off };
+        match *self.data.get(p)? {
+            b0 if b0 & 1 == 1 => Some((u16::from(b0), p + 1)),
+            _ => get::<2>(self.data, p).map(|b| (be16(b), p + 2)),
+        }
+    }
+
+    /// Whether the PPP frame at `off` carries a packet netrec decodes (not PPP's own control
+    /// protocols such as LCP or IPCP).
+    pub(super) fn ppp_carries_packet(&self, off: usize) -> bool {
+        self.ppp_protocol(off).is_some_and(|(proto, _)| {
+            matches!(proto, PPP_IPV4 | PPP_IPV6 | PPP_MPLS_UNICAST | PPP_MPLS_MULTICAST)
+        })
     }
 
     /// PPP in HDLC-like framing; the same link type also carries Cisco HDLC frames

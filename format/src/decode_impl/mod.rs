@@ -2,8 +2,8 @@
 //!
 //! Layout: `link` (link-layer headers, Ethernet, VLAN, ARP), `ip` (IPv4, IPv6 and the
 //! upper-layer dispatch), `transport` (TCP, UDP, ICMP) and `tunnel` (GRE, ERSPAN, VXLAN,
-//! Geneve, IP-in-IP, GTP-U, L2TP; MPLS label stacks are in `link`). Every read goes through the bounds-checked helpers below, so no
-//! input can panic; nothing allocates.
+//! Geneve, IP-in-IP, GTP-U, L2TP; MPLS label stacks are in `link`). Every read goes through
+//! the bounds-checked helpers below, so no input can panic; nothing allocates.
 //!
 //! Offsets: every offset is absolute within the frame bytes. Each layer also receives
 //! `end`, the absolute offset where its enclosing payload ends *on the wire* (as stated

@@ -250,12 +250,7 @@ impl Cx<'_> {
         }
         // Only packets are followed: PPP's own negotiation (LCP, IPCP, ...) stays in the outer
         // UDP flow of the tunnel.
-        let q = if get::<2>(self.data, p) == Some([0xff, 0x03]) { p + 2 } else { p };
-        let proto = match self.data.get(q) {
-            Some(&b) if b & 1 == 1 => u16::from(b),
-            _ => get::<2>(self.data, q).map_or(0, be16),
-        };
-        if matches!(proto, 0x0021 | 0x0057 | 0x0281 | 0x0283) {
+        if self.ppp_carries_packet(p) {
             self.decap(TunnelKind::L2tp, u32::from_be_bytes(ids), p, end, Inner::Ppp);
         }
     }
