@@ -321,7 +321,8 @@ impl Mutation {
 /// the damage does not touch.
 fn packets_kept_at_least(orig: &Original, m: &Mutation) -> u64 {
     let first = m.first_changed(&orig.bytes);
-    if first < orig.header_len {
+    let mutant = m.apply(&orig.bytes);
+    if first < orig.header_len && !(orig.kind == Kind::Segment && segment_header_read_past(&mutant)) {
         // An unreadable file header refuses the whole file (a documented error, exit 2).
         return 0;
     }
@@ -336,6 +337,14 @@ fn packets_kept_at_least(orig: &Original, m: &Mutation) -> u64 {
             orig.units.iter().filter(|u| !hit(u)).map(|u| u.packets).sum()
         }
     }
+}
+
+/// A segment whose file header is damaged but whole and still starts like one (the magic at most
+/// one byte off) is read past, block by block (SPEC.md §7.4): losing a file's every block to one
+/// bad header byte would lose what was recorded. A header cut short or a foreign magic refuses it.
+fn segment_header_read_past(mutant: &[u8]) -> bool {
+    mutant.len() >= 80
+        && mutant[..8].iter().zip(netrec_format::segment::MAGIC).filter(|(a, b)| **a != *b).count() <= 1
 }
 
 // ---------------------------------------------------------------------------------------------

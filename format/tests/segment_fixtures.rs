@@ -328,3 +328,90 @@ fn corrupt_fixtures_fail_with_the_exact_error() {
         }
     }
 }
+
+/// Reads `b` in SkipCorrupt mode: its records and warnings, or the error.
+fn read_recovering(b: &[u8]) -> Result<(Vec<Record>, Vec<ReadWarning>), SegmentError> {
+    let mut rd = SegmentReader::new(b, Recovery::SkipCorrupt)?;
+    let mut records = Vec::new();
+    for block in rd.by_ref() {
+        records.extend(block?.body.into_records());
+    }
+    Ok((records, rd.take_warnings()))
+}
+
+/// A damaged file header loses nothing in SkipCorrupt mode (SPEC.md §7.4): every bit of the 80
+/// header bytes of each version's golden, flipped alone, still gives every record of the file
+/// (each packet block's coding told by its columns, as the flags are not trusted) with one
+/// warning at offset 0; Strict still refuses the file.
+#[test]
+fn every_header_bit_flip_is_read_past_in_skip_corrupt() {
+    for dir in ["segments/v1", "segments/v1.1", "segments/v1.2"] {
+        let good = std::fs::read(fixtures().join(dir).join("golden.nrseg")).unwrap();
+        let want = read_golden(dir);
+        for bit in 0..80 * 8 {
+            let mut b = good.clone();
+            b[bit / 8] ^= 1 << (bit % 8);
+            let ctx = format!("{dir}: byte {} bit {}", bit / 8, bit % 8);
+            assert!(
+                SegmentReader::new(&b[..], Recovery::Strict).is_err(),
+                "{ctx}: Strict read a damaged header"
+            );
+            let (got, warnings) = read_recovering(&b).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+            assert!(got == want, "{ctx}: records differ from the intact file's");
+            assert_eq!(warnings.len(), 1, "{ctx}: {warnings:?}");
+            let w = &warnings[0];
+            assert!(
+                w.offset == 0 && matches!(w.kind, WarningKind::HeaderDamaged { resumed_at: Some(80), .. }),
+                "{ctx}: {w}"
+            );
+            assert!(w.to_string().starts_with("offset 0: file header is damaged ("), "{ctx}: {w}");
+        }
+    }
+}
+
+/// What is not damage stays an error: a foreign magic (two bytes off), a header whose CRC holds
+/// (a newer writer's flags or major version: refusing is the reader's duty), and a file too
+/// short to hold a header.
+#[test]
+fn header_faults_that_are_not_damage_stay_errors() {
+    let good = std::fs::read(fixtures().join("segments/v1.2/golden.nrseg")).unwrap();
+    let reseal = |b: &mut Vec<u8>| {
+        let crc = crc32c::crc32c(&b[..76]);
+        b[76..80].copy_from_slice(&crc.to_le_bytes());
+    };
+    let mut magic2 = good.clone();
+    magic2[1] ^= 1;
+    magic2[5] ^= 1;
+    assert!(matches!(read_recovering(&magic2), Err(SegmentError::BadMagic { .. })));
+    let mut flags = good.clone();
+    flags[16] |= 0x80;
+    reseal(&mut flags);
+    assert!(matches!(read_recovering(&flags), Err(SegmentError::UnknownIncompatibleFlags { flags: 0x82 })));
+    let mut major = good.clone();
+    major[8] = 9;
+    reseal(&mut major);
+    assert!(matches!(read_recovering(&major), Err(SegmentError::NewerMajor { found: 9, .. })));
+    let mut short = good[..79].to_vec();
+    short[20] ^= 4;
+    assert!(matches!(read_recovering(&short), Err(SegmentError::Truncated { offset: 0, .. })));
+}
+
+/// A damaged header length that points past the end of a small file, and a whole header of
+/// zeros after the magic: both read on from block 0.
+#[test]
+fn header_length_and_zeroed_header_are_read_past() {
+    let good = std::fs::read(fixtures().join("segments/v1.1/golden.nrseg")).unwrap();
+    let want = read_golden("segments/v1.1");
+    let mut long = good.clone();
+    long[12..16].copy_from_slice(&4000u32.to_le_bytes());
+    let mut zeroed = good.clone();
+    zeroed[8..80].fill(0);
+    for (name, b) in [("header_len 4000", long), ("zeroed", zeroed)] {
+        let (got, w) = read_recovering(&b).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(got == want, "{name}: records differ");
+        assert!(
+            matches!(w[..], [ReadWarning { offset: 0, kind: WarningKind::HeaderDamaged { .. }, .. }]),
+            "{name}: {w:?}"
+        );
+    }
+}

@@ -169,6 +169,48 @@ impl SegmentHeader {
         Ok(len)
     }
 
+    /// Whether `b` (at least [`FILE_HEADER_LEN`] bytes, from offset 0) holds a *damaged* header
+    /// rather than a foreign file or a header this reader cannot read: its magic differs from
+    /// [`MAGIC`] in at most one byte, and its CRC fails both at the stated header length (when
+    /// that is valid and `b` reaches it) and at the v1.0 length. A header whose CRC holds is what
+    /// its writer meant (a newer major, unknown flags): never damaged (SPEC.md §7.4).
+    pub fn is_damaged(b: &[u8]) -> bool {
+        let min = FILE_HEADER_LEN as usize;
+        if b.len() < min {
+            return false;
+        }
+        let magic_diff = b[..8].iter().zip(MAGIC).filter(|(x, m)| **x != *m).count();
+        let crc_holds = |n: usize| {
+            n >= min
+                && n <= b.len()
+                && crc32c::crc32c(&b[..n - 4]) == u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]])
+        };
+        let stated = u32::from_le_bytes([b[12], b[13], b[14], b[15]]) as usize;
+        magic_diff <= 1 && !crc_holds(min) && !(stated <= MAX_FILE_HEADER_LEN as usize && crc_holds(stated))
+    }
+
+    /// The fields of a damaged header as they stand, for reporting only: nothing in it is trusted
+    /// (no flags, the v1.0 length). See [`Self::is_damaged`].
+    pub fn salvaged(b: &[u8; FILE_HEADER_LEN as usize]) -> SegmentHeader {
+        let rd64 = |o: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&b[o..o + 8]);
+            u64::from_le_bytes(a)
+        };
+        let mut prev_sha256 = [0u8; 32];
+        prev_sha256.copy_from_slice(&b[32..64]);
+        SegmentHeader {
+            major: u16::from_le_bytes([b[8], b[9]]),
+            minor: u16::from_le_bytes([b[10], b[11]]),
+            header_len: FILE_HEADER_LEN,
+            incompat_flags: 0,
+            compat_flags: 0,
+            seq: rd64(24),
+            prev_sha256,
+            created_ns: rd64(64),
+        }
+    }
+
     /// Decodes a whole header (`b.len()` == header length, prefix already checked).
     pub fn decode(b: &[u8]) -> Result<SegmentHeader, SegmentError> {
         let n = b.len();

@@ -45,6 +45,10 @@ pub enum WarningKind {
     UnknownOptionalBlock { block_type: u16 },
     /// Bytes follow the trailer.
     TrailingData,
+    /// SkipCorrupt only: the file header is damaged (`error`); none of its fields is used, blocks
+    /// are read from the first valid block header after the magic (`resumed_at`; None: none
+    /// follows) and each packet block's coding is told by its columns (SPEC.md §7.4).
+    HeaderDamaged { error: SegmentError, resumed_at: Option<u64> },
 }
 
 impl fmt::Display for ReadWarning {
@@ -65,6 +69,13 @@ impl fmt::Display for ReadWarning {
                 write!(f, "offset {o}: skipped unknown optional block type {block_type:#06x} (block {b})")
             }
             WarningKind::TrailingData => write!(f, "offset {o}: unexpected bytes after the trailer"),
+            WarningKind::HeaderDamaged { error, resumed_at } => {
+                write!(f, "offset {o}: file header is damaged ({error}); its fields are not used, ")?;
+                match resumed_at {
+                    Some(r) => write!(f, "blocks read from offset {r}"),
+                    None => write!(f, "and no valid block follows it"),
+                }
+            }
         }
     }
 }
@@ -208,6 +219,8 @@ pub struct SegmentReader<R> {
     seen: Vec<(u64, BlockHeader)>,
     decompressor: Option<zstd::bulk::Decompressor<'static>>,
     raw: Vec<u8>,
+    /// The file header was damaged and salvaged (SkipCorrupt): packet codings are inferred.
+    header_damaged: bool,
 }
 
 impl<R> fmt::Debug for SegmentReader<R> {
@@ -253,12 +266,59 @@ impl<R: Read> SegmentReader<R> {
             seen: Vec::new(),
             decompressor: None,
             raw: Vec::new(),
+            header_damaged: false,
         };
         s.read_file_header()?;
         Ok(s)
     }
 
     fn read_file_header(&mut self) -> Result<(), SegmentError> {
+        match self.read_checked_header() {
+            Err(e) if self.mode == Recovery::SkipCorrupt && self.header_is_damaged(&e)? => {
+                self.salvage_header(e)
+            }
+            r => r,
+        }
+    }
+
+    /// Whether a header fault is damage to salvage (SkipCorrupt): a file that was a segment,
+    /// not a foreign file nor a header its writer meant (see `SegmentHeader::is_damaged`).
+    fn header_is_damaged(&mut self, e: &SegmentError) -> io::Result<bool> {
+        let fault = matches!(
+            e,
+            SegmentError::BadMagic { .. }
+                | SegmentError::NewerMajor { .. }
+                | SegmentError::BadHeaderLength { .. }
+                | SegmentError::HeaderCrc { .. }
+                | SegmentError::UnknownIncompatibleFlags { .. }
+                | SegmentError::Truncated { .. }
+        );
+        // `fill` only reads ahead: on failure nothing of the header was consumed.
+        Ok(fault
+            && self.offset == 0
+            && self.fill(MAX_FILE_HEADER_LEN as usize).is_ok()
+            && SegmentHeader::is_damaged(&self.buf[self.pos..]))
+    }
+
+    /// Reads on past a damaged file header: from the first valid block header after the magic
+    /// (a damaged header length cannot be trusted to say where block 0 starts).
+    fn salvage_header(&mut self, error: SegmentError) -> Result<(), SegmentError> {
+        let mut b = [0u8; FILE_HEADER_LEN as usize];
+        b.copy_from_slice(&self.buf[self.pos..self.pos + FILE_HEADER_LEN as usize]);
+        self.header = SegmentHeader::salvaged(&b);
+        self.header_damaged = true;
+        // `resync` steps one byte, then scans: from offset MAGIC.len().
+        self.consume(MAGIC.len() - 1);
+        let resumed_at = self.resync()?;
+        self.warnings.push(ReadWarning {
+            offset: 0,
+            block: 0,
+            kind: WarningKind::HeaderDamaged { error, resumed_at },
+        });
+        Ok(())
+    }
+
+    fn read_checked_header(&mut self) -> Result<(), SegmentError> {
         let have16 = self.fill(16)?;
         let avail = &self.buf[self.pos..];
         if !have16 {
@@ -304,6 +364,11 @@ impl<R: Read> SegmentReader<R> {
 
     pub fn header(&self) -> &SegmentHeader {
         &self.header
+    }
+    /// True when the file header was damaged and read past (SkipCorrupt): `header()` then holds
+    /// its fields as found, for reporting only.
+    pub fn header_damaged(&self) -> bool {
+        self.header_damaged
     }
     pub fn warnings(&self) -> &[ReadWarning] {
         &self.warnings
@@ -655,11 +720,17 @@ impl<R: Read> SegmentReader<R> {
             return Err(SegmentError::BadRecord { offset, block, what: "record layout version 0" });
         }
         let bad = |what| SegmentError::BadRecord { offset, block, what };
-        let coding = self.header.packet_coding();
         let mut ext = None;
         let body = match bt {
             BlockType::Meta => BlockBody::Meta(decode_rows(raw, h.count).map_err(bad)?),
-            BlockType::Packets => BlockBody::Packets(decode_packets(raw, h.count, coding).map_err(bad)?),
+            BlockType::Packets => {
+                let coding = if self.header_damaged {
+                    infer_packet_coding(raw).ok_or(bad("packet block columns fit no known coding"))?
+                } else {
+                    self.header.packet_coding()
+                };
+                BlockBody::Packets(decode_packets(raw, h.count, coding).map_err(bad)?)
+            }
             BlockType::Flows => BlockBody::Flows(decode_rows(raw, h.count).map_err(bad)?),
             BlockType::Alerts => BlockBody::Alerts(decode_rows(raw, h.count).map_err(bad)?),
             BlockType::Loss => BlockBody::Loss(decode_rows(raw, h.count).map_err(bad)?),

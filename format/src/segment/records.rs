@@ -204,6 +204,26 @@ impl PacketBlock {
     }
 }
 
+/// The coding of a packet block told by its payload alone, for a reader whose file header (which
+/// names the coding) is damaged: each coding writes a fixed number of length-prefixed columns
+/// (plain 7, header-delta 8, field-coded 12), so the number that ends exactly at the payload's
+/// end names it. None when the columns do not tile the payload or their number is no coding's.
+pub fn infer_packet_coding(payload: &[u8]) -> Option<PacketCoding> {
+    let mut c = Cur::new(payload);
+    let mut n = 0;
+    while !c.is_empty() && n <= MAX_COLUMNS {
+        c.bytes().ok()?;
+        n += 1;
+    }
+    match n {
+        _ if !c.is_empty() => None,
+        PACKET_COLUMNS => Some(PacketCoding::Plain),
+        DELTA_COLUMNS => Some(PacketCoding::HeaderDelta),
+        MAX_COLUMNS => Some(PacketCoding::FieldCoded),
+        _ => None,
+    }
+}
+
 /// Decodes a packet block coded as the file header says.
 pub fn decode_packets(payload: &[u8], count: u32, coding: PacketCoding) -> WireResult<PacketBlock> {
     if coding == PacketCoding::FieldCoded {
