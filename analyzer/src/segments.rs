@@ -16,18 +16,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SegmentsError {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{}: {source}", path.display())]
-    Segment {
-        path: PathBuf,
-        #[source]
-        source: SegmentError,
-    },
+    // The cause is in the message, not also a `source`: `{:#}` would print it twice.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
+    #[error("{}: {error}", path.display())]
+    Segment { path: PathBuf, error: SegmentError },
     #[error("{}: no segment files (seg-*.nrseg) in this directory", path.display())]
     NoSegments { path: PathBuf },
     #[error("cannot write output")]
@@ -35,7 +28,7 @@ pub enum SegmentsError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SegmentsError + '_ {
-    move |source| SegmentsError::Io { path: path.to_owned(), source }
+    move |error| SegmentsError::Io { path: path.to_owned(), error }
 }
 
 /// One line of `segments ls`.
@@ -147,7 +140,7 @@ pub struct CatReport {
 /// line per record. Damaged blocks are skipped and reported (`SkipCorrupt`).
 pub fn cat_file(path: &Path, json: bool, out: &mut dyn Write) -> Result<CatReport, SegmentsError> {
     let file = File::open(path).map_err(io_err(path))?;
-    let seg_err = |source| SegmentsError::Segment { path: path.to_owned(), source };
+    let seg_err = |error| SegmentsError::Segment { path: path.to_owned(), error };
     let mut rd = SegmentReader::new(BufReader::new(file), Recovery::SkipCorrupt).map_err(seg_err)?;
     let mut rep = CatReport::default();
     while let Some(b) = rd.next_block().map_err(seg_err)? {
