@@ -432,3 +432,55 @@ fn wifi_hdlc_and_llc_snap_conversations_agree_with_tshark() {
         assert_eq!(theirs, ours, "{name}: tshark (left) and netrec (right) disagree");
     }
 }
+
+/// The conversations of `wifi_hdlc_and_llc_snap_conversations_agree_with_tshark` behind pf log
+/// headers (both lengths), PPI (802.11 with a flagged FCS, and Ethernet; without the alignment
+/// flag, which tshark does not honour for padded fields), Apple PKTAP, and the
+/// Prism and AVS monitor headers: netrec's flows equal tshark's conversations for each file, and
+/// come back unchanged from imported segments.
+#[test]
+fn pflog_ppi_pktap_prism_and_avs_conversations_agree_with_tshark() {
+    use builder::*;
+    let (a, b) = ([10, 3, 0, 1], [10, 3, 0, 2]);
+    let packets: Vec<(bool, Vec<u8>, u16)> = vec![
+        (true, ipv4(a, b, 6, &tcp(42000, 443, 0x02, 1, 0, &[], b"")), 0x0800),
+        (false, ipv4(b, a, 6, &tcp(443, 42000, 0x12, 9, 2, &[], b"")), 0x0800),
+        (true, ipv4(a, b, 6, &tcp(42000, 443, 0x18, 2, 10, &[], &[b'c'; 90])), 0x0800),
+        (false, ipv4(b, a, 6, &tcp(443, 42000, 0x18, 10, 92, &[], &[b's'; 300])), 0x0800),
+        (true, ipv6(v6(1), v6(2), 17, &udp(52000, 53, b"query")), 0x86dd),
+        (false, ipv6(v6(2), v6(1), 17, &udp(53, 52000, b"answer")), 0x86dd),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let wifi =
+        |up: bool, et: u16, p: &[u8]| wifi_data(if up { 0x01 } else { 0x02 }, None, false, &llc_snap(et, p));
+    let af = |et: u16| if et == 0x0800 { 2 } else { 24 };
+    type Frame = Box<dyn Fn(bool, u16, &[u8]) -> Vec<u8>>;
+    let kinds: Vec<(&str, u32, Frame)> = vec![
+        ("pflog", 117, Box::new(move |_, et, p| pflog(61, af(et), p))),
+        ("pflog-100", 117, Box::new(move |_, et, p| pflog(100, af(et), p))),
+        (
+            "ppi-wifi-fcs",
+            192,
+            Box::new(move |up, et, p| ppi(105, Some(true), false, &cat(&[&wifi(up, et, p), &[1, 2, 3, 4]]))),
+        ),
+        ("ppi-eth", 192, Box::new(|_, et, p| ppi(1, None, false, &eth(et, p)))),
+        ("pktap", 258, Box::new(|_, et, p| pktap(1, 1, &eth(et, p)))),
+        ("prism", 119, Box::new(move |up, et, p| prism(false, &wifi(up, et, p)))),
+        ("avs", 163, Box::new(move |up, et, p| avs(&wifi(up, et, p)))),
+    ];
+    for (name, lt, frame) in kinds {
+        let frames: Vec<Vec<u8>> = packets.iter().map(|(up, p, et)| frame(*up, *et, p)).collect();
+        let pcap = dir.path().join(format!("{name}.pcap"));
+        write_pcap(&pcap, lt, &frames);
+        let ours = netrec_table(&pcap);
+        assert_eq!(ours.len(), 2, "{name}: netrec flows: {ours:?}");
+        // The default snaplen (128, as the kernel recorder's) keeps less than the Prism header
+        // (144 bytes) or a 100-byte pflog header plus IPv6 and UDP: keep whole frames here.
+        let segs = dir.path().join(format!("{name}-segs"));
+        let o = netrec(&["import", s(&pcap), "--out", s(&segs), "--snaplen", "1024"]);
+        assert_eq!(code(&o), 0, "{name}: import: {}", stderr(&o));
+        assert_eq!(netrec_table(&segs), ours, "{name}: flows of the imported segments");
+        let Some(theirs) = tshark_conversations(&pcap) else { return };
+        assert_eq!(theirs, ours, "{name}: tshark (left) and netrec (right) disagree");
+    }
+}

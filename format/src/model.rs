@@ -85,6 +85,16 @@ impl LinkType {
     /// IEEE 802.11 behind a radiotap header.
     pub const IEEE802_11_RADIOTAP: LinkType = LinkType(127);
     pub const LOOP: LinkType = LinkType(108);
+    /// OpenBSD/FreeBSD pf firewall logs: a pflog header, then the IP packet.
+    pub const PFLOG: LinkType = LinkType(117);
+    /// IEEE 802.11 behind a Prism monitor-mode header.
+    pub const IEEE802_11_PRISM: LinkType = LinkType(119);
+    /// IEEE 802.11 behind an AVS monitor-mode header.
+    pub const IEEE802_11_AVS: LinkType = LinkType(163);
+    /// Per-Packet Information header, then the link type it names (802.11 or Ethernet).
+    pub const PPI: LinkType = LinkType(192);
+    /// Apple PKTAP (macOS `tcpdump -i pktap`): a metadata header, then the link type it names.
+    pub const PKTAP: LinkType = LinkType(258);
     pub const LINUX_SLL: LinkType = LinkType(113);
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);

@@ -284,6 +284,65 @@ pub fn radiotap(tsft: bool, flags: Option<u8>, ext: bool, frame: &[u8]) -> Vec<u
     h
 }
 
+/// pf log header (OpenBSD layout): `len` in byte 0 (61 classic, 100 with the NAT fields), the
+/// address family `af` in byte 1, zero fields up to `len` padded to 4 bytes; then `packet`.
+pub fn pflog(len: u8, af: u8, packet: &[u8]) -> Vec<u8> {
+    let mut h = vec![0u8; usize::from(len).next_multiple_of(4)];
+    h[0] = len;
+    h[1] = af;
+    h[4..7].copy_from_slice(b"em0");
+    cat(&[&h, packet])
+}
+
+/// PPI header naming link type `dlt`; with `fcs` an 802.11-Common field whose flags say an FCS
+/// ends the frame (the caller appends it); `aligned` sets the 32-bit alignment flag and adds an
+/// odd-sized unknown field before it.
+pub fn ppi(dlt: u32, fcs: Option<bool>, aligned: bool, frame: &[u8]) -> Vec<u8> {
+    let mut fields = Vec::new();
+    if aligned {
+        fields.extend_from_slice(&[0x99, 0x99, 3, 0, 1, 2, 3, 0]); // 3 bytes + 1 pad
+    }
+    if let Some(fcs) = fcs {
+        fields.extend_from_slice(&2u16.to_le_bytes());
+        fields.extend_from_slice(&20u16.to_le_bytes());
+        let mut common = [0u8; 20];
+        common[8] = u8::from(fcs);
+        fields.extend_from_slice(&common);
+    }
+    let mut h = vec![0, u8::from(aligned)];
+    h.extend_from_slice(&(8 + fields.len() as u16).to_le_bytes());
+    h.extend_from_slice(&dlt.to_le_bytes());
+    cat(&[&h, &fields, frame])
+}
+
+/// Apple PKTAP header (108 bytes, little-endian) of record type `next` naming link type `dlt`.
+pub fn pktap(next: u32, dlt: u32, frame: &[u8]) -> Vec<u8> {
+    let mut h = vec![0u8; 108];
+    h[0..4].copy_from_slice(&108u32.to_le_bytes());
+    h[4..8].copy_from_slice(&next.to_le_bytes());
+    h[8..12].copy_from_slice(&dlt.to_le_bytes());
+    h[12..15].copy_from_slice(b"en0");
+    cat(&[&h, frame])
+}
+
+/// Prism monitor header (144 bytes, little-endian unless `big`), then `frame`.
+pub fn prism(big: bool, frame: &[u8]) -> Vec<u8> {
+    let w = |v: u32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+    let mut h = vec![0u8; 144];
+    h[0..4].copy_from_slice(&w(0x44));
+    h[4..8].copy_from_slice(&w(144));
+    h[8..13].copy_from_slice(b"wlan0");
+    cat(&[&h, frame])
+}
+
+/// AVS monitor header (64 bytes, big-endian), then `frame`.
+pub fn avs(frame: &[u8]) -> Vec<u8> {
+    let mut h = vec![0u8; 64];
+    h[0..4].copy_from_slice(&0x8021_1001u32.to_be_bytes());
+    h[4..8].copy_from_slice(&64u32.to_be_bytes());
+    cat(&[&h, frame])
+}
+
 /// L2TPv2 data message: optional length field, Ns/Nr, offset padding; then `ppp` (a PPP frame).
 pub fn l2tp(length: bool, seq: bool, offset: Option<u16>, tunnel: u16, session: u16, ppp: &[u8]) -> Vec<u8> {
     let flags =
@@ -413,6 +472,22 @@ pub fn corpus() -> Vec<(LinkType, Vec<u8>)> {
                 &ipv4(a, b, 17, &udp(2152, 2152, &gtpu(0xff, 3, Some(1), &[(0x85, vec![0, 1])], &t6))),
             ),
         ),
+        (L::PFLOG, pflog(61, 2, &t4)),
+        (L::PFLOG, pflog(100, 24, &t6)),
+        (
+            L::PPI,
+            ppi(
+                105,
+                Some(true),
+                true,
+                &cat(&[&wifi_data(0x01, None, false, &llc_snap(0x0800, &u4)), &[0; 4]]),
+            ),
+        ),
+        (L::PPI, ppi(1, None, false, &eth(0x0800, &t4))),
+        (L::PKTAP, pktap(1, 1, &eth(0x86dd, &t6))),
+        (L::PKTAP, pktap(1, 0, &cat(&[&2u32.to_le_bytes(), &i4]))),
+        (L::IEEE802_11_PRISM, prism(false, &wifi_data(0x02, Some(0), false, &llc_snap(0x0800, &t4)))),
+        (L::IEEE802_11_AVS, avs(&wifi_data(0x01, None, false, &llc_snap(0x86dd, &t6)))),
         (L::RAW, t4.clone()),
         (L::IPV4, u4.clone()),
         (L::IPV6, t6.clone()),

@@ -10,8 +10,30 @@ use netrec_format::decode::{Decoded, MAX_VLANS, decode};
 use proptest::prelude::*;
 
 /// Link types the decoder knows, plus a few it does not.
-const LINK_TYPES: [u32; 17] =
-    [0, 1, 9, 12, 14, 50, 51, 101, 108, 113, 228, 229, 239, 276, 2, 147, 0xffff_ffff];
+const LINK_TYPES: [u32; 22] = [
+    0,
+    1,
+    9,
+    12,
+    14,
+    50,
+    51,
+    101,
+    108,
+    113,
+    117,
+    119,
+    163,
+    192,
+    228,
+    229,
+    239,
+    258,
+    276,
+    2,
+    147,
+    0xffff_ffff,
+];
 
 /// Invariants for any decode result.
 fn check(d: &Decoded, data: &[u8], wire_len: u32) {

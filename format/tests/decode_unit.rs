@@ -942,3 +942,91 @@ fn fragmented_tunnel_is_not_followed() {
     assert_eq!(d.tunnel, None);
     assert_eq!(d.ports(), Some((1, 4789)));
 }
+
+#[test]
+fn pflog_headers_of_both_lengths_and_families() {
+    let u = ipv4(A, B, 17, &udp(1000, 53, b"q"));
+    // Classic 61-byte header (padded to 64), AF_INET.
+    let d = dec(LinkType::PFLOG, &pflog(61, 2, &u));
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    assert_eq!((d.net.unwrap().offset, d.ports()), (64, Some((1000, 53))));
+    // OpenBSD's 100-byte header; IPv6 under each BSD's AF_INET6.
+    let t6 = ipv6(v6(1), v6(2), 6, &tcp(5, 443, tcp_flags::SYN, 1, 0, &[], b""));
+    for af in [24, 28, 30] {
+        let d = dec(LinkType::PFLOG, &pflog(100, af, &t6));
+        assert!(d.anomalies.is_empty(), "af {af}: {:?}", anomalies(&d));
+        assert_eq!((d.net.unwrap().offset, d.ports()), (100, Some((5, 443))), "af {af}");
+    }
+    // Unknown family: not IP, not malformed; a length below any pflog header, or past the
+    // frame: truncated.
+    assert_eq!(anomalies(&dec(LinkType::PFLOG, &pflog(61, 17, &u))), ["unknown_ethertype"]);
+    assert_eq!(anomalies(&dec(LinkType::PFLOG, &pflog(40, 2, &u))), ["truncated_link"]);
+    assert_eq!(anomalies(&dec(LinkType::PFLOG, &pflog(61, 2, &u)[..50])), ["truncated_link"]);
+    assert_eq!(anomalies(&dec(LinkType::PFLOG, &[61])), ["truncated_link"]);
+}
+
+#[test]
+fn ppi_and_pktap_name_the_link_type_that_follows() {
+    let u = ipv4(A, B, 17, &udp(1, 2, b"abc"));
+    let wifi = wifi_data(0x01, None, false, &llc_snap(0x0800, &u));
+    // PPI + 802.11 with an FCS (flagged in 802.11-Common), fields 32-bit aligned.
+    let f = ppi(105, Some(true), true, &cat(&[&wifi, &[0xfc; 4]]));
+    let d = dec(LinkType::PPI, &f);
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    let hl = f.len() - wifi.len() - 4;
+    assert_eq!((hl, d.net.unwrap().offset), (8 + 8 + 24, 8 + 8 + 24 + 24 + 8));
+    assert_eq!((d.ports(), d.payload_len), (Some((1, 2)), 3));
+    // The FCS flag is what takes the last 4 bytes out of the payload: the same frame with
+    // trailing bytes and no flag has them (the IP length still bounds the UDP payload).
+    let d = dec(LinkType::PPI, &ppi(105, Some(false), false, &cat(&[&wifi, &[0xfc; 4]])));
+    assert_eq!((anomalies(&d), d.ports()), (vec![], Some((1, 2))));
+    // PPI + Ethernet; PKTAP + Ethernet, + BSD null; PKTAP records that are not packets.
+    let e = eth(0x0800, &u);
+    for (lt, f) in [
+        (LinkType::PPI, ppi(1, None, false, &e)),
+        (LinkType::PKTAP, pktap(1, 1, &e)),
+        (LinkType::PKTAP, pktap(1, 0, &cat(&[&2u32.to_le_bytes(), &u]))),
+    ] {
+        let d = dec(lt, &f);
+        assert!(d.anomalies.is_empty(), "{lt:?}: {:?}", anomalies(&d));
+        assert_eq!(d.ports(), Some((1, 2)), "{lt:?}");
+    }
+    let d = dec(LinkType::PKTAP, &pktap(2, 1, &e));
+    assert_eq!((anomalies(&d), d.net), (vec![], None));
+    // Nesting is refused, lengths past the frame are truncated, a PPI version other than 0
+    // is not PPI, and a link type netrec does not decode is counted as such.
+    assert_eq!(
+        anomalies(&dec(LinkType::PPI, &ppi(192, None, false, &ppi(1, None, false, &e)))),
+        ["unsupported_link_type"]
+    );
+    assert_eq!(anomalies(&dec(LinkType::PKTAP, &pktap(1, 258, &pktap(1, 1, &e)))), ["unsupported_link_type"]);
+    assert_eq!(anomalies(&dec(LinkType::PKTAP, &pktap(1, 147, &e))), ["unsupported_link_type"]);
+    assert_eq!(anomalies(&dec(LinkType::PKTAP, &pktap(1, 1, &e)[..100])), ["truncated_link"]);
+    let mut long = ppi(1, None, false, &e);
+    long[2] = 0xff;
+    assert_eq!(anomalies(&dec(LinkType::PPI, &long)), ["truncated_link"]);
+    let mut v1 = ppi(1, None, false, &e);
+    v1[0] = 1;
+    assert_eq!(anomalies(&dec(LinkType::PPI, &v1)), ["truncated_link"]);
+}
+
+#[test]
+fn prism_and_avs_monitor_headers() {
+    let u = ipv4(A, B, 17, &udp(7, 8, b"xy"));
+    let wifi = wifi_data(0x02, Some(0), false, &llc_snap(0x0800, &u));
+    for (name, lt, f, hl) in [
+        ("prism le", LinkType::IEEE802_11_PRISM, prism(false, &wifi), 144),
+        ("prism be", LinkType::IEEE802_11_PRISM, prism(true, &wifi), 144),
+        ("avs", LinkType::IEEE802_11_AVS, avs(&wifi), 64),
+        // Some drivers write AVS headers under the Prism link type.
+        ("avs as prism", LinkType::IEEE802_11_PRISM, avs(&wifi), 64),
+    ] {
+        let d = dec(lt, &f);
+        assert!(d.anomalies.is_empty(), "{name}: {:?}", anomalies(&d));
+        assert_eq!((d.net.unwrap().offset, d.ports()), (hl + 26 + 8, Some((7, 8))), "{name}");
+    }
+    let mut bad = avs(&wifi);
+    bad[0] = 0;
+    assert_eq!(anomalies(&dec(LinkType::IEEE802_11_AVS, &bad)), ["truncated_link"]);
+    assert_eq!(anomalies(&dec(LinkType::IEEE802_11_PRISM, &prism(false, &wifi)[..100])), ["truncated_link"]);
+}

@@ -24,23 +24,150 @@ const NFULA_PAYLOAD: u16 = 9;
 impl Cx<'_> {
     pub(super) fn link(&mut self, lt: LinkType, end: usize) {
         match lt {
-            LinkType::ETHERNET => self.ethernet(0, end, true),
-            LinkType::RAW | LinkType::RAW_BSD12 | LinkType::RAW_BSD14 => self.ip_any(0, end),
-            LinkType::IPV4 => self.ipv4(0, end),
-            LinkType::IPV6 => self.ipv6(0, end),
-            LinkType::NULL => self.null(end),
-            LinkType::LOOP => self.af_family(get::<4>(self.data, 0).map(u32::from_be_bytes), 4, end),
             LinkType::LINUX_SLL => self.sll(end),
             LinkType::LINUX_SLL2 => self.sll2(end),
-            LinkType::PPP => self.ppp(0, end),
             LinkType::PPP_HDLC => self.ppp_hdlc(end),
-            LinkType::PPP_ETHER => self.pppoe(0, end),
             LinkType::NFLOG => self.nflog(end),
             LinkType::C_HDLC => self.c_hdlc(end),
-            LinkType::IEEE802_11 => self.ieee80211(0, end),
-            LinkType::IEEE802_11_RADIOTAP => self.radiotap(end),
+            LinkType::PFLOG => self.pflog(end),
+            LinkType::IEEE802_11_PRISM => self.prism(end),
+            LinkType::IEEE802_11_AVS => self.avs(0, end),
+            LinkType::PPI => self.ppi(end),
+            LinkType::PKTAP => self.pktap(end),
+            _ => self.link_at(lt, 0, end),
+        }
+    }
+
+    /// The link types that can also follow another header (PPI, PKTAP name one): never one of
+    /// those two, so a lying header cannot recurse.
+    fn link_at(&mut self, lt: LinkType, off: usize, end: usize) {
+        match lt {
+            LinkType::ETHERNET => self.ethernet(off, end, true),
+            LinkType::RAW | LinkType::RAW_BSD12 | LinkType::RAW_BSD14 => self.ip_any(off, end),
+            LinkType::IPV4 => self.ipv4(off, end),
+            LinkType::IPV6 => self.ipv6(off, end),
+            LinkType::NULL => self.null(off, end),
+            LinkType::LOOP => self.af_family(get::<4>(self.data, off).map(u32::from_be_bytes), off + 4, end),
+            LinkType::PPP => self.ppp(off, end),
+            LinkType::PPP_ETHER => self.pppoe(off, end),
+            LinkType::IEEE802_11 => self.ieee80211(off, end),
+            LinkType::IEEE802_11_RADIOTAP => self.radiotap(off, end),
             _ => self.flag(Anomaly::UnsupportedLinkType),
         }
+    }
+
+    /// pf log (OpenBSD, FreeBSD, macOS): byte 0 is the header length, padded to 4 bytes (61
+    /// -> 64; OpenBSD's longer header says 100), byte 1 the address family of the packet.
+    fn pflog(&mut self, end: usize) {
+        let Some([len, af]) = get::<2>(self.data, 0) else {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        };
+        let off = usize::from(len).next_multiple_of(4);
+        // Shorter than the oldest pflog header (45 bytes): not one.
+        if len < 45 || off > end {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        }
+        self.af_family(Some(u32::from(af)), off, end);
+    }
+
+    /// PPI (Per-Packet Information, CACE): version 0, flags, a little-endian header length and
+    /// link type, then TLV fields. The 802.11-Common field (type 2) says whether an FCS ends
+    /// the frame (flags bit 0): those 4 bytes are not payload.
+    fn ppi(&mut self, end: usize) {
+        let Some(h) = get::<8>(self.data, 0).filter(|h| h[0] == 0) else {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        };
+        let len = usize::from(u16::from_le_bytes([h[2], h[3]]));
+        let dlt = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+        if len < 8 || len > end || len > self.data.len() {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        }
+        let mut end = end;
+        let mut p = 8;
+        while let Some(f) = get::<4>(self.data, p).filter(|_| p + 4 <= len) {
+            let (ty, flen) =
+                (u16::from_le_bytes([f[0], f[1]]), usize::from(u16::from_le_bytes([f[2], f[3]])));
+            if ty == 2
+                && flen >= 20
+                && p + 4 + flen <= len
+                && get::<2>(self.data, p + 12).is_some_and(|fl| fl[0] & 1 != 0)
+            {
+                end = end.saturating_sub(4).max(len);
+            }
+            p += 4 + flen;
+            if h[1] & 1 != 0 {
+                p = p.next_multiple_of(4); // 32-bit aligned fields
+            }
+        }
+        match LinkType(dlt) {
+            LinkType::PPI | LinkType::PKTAP => self.flag(Anomaly::UnsupportedLinkType),
+            lt => self.link_at(lt, len, end),
+        }
+    }
+
+    /// Apple PKTAP: a header in the writer's byte order (little-endian: macOS on x86 and arm)
+    /// whose first fields are its length, the type of what follows (1: a packet) and that
+    /// packet's link type. Other record types carry no packet.
+    fn pktap(&mut self, end: usize) {
+        let Some(h) = get::<12>(self.data, 0) else {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        };
+        let rd = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        let (len, next, dlt) = (rd(0) as usize, rd(4), rd(8));
+        if len < 12 || len > end || len > self.data.len() {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        }
+        if next != 1 {
+            return;
+        }
+        match LinkType(dlt) {
+            LinkType::PPI | LinkType::PKTAP => self.flag(Anomaly::UnsupportedLinkType),
+            lt => self.link_at(lt, len, end),
+        }
+    }
+
+    /// Prism monitor header: message code, message length (the header length, 144 in practice),
+    /// in the writer's byte order, then 802.11. Frames that start with the AVS magic are AVS (as
+    /// some drivers write them under this link type).
+    fn prism(&mut self, end: usize) {
+        let Some(h) = get::<8>(self.data, 0) else {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        };
+        if u32::from_be_bytes([h[0], h[1], h[2], h[3]]) & 0xffff_fff0 == 0x8021_1000 {
+            return self.avs(0, end);
+        }
+        let le = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
+        let be = u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize;
+        let fits = |n: usize| (8..=end.min(self.data.len())).contains(&n);
+        match (fits(le), fits(be)) {
+            (true, _) => self.ieee80211(le, end),
+            (false, true) => self.ieee80211(be, end),
+            _ => self.flag(Anomaly::TruncatedLink),
+        }
+    }
+
+    /// AVS monitor header at `off`: big-endian version (0x8021100x) and header length, then 802.11.
+    fn avs(&mut self, off: usize, end: usize) {
+        let Some(h) = get::<8>(self.data, off) else {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        };
+        let len = u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize;
+        if u32::from_be_bytes([h[0], h[1], h[2], h[3]]) & 0xffff_fff0 != 0x8021_1000
+            || len < 8
+            || off + len > end.min(self.data.len())
+        {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        }
+        self.ieee80211(off + len, end);
     }
 
     /// Raw IP: the version nibble says which.
@@ -132,19 +259,20 @@ impl Cx<'_> {
 
     /// Radiotap (radiotap.org): skip its `it_len` bytes; when its flags field says the frame
     /// ends with a 4-byte FCS, that is not part of the 802.11 payload.
-    fn radiotap(&mut self, end: usize) {
-        let Some(h) = get::<8>(self.data, 0).filter(|h| h[0] == 0) else {
+    fn radiotap(&mut self, off: usize, end: usize) {
+        let Some(h) = get::<8>(self.data, off).filter(|h| h[0] == 0) else {
             self.flag(Anomaly::TruncatedLink);
             return;
         };
-        let len = usize::from(u16::from_le_bytes([h[2], h[3]]));
-        if len < 8 || len > self.data.len() || len > end {
+        // Absolute from here on: the radiotap header ends at `len`.
+        let len = off + usize::from(u16::from_le_bytes([h[2], h[3]]));
+        if len < off + 8 || len > self.data.len() || len > end {
             self.flag(Anomaly::TruncatedLink);
             return;
         }
         let present = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
         // Extended presence bitmaps (bit 31) come before the fields.
-        let mut p = 8;
+        let mut p = off + 8;
         let mut word = present;
         while word & 0x8000_0000 != 0 {
             match get::<4>(self.data, p).filter(|_| p + 4 <= len) {
@@ -160,7 +288,8 @@ impl Cx<'_> {
         // Field 0 TSFT (8 bytes, 8-aligned), field 1 Flags (1 byte); 0x10: FCS at the end.
         if present & 0b10 != 0 {
             if present & 0b1 != 0 {
-                p = p.next_multiple_of(8) + 8;
+                // Alignment is relative to the radiotap header's start.
+                p = off + (p - off).next_multiple_of(8) + 8;
             }
             if p < len && self.data.get(p).is_some_and(|f| f & 0x10 != 0) {
                 end = end.saturating_sub(4).max(len);
@@ -274,14 +403,14 @@ impl Cx<'_> {
     }
 
     /// BSD null/loopback: a 4-byte address family in the writer's byte order.
-    fn null(&mut self, end: usize) {
-        let Some(h) = get::<4>(self.data, 0) else {
+    fn null(&mut self, off: usize, end: usize) {
+        let Some(h) = get::<4>(self.data, off) else {
             self.flag(Anomaly::TruncatedLink);
             return;
         };
         let le = u32::from_le_bytes(h);
         let af = if af_is_ip(le) { le } else { u32::from_be_bytes(h) };
-        self.af_family(Some(af), 4, end);
+        self.af_family(Some(af), off + 4, end);
     }
 
     /// Dispatch on a BSD address family (AF_INET 2; AF_INET6 24, 28 or 30 by BSD).
