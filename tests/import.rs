@@ -252,3 +252,76 @@ fn real_captures_import_and_verify() {
         assert_eq!(contents(&segdir).1, read_packets(&cap, 128), "{name}: records differ");
     }
 }
+
+/// Flows of `db` as comparable rows (ids and the input id left out).
+fn flow_rows(db: &Path) -> Vec<Vec<String>> {
+    let c = db_ro(db);
+    let mut st = c
+        .prepare(
+            "SELECT proto, src_ip, src_port, dst_ip, dst_port, packets, bytes, first_ts_ns, last_ts_ns, \"end\"
+             FROM flows ORDER BY first_ts_ns, src_ip, src_port, dst_ip, dst_port",
+        )
+        .unwrap();
+    let n = st.column_count();
+    st.query_map([], |r| {
+        (0..n).map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}"))).collect()
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// A recording analyzed, then analyzed again after rotation added files, is stored once: the new
+/// input replaces the old one in the commit that completes it, and the database equals a fresh
+/// analysis of the whole recording. An earlier input with a file the recording no longer has
+/// (retention deleted it) is kept: replacing it would lose that file's rows.
+#[test]
+fn reanalysis_of_a_grown_recording_replaces_the_earlier_input() {
+    let pcap = fixture("pcap/syn_flood.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("segs");
+    let o = import(&[s(&pcap), "-o", s(&full), "--rotate-size", "64K"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let files = segments(&full);
+    assert!(files.len() >= 3, "{files:?}");
+    // The recording as it was two files ago.
+    let early = dir.path().join("early/segs");
+    std::fs::create_dir_all(&early).unwrap();
+    for f in &files[..files.len() - 2] {
+        std::fs::copy(f, early.join(f.file_name().unwrap())).unwrap();
+    }
+    let db = dir.path().join("db.sqlite");
+    let o = netrec(&["analyze", "--quiet", "--db", s(&db), s(&early)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let early_flows = sql_i64(&db, "SELECT COUNT(*) FROM flows");
+    assert!(early_flows > 0);
+    let o = netrec(&["analyze", "--quiet", "--db", s(&db), s(&full)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("{}: replaces input 1 (", full.display())), "{}", stderr(&o));
+    assert_eq!(sql_i64(&db, "SELECT COUNT(*) FROM inputs"), 1);
+    assert_eq!(sql_i64(&db, "SELECT id FROM inputs WHERE complete = 1"), 2);
+    let fresh = dir.path().join("fresh.sqlite");
+    let o = netrec(&["analyze", "--quiet", "--db", s(&fresh), s(&full)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut counts = table_counts(&db);
+    let mut fresh_counts = table_counts(&fresh);
+    counts.remove("inputs");
+    fresh_counts.remove("inputs");
+    assert_eq!(counts, fresh_counts, "tables after replacement vs a fresh analysis");
+    assert_eq!(flow_rows(&db), flow_rows(&fresh));
+    // Analyzing it a third time changes nothing.
+    let o = netrec(&["analyze", "--quiet", "--db", s(&db), s(&full)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(sql_i64(&db, "SELECT COUNT(*) FROM inputs"), 1);
+
+    // Retention: the recording without its first file does not replace the input that has it.
+    let late = dir.path().join("late/segs");
+    std::fs::create_dir_all(&late).unwrap();
+    for f in &files[1..] {
+        std::fs::copy(f, late.join(f.file_name().unwrap())).unwrap();
+    }
+    let o = netrec(&["analyze", "--quiet", "--db", s(&db), s(&late)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!stderr(&o).contains("replaces"), "{}", stderr(&o));
+    assert_eq!(sql_i64(&db, "SELECT COUNT(*) FROM inputs WHERE complete = 1"), 2);
+}

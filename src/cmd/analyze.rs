@@ -381,7 +381,7 @@ fn finish_input(
     if is_segment {
         netrec_analyzer::parity::add_segment_evidence(&group.files, &mut writer)?;
     }
-    writer.finish(InputStats {
+    let totals = writer.finish(InputStats {
         packets: stats.packets,
         bytes: stats.bytes,
         first_ts: stats.first_ts,
@@ -389,6 +389,14 @@ fn finish_input(
         decode_anomalies: stats.decode_anomalies,
         warnings: stats.warning_count,
     })?;
+    if !totals.replaced.is_empty() {
+        let ids: Vec<String> = totals.replaced.iter().map(i64::to_string).collect();
+        eprintln!(
+            "netrec: {}: replaces input {} (the same recording before it grew: all of its files are in this one)",
+            group.path.display(),
+            ids.join(", ")
+        );
+    }
     Ok(Some(sink.alerts))
 }
 

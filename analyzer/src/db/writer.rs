@@ -76,7 +76,7 @@ pub struct InputStats {
 }
 
 /// What `finish` stored for the input.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InputTotals {
     pub input_id: i64,
     pub flows: u64,
@@ -84,6 +84,9 @@ pub struct InputTotals {
     pub losses: u64,
     pub incidents: u64,
     pub hosts: u64,
+    /// Earlier inputs this one replaced (deleted in the same commit): complete inputs whose files
+    /// are all files of this recording, i.e. the same recording analyzed before it grew.
+    pub replaced: Vec<i64>,
 }
 
 impl Db {
@@ -109,6 +112,7 @@ impl Db {
                 Some((id, _)) => delete_input(conn, id)?,
                 None => {}
             }
+            let replaced = if info.files.len() > 1 { covered_inputs(conn, &info.files)? } else { Vec::new() };
             // Ids are max + 1 (no AUTOINCREMENT): the same inputs in the same order get the same
             // ids, even after an interrupted attempt was discarded.
             conn.execute(
@@ -142,10 +146,10 @@ impl Db {
             if empty {
                 conn.execute_batch("DROP INDEX IF EXISTS flows_dst").op("defer flow index")?;
             }
-            Ok(Some(input_id))
+            Ok(Some((input_id, replaced)))
         })();
         match result {
-            Ok(Some(input_id)) => Ok(Some(InputWriter {
+            Ok(Some((input_id, replaced))) => Ok(Some(InputWriter {
                 conn,
                 flow_stmt: conn
                     .prepare(&insert_sql(INSERT_FLOW_HEAD, FLOW_COLS, 1))
@@ -161,7 +165,7 @@ impl Db {
                 series: TimeSeries::default(),
                 alerts: BTreeMap::new(),
                 hosts: Some(HostAggregator::start()),
-                totals: InputTotals { input_id, ..InputTotals::default() },
+                totals: InputTotals { input_id, replaced, ..InputTotals::default() },
                 finished: false,
             })),
             Ok(None) => {
@@ -175,6 +179,39 @@ impl Db {
             }
         }
     }
+}
+
+/// Complete inputs made only of files of the recording `files` (by SHA-256 and size), with fewer
+/// files: the same recording analyzed before it grew (rotation added files), or one of its files
+/// analyzed alone. The new input replaces them when it completes, so a recording analyzed again
+/// is not stored twice; an input with a file outside `files` (e.g. one retention has deleted
+/// since) is kept, as replacing it would lose that file's rows.
+fn covered_inputs(conn: &Connection, files: &[InputFile]) -> Result<Vec<i64>, DbError> {
+    let ours: std::collections::HashSet<(String, u64)> =
+        files.iter().map(|f| (f.sha256.to_ascii_lowercase(), f.size_bytes)).collect();
+    let mut stmt = conn
+        .prepare(
+            "SELECT f.input_id, f.sha256, f.size_bytes FROM input_files f JOIN inputs i ON i.id = f.input_id
+             WHERE i.complete = 1 ORDER BY f.input_id, f.seq",
+        )
+        .op("prepare input file lookup")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+        .op("look up input files")?;
+    // (input, files, all of them ours)
+    let mut per_input: Vec<(i64, usize, bool)> = Vec::new();
+    for row in rows {
+        let (id, sha, size) = row.op("read input file")?;
+        let mine = ours.contains(&(sha.to_ascii_lowercase(), u64::try_from(size).unwrap_or(u64::MAX)));
+        match per_input.last_mut() {
+            Some(last) if last.0 == id => {
+                last.1 += 1;
+                last.2 &= mine;
+            }
+            _ => per_input.push((id, 1, mine)),
+        }
+    }
+    Ok(per_input.into_iter().filter(|&(_, n, all)| all && n < files.len()).map(|(id, _, _)| id).collect())
 }
 
 fn delete_input(conn: &Connection, id: i64) -> Result<(), DbError> {
@@ -514,6 +551,10 @@ impl InputWriter<'_> {
         self.write_incidents()?;
         self.conn.execute_batch(super::schema_index::FLOWS_DST).op("create flow index")?;
         self.totals.hosts = self.write_hosts(hosts)?;
+        // In the commit that completes this input: the recording is never absent, nor twice.
+        for &old in &self.totals.replaced {
+            delete_input(self.conn, old)?;
+        }
         self.conn
             .execute(
                 "UPDATE inputs SET complete = 1, packets = ?2, bytes = ?3, first_ts = ?4, first_ts_ns = ?5,
@@ -535,7 +576,7 @@ impl InputWriter<'_> {
         self.in_tx = false;
         self.finished = true;
         self.conn.execute_batch("PRAGMA synchronous = NORMAL").op("restore sync")?;
-        Ok(self.totals)
+        Ok(std::mem::take(&mut self.totals))
     }
 
     /// One row per address seen in a flow, in address-text order (the table's rowid order, and
