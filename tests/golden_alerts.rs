@@ -335,3 +335,56 @@ fn flow_summary_groups_by_proto() {
     assert_eq!(s["by_proto"]["tcp"], serde_json::json!({"flows": 2, "packets": 7, "bytes": 170}));
     assert_eq!(s["total"], serde_json::json!({"flows": 3, "packets": 8, "bytes": 230}));
 }
+
+/// A payload signature finds exactly the packets whose captured bytes tshark says contain its
+/// pattern (`frame contains`), on a capture and on its imported recording alike; with `nocase`
+/// the pattern's case does not matter.
+#[test]
+fn signature_rule_counts_the_packets_tshark_finds() {
+    let pcap = fixture("pcap/benign_browsing.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("sig.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nid = \"video-host\"\ndetector = \"signature\"\nproto = \"tcp\"\ndst_ports = [80]\n\
+         content = \"host: VIDEO.example.com|0d 0a|\"\nnocase = true\ntrack = \"by_src\"\nwindow = \"24h\"\n\
+         message = \"request to the video host\"\n",
+    )
+    .unwrap();
+    let run = |input: &std::path::Path| {
+        let o =
+            netrec(&["alerts", "--no-default-rules", "--rules", s(&rules), "--format", "jsonl", s(input)]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        jsonl(&o)
+    };
+    let alerts = run(&pcap);
+    assert!(!alerts.is_empty(), "no signature alert");
+    assert!(alerts.iter().all(|a| a["class"] == "signature" && a["rule_id"] == "video-host"), "{alerts:?}");
+    let count: u64 = alerts.iter().map(|a| a["count"].as_u64().unwrap()).sum();
+    let have_tshark =
+        std::process::Command::new("tshark").arg("-v").output().is_ok_and(|o| o.status.success());
+    if have_tshark {
+        let o = std::process::Command::new("tshark")
+            .env("HOME", std::env::temp_dir())
+            .args([
+                "-n",
+                "-r",
+                s(&pcap),
+                "-Y",
+                "tcp.dstport == 80 && frame matches \"(?i)host: video\\\\.example\\\\.com\\r\\n\"",
+            ])
+            .output()
+            .expect("run tshark");
+        let expected =
+            String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.trim().is_empty()).count() as u64;
+        assert!(expected > 0, "tshark finds no such packet: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(count, expected, "signature count vs tshark's matching frames");
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "CI must have tshark (.ci/run installs it)");
+    }
+    // The recording keeps the first 128 bytes of each packet, as this capture did: same alerts.
+    let segs = dir.path().join("segs");
+    let o = netrec(&["import", s(&pcap), "--out", s(&segs), "--no-default-rules", "--rules", s(&rules)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(run(&segs), alerts, "alerts of the imported recording");
+}

@@ -549,34 +549,48 @@ fn a_chain_is_one_input_listing_its_files() {
     );
 }
 
-/// A file of a chain whose header is damaged (the first or a middle one) is skipped with a
-/// warning naming it; the rest of the recording is analyzed (nothing recorded elsewhere is lost).
+/// A file of a chain whose header is damaged (the first or a middle one) is read past with a
+/// warning naming it, or, when it no longer starts like a segment, skipped with a warning; the
+/// rest of the recording is analyzed either way (nothing recorded elsewhere is lost).
 #[test]
 fn a_chain_with_a_damaged_file_header_keeps_the_other_files() {
     for bad in [0usize, 1] {
-        let dir = tempfile::tempdir().unwrap();
-        let chain = write_chain(dir.path(), &read_packets(&fixture("pcap/port_scan_syn.pcap")), 3);
-        let mut b = std::fs::read(&chain[bad].path).unwrap();
-        b[1] ^= 0xff; // the magic
-        std::fs::write(&chain[bad].path, &b).unwrap();
-        let db = dir.path().join("a.sqlite");
-        let o = netrec(&["analyze", "--db", s(&db), s(dir.path())]);
-        assert_eq!(code(&o), 0, "{}", stderr(&o));
-        let e = stderr(&o);
-        let name = chain[bad].path.display().to_string();
-        assert!(
-            e.lines()
-                .any(|l| l.starts_with("netrec: warning: ") && l.contains(&name) && l.contains("skipped")),
-            "{e}"
-        );
-        let kept: usize = chain.iter().enumerate().filter(|(k, _)| *k != bad).map(|(_, w)| w.packets).sum();
-        assert_eq!(sql_i64(&db, "SELECT packets FROM inputs") as usize, kept);
-        assert_eq!(sql_i64(&db, "SELECT warnings FROM inputs"), 1);
-        assert_eq!(sql_i64(&db, "SELECT COUNT(*) FROM losses"), 2);
-        assert_eq!(
-            sql_i64(&db, "SELECT COUNT(*) FROM input_files"),
-            3,
-            "the damaged file is still part of the input"
-        );
+        // One damaged magic byte: a damaged header, read past (SPEC §7.4), nothing lost. Two: not
+        // a segment any more, the file is skipped and the rest of the chain still replayed.
+        for damaged in [&[1usize][..], &[1, 2]] {
+            let dir = tempfile::tempdir().unwrap();
+            let chain = write_chain(dir.path(), &read_packets(&fixture("pcap/port_scan_syn.pcap")), 3);
+            let mut b = std::fs::read(&chain[bad].path).unwrap();
+            for &i in damaged {
+                b[i] ^= 0xff;
+            }
+            std::fs::write(&chain[bad].path, &b).unwrap();
+            let db = dir.path().join("a.sqlite");
+            let o = netrec(&["analyze", "--db", s(&db), s(dir.path())]);
+            assert_eq!(code(&o), 0, "{}", stderr(&o));
+            let e = stderr(&o);
+            let name = chain[bad].path.display().to_string();
+            let read_past = damaged.len() == 1;
+            let says = if read_past { "offset 0: file header is damaged (" } else { "skipped" };
+            assert!(
+                e.lines()
+                    .any(|l| l.starts_with("netrec: warning: ") && l.contains(&name) && l.contains(says)),
+                "{e}"
+            );
+            let kept: usize = chain
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| read_past || *k != bad)
+                .map(|(_, w)| w.packets)
+                .sum();
+            assert_eq!(sql_i64(&db, "SELECT packets FROM inputs") as usize, kept);
+            assert_eq!(sql_i64(&db, "SELECT warnings FROM inputs"), 1);
+            assert_eq!(sql_i64(&db, "SELECT COUNT(*) FROM losses"), if read_past { 3 } else { 2 });
+            assert_eq!(
+                sql_i64(&db, "SELECT COUNT(*) FROM input_files"),
+                3,
+                "the damaged file is still part of the input"
+            );
+        }
     }
 }

@@ -29,6 +29,7 @@ pub enum DetectorKind {
     BruteForce,
     DnsTunnel,
     Blocklist,
+    Signature,
 }
 
 /// What a detector keys its state on.
@@ -64,15 +65,29 @@ impl Track {
 #[derive(Clone, Copy, Debug)]
 pub enum ParamKind {
     /// Integer in `min..=max`.
-    Int { min: u64, max: u64 },
+    Int {
+        min: u64,
+        max: u64,
+    },
     /// Number (integer or float) in `min..=max`.
-    Float { min: f64, max: f64 },
+    Float {
+        min: f64,
+        max: f64,
+    },
     /// Array of port numbers.
     Ports,
     /// Array of IP/CIDR strings.
     Nets,
     /// File name whose lines are IP/CIDR entries (loaded by the caller's resolver).
     NetsFile,
+    /// One of a fixed set of strings.
+    Choice(&'static [&'static str]),
+    Bool,
+    /// Free text (one line).
+    Text,
+    /// Byte patterns: a string or an array of strings, each in Suricata's content syntax (text
+    /// with `|hex bytes|` runs).
+    Patterns,
 }
 
 /// A resolved parameter value.
@@ -82,6 +97,9 @@ pub enum Param {
     Float(f64),
     Ports(Vec<u16>),
     Nets(Vec<IpNet>),
+    Text(String),
+    Bool(bool),
+    Patterns(Vec<Vec<u8>>),
 }
 
 /// One parameter a detector accepts, with its default.
@@ -98,6 +116,9 @@ pub enum DefaultValue {
     Int(u64),
     Float(f64),
     Ports(&'static [u16]),
+    Text(&'static str),
+    Bool(bool),
+    /// No entries (lists, patterns).
     Empty,
 }
 
@@ -184,8 +205,52 @@ static BLOCKLIST: &[ParamSpec] = &[
     int("min_packets", 1, BIG, 1, "matching packets in the window"),
 ];
 
+static SIGNATURE: &[ParamSpec] = &[
+    ParamSpec {
+        name: "proto",
+        kind: ParamKind::Choice(&["any", "tcp", "udp", "icmp"]),
+        default: DefaultValue::Text("any"),
+        help: "transport protocol (icmp: ICMP and ICMPv6)",
+    },
+    ParamSpec {
+        name: "src_ips",
+        kind: ParamKind::Nets,
+        default: DefaultValue::Empty,
+        help: "packet source IPs/CIDRs",
+    },
+    ParamSpec {
+        name: "dst_ips",
+        kind: ParamKind::Nets,
+        default: DefaultValue::Empty,
+        help: "packet destination IPs/CIDRs",
+    },
+    ports("src_ports", &[], "packet source ports"),
+    ports("dst_ports", &[], "packet destination ports"),
+    ParamSpec {
+        name: "content",
+        kind: ParamKind::Patterns,
+        default: DefaultValue::Empty,
+        help: "byte patterns the payload must all contain (text with |hex| runs)",
+    },
+    ParamSpec {
+        name: "nocase",
+        kind: ParamKind::Bool,
+        default: DefaultValue::Bool(false),
+        help: "ASCII case-insensitive content",
+    },
+    int("offset", 0, 65_535, 0, "payload bytes skipped before searching"),
+    int("depth", 0, 65_535, 0, "payload bytes searched from offset (0: to the end)"),
+    ParamSpec {
+        name: "message",
+        kind: ParamKind::Text,
+        default: DefaultValue::Text(""),
+        help: "what the alert says matched",
+    },
+    int("min_packets", 1, BIG, 1, "matching packets in the window"),
+];
+
 impl DetectorKind {
-    pub const ALL: [DetectorKind; 14] = [
+    pub const ALL: [DetectorKind; 15] = [
         DetectorKind::SynFlood,
         DetectorKind::UdpFlood,
         DetectorKind::IcmpFlood,
@@ -200,6 +265,7 @@ impl DetectorKind {
         DetectorKind::BruteForce,
         DetectorKind::DnsTunnel,
         DetectorKind::Blocklist,
+        DetectorKind::Signature,
     ];
     /// The name used in rule files, which is also the alert `class`.
     pub fn name(self) -> &'static str {
@@ -218,6 +284,7 @@ impl DetectorKind {
             DetectorKind::BruteForce => "brute_force",
             DetectorKind::DnsTunnel => "dns_tunnel",
             DetectorKind::Blocklist => "blocklist",
+            DetectorKind::Signature => "signature",
         }
     }
     pub fn from_name(s: &str) -> Option<DetectorKind> {
@@ -237,6 +304,7 @@ impl DetectorKind {
             DetectorKind::BruteForce => BRUTE_FORCE,
             DetectorKind::DnsTunnel => DNS_TUNNEL,
             DetectorKind::Blocklist => BLOCKLIST,
+            DetectorKind::Signature => SIGNATURE,
         }
     }
     /// Supported `track` values; the first is the default.
@@ -256,6 +324,7 @@ impl DetectorKind {
             }
             DetectorKind::BruteForce => &[ByPair, BySrc],
             DetectorKind::Blocklist => &[ByPair, BySrc, ByDst, ByFlow],
+            DetectorKind::Signature => &[ByFlow, BySrc, ByDst, ByPair],
         }
     }
     /// (window, suppress) defaults in ns.
@@ -275,7 +344,10 @@ impl DetectorKind {
             | DetectorKind::Amplification
             | DetectorKind::DnsTunnel
             | DetectorKind::BruteForce => Severity::High,
-            DetectorKind::IcmpFlood | DetectorKind::Land | DetectorKind::Blocklist => Severity::Medium,
+            DetectorKind::IcmpFlood
+            | DetectorKind::Land
+            | DetectorKind::Blocklist
+            | DetectorKind::Signature => Severity::Medium,
             DetectorKind::PortScan | DetectorKind::HostSweep | DetectorKind::FragmentAnomaly => {
                 Severity::Medium
             }
@@ -296,7 +368,8 @@ impl DetectorKind {
             DetectorKind::TcpFlagAnomaly | DetectorKind::IpHeaderAnomaly => "T1595",
             DetectorKind::BruteForce => "T1110",
             DetectorKind::DnsTunnel => "T1071.004",
-            DetectorKind::Blocklist => "T1071",
+            // Generic: a signature's technique is its author's to say (`attack_id`).
+            DetectorKind::Blocklist | DetectorKind::Signature => "T1071",
         }
     }
 }
@@ -355,6 +428,21 @@ impl Rule {
             _ => &[],
         }
     }
+    pub fn text(&self, name: &str) -> &str {
+        match self.param(name) {
+            Some(Param::Text(v)) => v,
+            _ => "",
+        }
+    }
+    pub fn bool(&self, name: &str) -> bool {
+        matches!(self.param(name), Some(Param::Bool(true)))
+    }
+    pub fn patterns(&self, name: &str) -> &[Vec<u8>] {
+        match self.param(name) {
+            Some(Param::Patterns(v)) => v,
+            _ => &[],
+        }
+    }
 
     fn canonical(&self, out: &mut String) {
         use std::fmt::Write;
@@ -378,6 +466,12 @@ impl Rule {
                 Param::Ports(v) => writeln!(out, "{name}={v:?}"),
                 Param::Nets(v) => {
                     let s: Vec<String> = v.iter().map(|n| n.to_string()).collect();
+                    writeln!(out, "{name}={}", s.join(","))
+                }
+                Param::Text(v) => writeln!(out, "{name}={v:?}"),
+                Param::Bool(v) => writeln!(out, "{name}={v}"),
+                Param::Patterns(v) => {
+                    let s: Vec<String> = v.iter().map(hex::encode).collect();
                     writeln!(out, "{name}={}", s.join(","))
                 }
             };
@@ -429,6 +523,12 @@ pub enum RuleProblem {
     ListFile { list: String, reason: String },
     #[error("blocklist rule needs at least one of `ips`, `ips_file`, `ports`")]
     EmptyBlocklist,
+    #[error("signature rule needs at least one of `content`, `src_ips`, `dst_ips`, `src_ports`, `dst_ports`")]
+    EmptySignature,
+    #[error("field `{field}`: `{value}` is not one of {options}")]
+    BadChoice { field: String, value: String, options: String },
+    #[error("field `{field}`: {reason} in `{value}`")]
+    BadContent { field: String, value: String, reason: &'static str },
 }
 
 /// A rule-file error; Displays as `file:line:col: message`.
@@ -782,8 +882,11 @@ fn parse_rule(
                 DefaultValue::Int(d) => Param::Int(d),
                 DefaultValue::Float(d) => Param::Float(d),
                 DefaultValue::Ports(p) => Param::Ports(p.to_vec()),
+                DefaultValue::Text(t) => Param::Text(t.to_string()),
+                DefaultValue::Bool(b) => Param::Bool(b),
                 DefaultValue::Empty => match spec.kind {
                     ParamKind::Nets => Param::Nets(Vec::new()),
+                    ParamKind::Patterns => Param::Patterns(Vec::new()),
                     _ => Param::Ports(Vec::new()),
                 },
             },
@@ -812,6 +915,14 @@ fn parse_rule(
     };
     if detector == DetectorKind::Blocklist && rule.nets("ips").is_empty() && rule.ports("ports").is_empty() {
         return Err(cx.err(&span, RuleProblem::EmptyBlocklist));
+    }
+    // A signature that constrains nothing would match every packet.
+    if detector == DetectorKind::Signature
+        && rule.patterns("content").is_empty()
+        && ["src_ips", "dst_ips"].iter().all(|n| rule.nets(n).is_empty())
+        && ["src_ports", "dst_ports"].iter().all(|n| rule.ports(n).is_empty())
+    {
+        return Err(cx.err(&span, RuleProblem::EmptySignature));
     }
     Ok(rule)
 }
@@ -895,7 +1006,86 @@ fn parse_param(cx: &Ctx<'_>, spec: &ParamSpec, v: &Spanned<DeValue<'_>>) -> Resu
             Ok(Param::Nets(out))
         }
         ParamKind::NetsFile => Err(wrong("a string", v)),
+        ParamKind::Choice(options) => {
+            let DeValue::String(s) = v.get_ref() else { return Err(wrong("a string", v)) };
+            match options.iter().find(|o| **o == s.as_ref()) {
+                Some(o) => Ok(Param::Text((*o).to_string())),
+                None => Err(cx.err(
+                    &v.span(),
+                    RuleProblem::BadChoice {
+                        field: field(),
+                        value: s.to_string(),
+                        options: options.join(", "),
+                    },
+                )),
+            }
+        }
+        ParamKind::Bool => match v.get_ref() {
+            DeValue::Boolean(b) => Ok(Param::Bool(*b)),
+            _ => Err(wrong("a boolean", v)),
+        },
+        ParamKind::Text => match v.get_ref() {
+            DeValue::String(s) if !s.contains(['\n', '\r']) => Ok(Param::Text(s.to_string())),
+            DeValue::String(_) => Err(wrong("a one-line string", v)),
+            _ => Err(wrong("a string", v)),
+        },
+        ParamKind::Patterns => {
+            let items: Vec<&Spanned<DeValue<'_>>> = match v.get_ref() {
+                DeValue::String(_) => vec![v],
+                DeValue::Array(a) if !a.is_empty() => a.iter().collect(),
+                _ => return Err(wrong("a string or a non-empty array of strings", v)),
+            };
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                let DeValue::String(s) = item.get_ref() else { return Err(wrong("a string", item)) };
+                let bytes = parse_content(s).map_err(|reason| {
+                    cx.err(
+                        &item.span(),
+                        RuleProblem::BadContent { field: field(), value: s.to_string(), reason },
+                    )
+                })?;
+                out.push(bytes);
+            }
+            Ok(Param::Patterns(out))
+        }
     }
+}
+
+/// Suricata's content syntax: text taken as its UTF-8 bytes, with `|..|` runs of hex byte pairs
+/// (spaces allowed between pairs), e.g. `"GET |2f|admin"` or `"|16 03 01|"`. A literal `|` is
+/// written `|7c|`.
+pub fn parse_content(s: &str) -> Result<Vec<u8>, &'static str> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut parts = s.split('|');
+    let mut hex_run = false;
+    let mut n = 0;
+    for part in parts.by_ref() {
+        n += 1;
+        if hex_run {
+            let digits: Vec<u8> = part.bytes().filter(|b| *b != b' ').collect();
+            if digits.is_empty() {
+                return Err("empty |hex| run");
+            }
+            if !digits.len().is_multiple_of(2) {
+                return Err("odd number of hex digits");
+            }
+            for pair in digits.chunks(2) {
+                let hex = std::str::from_utf8(pair).map_err(|_| "invalid hex digit")?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| "invalid hex digit")?);
+            }
+        } else {
+            out.extend_from_slice(part.as_bytes());
+        }
+        hex_run = !hex_run;
+    }
+    // Parts alternate text, hex, text...: an even count means a `|` run was not closed.
+    if n % 2 == 0 {
+        return Err("unclosed |hex| run");
+    }
+    if out.is_empty() {
+        return Err("empty pattern");
+    }
+    Ok(out)
 }
 
 impl fmt::Display for DetectorKind {

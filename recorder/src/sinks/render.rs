@@ -38,7 +38,7 @@ pub fn class_category(class: &str) -> &'static str {
         | "fragment_anomaly" => "Attempted Denial of Service",
         "port_scan" | "host_sweep" => "Detection of a Network Scan",
         "brute_force" => "Attempted User Privilege Gain",
-        "dns_tunnel" | "blocklist" => "Potentially Bad Traffic",
+        "dns_tunnel" | "blocklist" | "signature" => "Potentially Bad Traffic",
         "tcp_flag_anomaly" | "ip_header_anomaly" => "Detection of a Non-Standard Protocol or Event",
         _ => "Misc activity",
     }

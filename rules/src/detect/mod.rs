@@ -17,6 +17,7 @@ pub(crate) mod anomaly;
 pub(crate) mod flood;
 pub(crate) mod misc;
 pub(crate) mod scan;
+pub(crate) mod sig;
 
 /// At most this many addresses/ports are listed in an alert (the smallest, sorted).
 pub const MAX_LIST: usize = 32;
@@ -624,6 +625,7 @@ pub(crate) fn build(rule: &Rule, max_keys: usize) -> Box<dyn Detector> {
         D::BruteForce => Box::new(misc::BruteForce::new(rule, max_keys)),
         D::DnsTunnel => Box::new(misc::DnsTunnel::new(rule, max_keys)),
         D::Blocklist => Box::new(misc::Blocklist::new(rule, max_keys)),
+        D::Signature => Box::new(sig::Signature::new(rule, max_keys)),
     }
 }
 

@@ -380,3 +380,96 @@ fn bounded_keys_evict_lru_and_count() {
     assert!(keys <= 100, "{keys}");
     assert_eq!(keys as u64 + evictions, 1000);
 }
+
+/// A TCP packet carrying `payload` after a 54-byte Ethernet + IPv4 + TCP header.
+fn tcp_with(
+    payload: &[u8],
+    src: &str,
+    dst: &str,
+    sport: u16,
+    dport: u16,
+) -> (netrec_format::decode::Decoded, Vec<u8>) {
+    let mut d = tcp(src, dst, sport, dport, F::ACK | F::PSH);
+    d.payload_offset = 54;
+    d.payload_len = payload.len() as u32;
+    let mut data = vec![0u8; 54];
+    data.extend_from_slice(payload);
+    (d, data)
+}
+
+#[test]
+fn signature_content_with_hex_nocase_offset_and_depth() {
+    let r = rule(
+        "signature",
+        "proto = \"tcp\"\ndst_ports = [80]\ncontent = [\"GET |2f|admin\", \"sqlmap\"]\nnocase = true\ndepth = 200\nmessage = \"sqlmap probing /admin\"",
+    );
+    let mut h = Harness::new(&r);
+    let hit = b"GET /admin?id=1 HTTP/1.1\r\nUser-Agent: SQLMap/1.7\r\n\r\n";
+    for (k, (payload, dport)) in [
+        (&b"GET /index.html HTTP/1.1\r\nUser-Agent: sqlmap\r\n\r\n"[..], 80u16), // one pattern only
+        (hit, 8080),                                                             // wrong port
+        (hit, 80),                                                               // both, any case
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (d, data) = tcp_with(payload, "10.0.0.1", "10.0.0.2", 40000, dport);
+        h.feed_with(ms(k as u64), &d, None, &data);
+    }
+    assert_eq!(h.sink.alerts.len(), 1, "{:?}", h.sink.alerts);
+    let a = &h.sink.alerts[0];
+    assert_eq!(a.message, "sqlmap probing /admin: 1 packets from 10.0.0.1 to 10.0.0.2:80");
+    assert_eq!(a.class, "signature");
+    // Case matters without nocase; offset and depth bound the search window.
+    let exact = |extra: &str| {
+        let mut h = Harness::new(&rule("signature", &format!("content = \"Admin\"\n{extra}")));
+        let (d, data) = tcp_with(b"xxAdminyy", "10.0.0.1", "10.0.0.2", 1, 2);
+        h.feed_with(ms(0), &d, None, &data);
+        let (d, data) = tcp_with(b"xxadminyy", "10.0.0.1", "10.0.0.2", 1, 2);
+        h.feed_with(ms(1), &d, None, &data);
+        h.sink.alerts.len()
+    };
+    assert_eq!(exact(""), 1);
+    assert_eq!(exact("offset = 2\ndepth = 5"), 1, "the window is exactly the pattern");
+    assert_eq!(exact("offset = 3"), 0, "starts after the pattern");
+    assert_eq!(exact("depth = 6"), 0, "ends before the pattern does");
+    // Only the captured payload is searched: a pattern cut by the snaplen does not match.
+    let mut h = Harness::new(&rule("signature", "content = \"Admin\""));
+    let (mut d, mut data) = tcp_with(b"xxAdminyy", "10.0.0.1", "10.0.0.2", 1, 2);
+    data.truncate(54 + 4);
+    d.payload_len = 9;
+    h.feed_with(ms(0), &d, None, &data);
+    assert_eq!(h.sink.alerts.len(), 0);
+}
+
+#[test]
+fn signature_header_only_threshold_and_tracking() {
+    // No content: proto + source network + destination port; 3 packets per flow in the window.
+    let r = rule(
+        "signature",
+        "proto = \"udp\"\nsrc_ips = [\"192.0.2.0/24\"]\ndst_ports = [161]\nmin_packets = 3\ntrack = \"by_flow\"",
+    );
+    let mut h = Harness::new(&r);
+    for i in 0..2 {
+        h.feed(ms(i), &udp("192.0.2.7", "10.0.0.9", 5000, 161));
+    }
+    h.feed(ms(2), &udp("192.0.2.7", "10.0.0.9", 5001, 161)); // another flow
+    h.feed(ms(3), &udp("198.51.100.7", "10.0.0.9", 5000, 161)); // outside src_ips
+    h.feed(ms(4), &tcp("192.0.2.7", "10.0.0.9", 5000, 161, SYN)); // not UDP
+    assert_eq!(h.sink.alerts.len(), 0, "{:?}", h.sink.alerts);
+    h.feed(ms(5), &udp("192.0.2.7", "10.0.0.9", 5000, 161));
+    assert_eq!(h.sink.alerts.len(), 1);
+    assert_eq!(h.sink.alerts[0].count, 3);
+    assert!(
+        h.sink.alerts[0].message.starts_with("signature matched: 3 packets"),
+        "{}",
+        h.sink.alerts[0].message
+    );
+    // icmp covers ICMPv4 (and v6); a port list never matches a portless packet.
+    let mut h = Harness::new(&rule("signature", "proto = \"icmp\"\ndst_ips = [\"10.0.0.0/8\"]"));
+    h.feed(ms(0), &icmp_echo("192.0.2.1", "10.1.1.1"));
+    assert_eq!(h.sink.alerts.len(), 1);
+    let mut h = Harness::new(&rule("signature", "dst_ports = [0]"));
+    h.feed(ms(0), &icmp_echo("192.0.2.1", "10.1.1.1"));
+    assert_eq!(h.sink.alerts.len(), 0);
+}

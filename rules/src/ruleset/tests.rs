@@ -19,7 +19,7 @@ fn default_pack_parses_with_every_detector() {
 fn errors_point_at_the_problem() {
     assert_eq!(
         err("[[rule]]\nid = \"a\"\ndetector = \"nope\"\n"),
-        "r.toml:3:12: unknown detector `nope` (known: syn_flood, udp_flood, icmp_flood, volumetric, amplification, port_scan, host_sweep, tcp_flag_anomaly, land, ip_header_anomaly, fragment_anomaly, brute_force, dns_tunnel, blocklist)"
+        "r.toml:3:12: unknown detector `nope` (known: syn_flood, udp_flood, icmp_flood, volumetric, amplification, port_scan, host_sweep, tcp_flag_anomaly, land, ip_header_anomaly, fragment_anomaly, brute_force, dns_tunnel, blocklist, signature)"
     );
     assert_eq!(
         err("[[rule]]\nid = \"a\"\ndetector = \"land\"\n  min_pakets = 3\n"),
@@ -111,4 +111,50 @@ fn durations() {
     assert_eq!(parse_duration("10"), None);
     assert_eq!(parse_duration("s"), None);
     assert_eq!(parse_duration("99999999999999999999s"), None);
+}
+
+#[test]
+fn signature_rules_parse_content_and_report_mistakes() {
+    let ok = RuleSet::parse(
+        "s.toml",
+        "[[rule]]\nid = \"s\"\ndetector = \"signature\"\ncontent = [\"ab|00 ff|c\", \"|7c|\"]\nnocase = true\nproto = \"tcp\"\n",
+    )
+    .unwrap();
+    let r = &ok.rules()[0];
+    assert_eq!(r.patterns("content"), [b"ab\x00\xffc".to_vec(), b"|".to_vec()]);
+    assert!(r.bool("nocase"));
+    assert_eq!((r.text("proto"), r.track), ("tcp", Track::ByFlow));
+    assert!(ok.canonical().contains("content=6162",), "{}", ok.canonical());
+    assert_eq!(parse_content("a|41 42|b"), Ok(b"aABb".to_vec()));
+    for (bad, reason) in [
+        ("a|41", "unclosed |hex| run"),
+        ("|414|", "odd number of hex digits"),
+        ("|4g|", "invalid hex digit"),
+        ("||", "empty |hex| run"),
+        ("", "empty pattern"),
+    ] {
+        assert_eq!(parse_content(bad), Err(reason), "{bad:?}");
+    }
+    let err = |body: &str| {
+        RuleSet::parse("s.toml", &format!("[[rule]]\nid = \"s\"\ndetector = \"signature\"\n{body}\n"))
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(err("content = \"GET |2f\""), "s.toml:4:11: field `content`: unclosed |hex| run in `GET |2f`");
+    assert_eq!(
+        err("proto = \"sctp\"\ncontent = \"x\""),
+        "s.toml:4:9: field `proto`: `sctp` is not one of any, tcp, udp, icmp"
+    );
+    assert_eq!(
+        err("content = \"x\"\nnocase = 1"),
+        "s.toml:5:10: field `nocase`: expected a boolean, found an integer"
+    );
+    assert_eq!(
+        err("content = []"),
+        "s.toml:4:11: field `content`: expected a string or a non-empty array of strings, found an array"
+    );
+    assert_eq!(
+        err("proto = \"udp\""),
+        "s.toml:1:1: signature rule needs at least one of `content`, `src_ips`, `dst_ips`, `src_ports`, `dst_ports`"
+    );
 }
