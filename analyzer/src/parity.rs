@@ -393,6 +393,17 @@ pub fn rules_from_canonical(path: &Path, text: &str) -> Result<RuleSet, ParityEr
                             .collect();
                         let _ = writeln!(toml, "{param} = [{}]", items.join(", "));
                     }
+                    // Hex per pattern in the canonical text; `|..|` runs in a rule file.
+                    ParamKind::Patterns if value.is_empty() => {}
+                    ParamKind::Patterns => {
+                        let mut items = Vec::new();
+                        for hex in value.split(',') {
+                            let bytes = hex::decode(hex).map_err(|_| bad(n, "expected hex patterns"))?;
+                            let pairs: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                            items.push(format!("\"|{}|\"", pairs.join(" ")));
+                        }
+                        let _ = writeln!(toml, "{param} = [{}]", items.join(", "));
+                    }
                     ParamKind::Float { .. } => {
                         let v = match value {
                             "NaN" => "nan",
@@ -779,6 +790,16 @@ mod tests {
         })
         .unwrap();
         rules = rules.merge(extra);
+        // Every kind of signature parameter, with text that needs escaping.
+        let sig = RuleSet::parse(
+            "sig.toml",
+            "[[rule]]\nid = \"sig\"\ndetector = \"signature\"\nproto = \"udp\"\nsrc_ips = [\"192.0.2.0/24\"]\n\
+             dst_ports = [53]\ncontent = [\"a|00 7c|\\\"b\", \"é\"]\nnocase = true\noffset = 2\ndepth = 9\n\
+             message = \"say \\\"hi\\\" \\\\ é\"\n",
+        )
+        .unwrap();
+        assert_eq!(sig.rules()[0].text("message"), "say \"hi\" \\ é");
+        rules = rules.merge(sig);
         let back = rules_from_canonical(Path::new("x"), &rules.canonical()).unwrap();
         assert_eq!(back.digest(), rules.digest());
         assert_eq!(back.canonical(), rules.canonical());

@@ -468,7 +468,9 @@ impl Rule {
                     let s: Vec<String> = v.iter().map(|n| n.to_string()).collect();
                     writeln!(out, "{name}={}", s.join(","))
                 }
-                Param::Text(v) => writeln!(out, "{name}={v:?}"),
+                // A JSON string is also a TOML basic string (control characters are refused at
+                // parse time), so the recorded text can be read back as a rule file.
+                Param::Text(v) => writeln!(out, "{name}={}", serde_json::to_string(v).unwrap_or_default()),
                 Param::Bool(v) => writeln!(out, "{name}={v}"),
                 Param::Patterns(v) => {
                     let s: Vec<String> = v.iter().map(hex::encode).collect();
@@ -1025,8 +1027,8 @@ fn parse_param(cx: &Ctx<'_>, spec: &ParamSpec, v: &Spanned<DeValue<'_>>) -> Resu
             _ => Err(wrong("a boolean", v)),
         },
         ParamKind::Text => match v.get_ref() {
-            DeValue::String(s) if !s.contains(['\n', '\r']) => Ok(Param::Text(s.to_string())),
-            DeValue::String(_) => Err(wrong("a one-line string", v)),
+            DeValue::String(s) if !s.chars().any(char::is_control) => Ok(Param::Text(s.to_string())),
+            DeValue::String(_) => Err(wrong("a string without control characters", v)),
             _ => Err(wrong("a string", v)),
         },
         ParamKind::Patterns => {
