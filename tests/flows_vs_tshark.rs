@@ -484,3 +484,69 @@ fn pflog_ppi_pktap_prism_and_avs_conversations_agree_with_tshark() {
         assert_eq!(theirs, ours, "{name}: tshark (left) and netrec (right) disagree");
     }
 }
+
+/// Teredo (IPv6 in UDP 3544, with and without the authentication and origin indicators) and PPTP
+/// (PPP in enhanced GRE, each end using the other's call id; acknowledgment-only packets between):
+/// netrec's inner conversations equal tshark's, one flow each, with the tunnel kind recorded.
+#[test]
+fn teredo_and_pptp_conversations_agree_with_tshark() {
+    use builder::*;
+    let (oa, ob) = ([192, 0, 2, 1], [192, 0, 2, 2]);
+    let conv6 = vec![
+        (true, ipv6(v6(1), v6(2), 6, &tcp(43000, 443, 0x02, 1, 0, &[], b""))),
+        (false, ipv6(v6(2), v6(1), 6, &tcp(443, 43000, 0x12, 9, 2, &[], b""))),
+        (true, ipv6(v6(1), v6(2), 6, &tcp(43000, 443, 0x18, 2, 10, &[], &[b'q'; 40]))),
+        (false, ipv6(v6(2), v6(1), 6, &tcp(443, 43000, 0x18, 10, 42, &[], &[b'r'; 400]))),
+        (true, ipv6(v6(1), v6(2), 17, &udp(53000, 53, b"query"))),
+        (false, ipv6(v6(2), v6(1), 17, &udp(53, 53000, b"answer!"))),
+    ];
+    let (a, b) = ([10, 9, 0, 1], [10, 9, 0, 2]);
+    let conv4 = vec![
+        (true, ipv4(a, b, 6, &tcp(44000, 25, 0x02, 1, 0, &[], b""))),
+        (false, ipv4(b, a, 6, &tcp(25, 44000, 0x12, 9, 2, &[], b""))),
+        (true, ipv4(a, b, 6, &tcp(44000, 25, 0x18, 2, 10, &[], b"EHLO x\r\n"))),
+        (false, ipv4(b, a, 6, &tcp(25, 44000, 0x18, 10, 10, &[], b"250 ok\r\n"))),
+    ];
+    let mut frames = Vec::new();
+    for (i, (up, p)) in conv6.iter().enumerate() {
+        let t = teredo(i % 3 == 1, i % 2 == 1, p);
+        let u = if *up {
+            ipv4(oa, ob, 17, &udp(40000, 3544, &t))
+        } else {
+            ipv4(ob, oa, 17, &udp(3544, 40000, &t))
+        };
+        frames.push(eth(0x0800, &u));
+    }
+    for (i, (up, p)) in conv4.iter().enumerate() {
+        let call = if *up { 0x1111 } else { 0x2222 };
+        let ppp = if i % 2 == 0 { cat(&[&[0xff, 0x03, 0, 0x21], p]) } else { cat(&[&[0x21], p]) };
+        let g = pptp(call, Some(i as u32), i.checked_sub(1).map(|n| n as u32), &ppp);
+        frames.push(eth(0x0800, &if *up { ipv4(oa, ob, 47, &g) } else { ipv4(ob, oa, 47, &g) }));
+        let ack = pptp(if *up { 0x2222 } else { 0x1111 }, None, Some(i as u32), &[]);
+        frames.push(eth(0x0800, &if *up { ipv4(ob, oa, 47, &ack) } else { ipv4(oa, ob, 47, &ack) }));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("teredo-pptp.pcap");
+    write_pcap(&pcap, 1, &frames);
+    let ours = netrec_table(&pcap);
+    assert_eq!(ours.len(), 3, "netrec flows: {ours:?}");
+    assert!(ours.values().all(|v| v.2 == 1), "one flow per conversation: {ours:?}");
+    let kinds: std::collections::BTreeMap<u64, (serde_json::Value, serde_json::Value)> =
+        jsonl(&netrec(&["flows", "--format", "jsonl", s(&pcap)]))
+            .into_iter()
+            .filter(|v| !v["tunnel"].is_null())
+            .map(|v| {
+                (v["dst_port"].as_u64().unwrap(), (v["tunnel"]["kind"].clone(), v["tunnel"]["id"].clone()))
+            })
+            .collect();
+    assert_eq!(kinds[&443], ("teredo".into(), 0.into()));
+    assert_eq!(kinds[&53], ("teredo".into(), 0.into()));
+    assert_eq!(kinds[&25], ("pptp".into(), 0x1111.into()));
+    let segs = dir.path().join("segs");
+    let o = netrec(&["import", s(&pcap), "--out", s(&segs), "--snaplen", "1024"]);
+    assert_eq!(code(&o), 0, "import: {}", stderr(&o));
+    assert_eq!(netrec_table(&segs), ours, "flows of the imported segments");
+    let Some(theirs) = tshark_conversations(&pcap) else { return };
+    let theirs: Table = theirs.into_iter().filter(|(k, _)| k.1.1 != 3544 && k.2.1 != 3544).collect();
+    assert_eq!(theirs, ours, "tshark (left) and netrec (right) disagree");
+}

@@ -192,6 +192,10 @@ pub enum TunnelKind {
     GtpU,
     /// L2TPv2 (RFC 2661) data messages: PPP over UDP port 1701.
     L2tp,
+    /// Teredo (RFC 4380): IPv6 over UDP port 3544.
+    Teredo,
+    /// PPTP (RFC 2637): PPP over enhanced GRE (version 1).
+    Pptp,
 }
 
 impl TunnelKind {
@@ -204,6 +208,8 @@ impl TunnelKind {
             TunnelKind::IpInIp => "ipip",
             TunnelKind::GtpU => "gtpu",
             TunnelKind::L2tp => "l2tp",
+            TunnelKind::Teredo => "teredo",
+            TunnelKind::Pptp => "pptp",
         }
     }
 }
@@ -221,12 +227,12 @@ pub struct Tunnel {
 
 impl Tunnel {
     /// The id flows are keyed on (with the inner addresses): the tunnel id where both
-    /// directions carry the same one; 0 for GTP-U and L2TP, whose ids (TEID; tunnel and session
-    /// id) are chosen by each receiving end (the two directions of one session differ), so
+    /// directions carry the same one; 0 for GTP-U, L2TP and PPTP, whose ids (TEID; tunnel and
+    /// session id; call id) are chosen by each receiving end (the two directions of one session differ), so
     /// keying on them would split every conversation in two.
     pub fn flow_key_id(&self) -> u32 {
         match self.kind {
-            TunnelKind::GtpU | TunnelKind::L2tp => 0,
+            TunnelKind::GtpU | TunnelKind::L2tp | TunnelKind::Pptp | TunnelKind::Teredo => 0,
             _ => self.id,
         }
     }

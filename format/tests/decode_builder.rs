@@ -343,6 +343,37 @@ pub fn avs(frame: &[u8]) -> Vec<u8> {
     cat(&[&h, frame])
 }
 
+/// Teredo payload: the authentication indicator (with a 3-byte client id) when `auth`, the origin
+/// indication when `origin`, then `ipv6` (an IPv6 packet).
+pub fn teredo(auth: bool, origin: bool, ipv6: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    if auth {
+        v.extend_from_slice(&[0, 1, 3, 0, b'c', b'i', b'd']);
+        v.extend_from_slice(&[0x55; 8]); // nonce
+        v.push(0); // confirmation
+    }
+    if origin {
+        v.extend_from_slice(&[0, 0, 0xcf, 0xc7, 0xfe, 0xff, 0xff, 0xfe]);
+    }
+    v.extend_from_slice(ipv6);
+    v
+}
+
+/// PPTP enhanced GRE (version 1, protocol 0x880b) for call `call`: sequence number when `seq`,
+/// acknowledgment number when `ack`; then `ppp` (its length is the payload length field).
+pub fn pptp(call: u16, seq: Option<u32>, ack: Option<u32>, ppp: &[u8]) -> Vec<u8> {
+    let flags0 = 0x20 | if seq.is_some() { 0x10 } else { 0 };
+    let flags1 = 0x01 | if ack.is_some() { 0x80 } else { 0 };
+    let mut v = vec![flags0, flags1, 0x88, 0x0b];
+    v.extend_from_slice(&(ppp.len() as u16).to_be_bytes());
+    v.extend_from_slice(&call.to_be_bytes());
+    for n in [seq, ack].into_iter().flatten() {
+        v.extend_from_slice(&n.to_be_bytes());
+    }
+    v.extend_from_slice(ppp);
+    v
+}
+
 /// L2TPv2 data message: optional length field, Ns/Nr, offset padding; then `ppp` (a PPP frame).
 pub fn l2tp(length: bool, seq: bool, offset: Option<u16>, tunnel: u16, session: u16, ppp: &[u8]) -> Vec<u8> {
     let flags =
@@ -472,6 +503,8 @@ pub fn corpus() -> Vec<(LinkType, Vec<u8>)> {
                 &ipv4(a, b, 17, &udp(2152, 2152, &gtpu(0xff, 3, Some(1), &[(0x85, vec![0, 1])], &t6))),
             ),
         ),
+        (L::ETHERNET, eth(0x0800, &ipv4(a, b, 17, &udp(40000, 3544, &teredo(true, true, &t6))))),
+        (L::RAW, ipv4(a, b, 47, &pptp(7, Some(1), Some(0), &cat(&[&[0xff, 0x03, 0, 0x21], &u4])))),
         (L::PFLOG, pflog(61, 2, &t4)),
         (L::PFLOG, pflog(100, 24, &t6)),
         (

@@ -1030,3 +1030,57 @@ fn prism_and_avs_monitor_headers() {
     assert_eq!(anomalies(&dec(LinkType::IEEE802_11_AVS, &bad)), ["truncated_link"]);
     assert_eq!(anomalies(&dec(LinkType::IEEE802_11_PRISM, &prism(false, &wifi)[..100])), ["truncated_link"]);
 }
+
+#[test]
+fn teredo_carries_ipv6_in_udp_3544() {
+    let inner = ipv6(v6(1), v6(2), 6, &tcp(5000, 80, tcp_flags::SYN, 1, 0, &[], b""));
+    for (auth, origin) in [(false, false), (true, false), (false, true), (true, true)] {
+        for (sport, dport) in [(40000, 3544), (3544, 40000)] {
+            let d = dec(LinkType::RAW, &ipv4(A, B, 17, &udp(sport, dport, &teredo(auth, origin, &inner))));
+            assert!(d.anomalies.is_empty(), "{auth} {origin}: {:?}", anomalies(&d));
+            let t = d.tunnel.expect("teredo tunnel");
+            assert_eq!((t.kind.as_str(), t.id, t.outer_src, t.outer_dst), ("teredo", 0, ip4(A), ip4(B)));
+            let n = d.net.unwrap();
+            assert_eq!((n.src, n.dst, d.ports()), (ip6(v6(1)), ip6(v6(2)), Some((5000, 80))));
+        }
+    }
+    // Not IPv6, or an IPv6 header that does not fill the datagram: plain UDP, no anomaly.
+    let mut short = inner.clone();
+    short[5] += 1; // payload length one byte too long
+    for payload in [b"qualification".to_vec(), short, inner[..30].to_vec()] {
+        let d = dec(LinkType::RAW, &ipv4(A, B, 17, &udp(40000, 3544, &payload)));
+        assert_eq!((anomalies(&d), d.tunnel, d.ports()), (vec![], None, Some((40000, 3544))));
+    }
+}
+
+#[test]
+fn pptp_enhanced_gre_carries_ppp() {
+    let u = ipv4([192, 168, 0, 1], [192, 168, 0, 2], 17, &udp(1000, 2000, b"pptp"));
+    for (seq, ack, ppp) in [
+        (Some(1), Some(0), cat(&[&[0xff, 0x03, 0, 0x21], &u])),
+        (Some(2), None, cat(&[&[0x21], &u])), // address/control and protocol field compressed
+        (None, Some(5), cat(&[&[0xff, 0x03, 0, 0x21], &u])),
+    ] {
+        let d = dec(LinkType::RAW, &ipv4(A, B, 47, &pptp(0x1234, seq, ack, &ppp)));
+        assert!(d.anomalies.is_empty(), "{seq:?} {ack:?}: {:?}", anomalies(&d));
+        let t = d.tunnel.expect("pptp tunnel");
+        assert_eq!((t.kind.as_str(), t.id), ("pptp", 0x1234));
+        assert_eq!(d.ports(), Some((1000, 2000)));
+        assert_eq!(d.net.unwrap().src, ip4([192, 168, 0, 1]));
+    }
+    // Acknowledgment only, MPPE-compressed PPP (0x00fd), LCP: stays GRE without an anomaly.
+    for ppp in [vec![], vec![0xff, 0x03, 0x00, 0xfd, 1, 2, 3], vec![0xff, 0x03, 0xc0, 0x21, 1, 1, 0, 4]] {
+        let d = dec(LinkType::RAW, &ipv4(A, B, 47, &pptp(9, None, Some(1), &ppp)));
+        assert_eq!((anomalies(&d), d.tunnel), (vec![], None), "{ppp:?}");
+        assert_eq!(d.net.unwrap().proto, 47);
+    }
+    // A checksum flag, a payload length past the packet, a header cut short: bad_tunnel.
+    let mut csum = pptp(9, None, None, &cat(&[&[0x21], &u]));
+    csum[0] |= 0x80;
+    let mut long = pptp(9, None, None, &cat(&[&[0x21], &u]));
+    long[5] += 1;
+    let cut = pptp(9, Some(1), None, &[])[..6].to_vec();
+    for g in [csum, long, cut] {
+        assert_eq!(anomalies(&dec(LinkType::RAW, &ipv4(A, B, 47, &g))), ["bad_tunnel"], "{g:?}");
+    }
+}

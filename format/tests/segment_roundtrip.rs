@@ -151,7 +151,11 @@ fn arb_tunnel() -> impl Strategy<Value = Option<Tunnel>> {
         Just(TunnelKind::Erspan),
         Just(TunnelKind::Vxlan),
         Just(TunnelKind::Geneve),
-        Just(TunnelKind::IpInIp)
+        Just(TunnelKind::IpInIp),
+        Just(TunnelKind::GtpU),
+        Just(TunnelKind::L2tp),
+        Just(TunnelKind::Teredo),
+        Just(TunnelKind::Pptp)
     ];
     prop::option::of(
         (kind, any::<u32>(), arb_ip(), arb_ip()).prop_map(|(kind, id, outer_src, outer_dst)| Tunnel {

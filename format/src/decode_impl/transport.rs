@@ -8,6 +8,7 @@ const VXLAN_PORT: u16 = 4789;
 const GENEVE_PORT: u16 = 6081;
 const GTP_U_PORT: u16 = 2152;
 const L2TP_PORT: u16 = 1701;
+const TEREDO_PORT: u16 = 3544;
 
 impl Cx<'_> {
     /// The first fragment is too small for the transport header's fixed part.
@@ -87,6 +88,8 @@ impl Cx<'_> {
             GTP_U_PORT => self.gtp_u(off + 8, len - 8),
             // The responder may answer from another port, to the initiator's 1701.
             _ if u.dst_port == L2TP_PORT || u.src_port == L2TP_PORT => self.l2tp(off + 8, len - 8),
+            // Server and relays listen on 3544; clients use any port.
+            _ if u.dst_port == TEREDO_PORT || u.src_port == TEREDO_PORT => self.teredo(off + 8, len - 8),
             _ => {}
         }
     }

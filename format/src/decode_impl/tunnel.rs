@@ -36,6 +36,10 @@ const GRE_KEY: u16 = 0x2000;
 const GRE_SEQ: u16 = 0x1000;
 const GRE_ERSPAN2: u16 = 0x88be;
 const GRE_ERSPAN3: u16 = 0x22eb;
+/// Enhanced GRE (version 1, PPTP) protocol type: PPP.
+const GRE_PPP: u16 = 0x880b;
+/// Enhanced GRE acknowledgment-number-present flag.
+const GRE_ACK: u16 = 0x0080;
 
 impl Cx<'_> {
     /// GRE at `off`, `len` bytes on the wire (RFC 2784/2890, version 0 only).
@@ -46,8 +50,10 @@ impl Cx<'_> {
             return;
         };
         let (flags, ptype) = (be16([h[0], h[1]]), be16([h[2], h[3]]));
-        if flags & 0x0007 != 0 {
-            return; // version 1 (PPTP) and others: not followed
+        match flags & 0x0007 {
+            0 => {}
+            1 if ptype == GRE_PPP => return self.pptp(off, len, flags),
+            _ => return, // other versions: not followed
         }
         if flags & GRE_ROUTING != 0 {
             // RFC 1701 source routing: obsolete, and its SRE list is not parsed.
@@ -252,6 +258,52 @@ impl Cx<'_> {
         // UDP flow of the tunnel.
         if self.ppp_carries_packet(p) {
             self.decap(TunnelKind::L2tp, u32::from_be_bytes(ids), p, end, Inner::Ppp);
+        }
+    }
+
+    /// PPTP's enhanced GRE (RFC 2637 §4.1, version 1) at `off`: key present (payload length,
+    /// call id), optional sequence and acknowledgment numbers, no checksum or routing; then the
+    /// PPP frame, followed when it carries a packet (not compressed/encrypted or negotiation).
+    /// An acknowledgment-only packet (payload length 0) carries nothing.
+    fn pptp(&mut self, off: usize, len: usize, flags: u16) {
+        if flags & (GRE_CSUM | GRE_ROUTING | GRE_KEY) != GRE_KEY {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        }
+        let Some(k) = get::<4>(self.data, off + 4).filter(|_| len >= 8) else {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        };
+        let (payload_len, call) = (usize::from(be16([k[0], k[1]])), u32::from(be16([k[2], k[3]])));
+        let p = off + 8 + if flags & GRE_SEQ != 0 { 4 } else { 0 } + if flags & GRE_ACK != 0 { 4 } else { 0 };
+        let end = p + payload_len;
+        if end > off + len {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        }
+        if payload_len > 0 && self.ppp_carries_packet(p) {
+            self.decap(TunnelKind::Pptp, call, p, end, Inner::Ppp);
+        }
+    }
+
+    /// Teredo (RFC 4380 §5.1.1) in a UDP payload at `off`, `len` bytes: an optional
+    /// authentication indicator (type 1), an optional origin indication (type 0), then an IPv6
+    /// packet that fills the rest exactly. Anything else on port 3544 (qualification traffic that
+    /// is not IPv6, other protocols) stays plain UDP, without an anomaly.
+    pub(super) fn teredo(&mut self, off: usize, len: usize) {
+        let end = off + len;
+        let mut p = off;
+        if let Some([0, 1, id_len, au_len]) = get::<4>(self.data, p) {
+            // Client id, authentication value, 8-byte nonce, confirmation byte.
+            p += 4 + usize::from(id_len) + usize::from(au_len) + 9;
+        }
+        if let Some([0, 0]) = get::<2>(self.data, p) {
+            p += 8;
+        }
+        let fills = get::<8>(self.data, p)
+            .is_some_and(|h| h[0] >> 4 == 6 && p + 40 + usize::from(be16([h[4], h[5]])) == end);
+        if fills {
+            self.decap(TunnelKind::Teredo, 0, p, end, Inner::Ipv6);
         }
     }
 

@@ -409,6 +409,8 @@ fn tunnel_kind_code(k: TunnelKind) -> u8 {
         TunnelKind::IpInIp => 5,
         TunnelKind::GtpU => 6,
         TunnelKind::L2tp => 7,
+        TunnelKind::Teredo => 8,
+        TunnelKind::Pptp => 9,
     }
 }
 
@@ -421,6 +423,8 @@ fn tunnel_kind(v: u8) -> WireResult<TunnelKind> {
         5 => TunnelKind::IpInIp,
         6 => TunnelKind::GtpU,
         7 => TunnelKind::L2tp,
+        8 => TunnelKind::Teredo,
+        9 => TunnelKind::Pptp,
         _ => return Err("bad tunnel kind"),
     })
 }
