@@ -492,7 +492,7 @@ fn pflog_ppi_pktap_prism_and_avs_conversations_agree_with_tshark() {
 fn teredo_and_pptp_conversations_agree_with_tshark() {
     use builder::*;
     let (oa, ob) = ([192, 0, 2, 1], [192, 0, 2, 2]);
-    let conv6 = vec![
+    let conv6 = [
         (true, ipv6(v6(1), v6(2), 6, &tcp(43000, 443, 0x02, 1, 0, &[], b""))),
         (false, ipv6(v6(2), v6(1), 6, &tcp(443, 43000, 0x12, 9, 2, &[], b""))),
         (true, ipv6(v6(1), v6(2), 6, &tcp(43000, 443, 0x18, 2, 10, &[], &[b'q'; 40]))),
@@ -501,7 +501,7 @@ fn teredo_and_pptp_conversations_agree_with_tshark() {
         (false, ipv6(v6(2), v6(1), 17, &udp(53, 53000, b"answer!"))),
     ];
     let (a, b) = ([10, 9, 0, 1], [10, 9, 0, 2]);
-    let conv4 = vec![
+    let conv4 = [
         (true, ipv4(a, b, 6, &tcp(44000, 25, 0x02, 1, 0, &[], b""))),
         (false, ipv4(b, a, 6, &tcp(25, 44000, 0x12, 9, 2, &[], b""))),
         (true, ipv4(a, b, 6, &tcp(44000, 25, 0x18, 2, 10, &[], b"EHLO x\r\n"))),
