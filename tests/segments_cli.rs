@@ -157,6 +157,14 @@ fn ls_lists_three_segments_with_sequence_numbers() {
         assert_eq!(r[loss], w.loss.to_string());
         assert_eq!(r[closed], "yes");
     }
+    // One file: its own row, as in the directory's listing.
+    let o = netrec(&["segments", "ls", s(&chain[1].path)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let one = stdout(&o);
+    assert_eq!(one.lines().count(), 2, "{one}");
+    let words =
+        |t: &str, n| t.lines().nth(n).map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>());
+    assert_eq!(words(&one, 1), words(&out, 2), "the file's row");
 }
 
 #[test]
@@ -235,6 +243,7 @@ fn bad_inputs_name_the_path_and_exit_1_or_2() {
         (vec!["segments", "ls", s(&missing)], &missing, "", 2),
         (vec!["segments", "ls", s(&junk)], &fake, "", 2),
         (vec!["segments", "ls", s(&newer)], &newer_file, "major", 2),
+        (vec!["segments", "ls", s(&text)], &text, "not a recording directory nor a segment file name", 2),
     ];
     for (args, path, needle, exit) in cases {
         let what = args.join(" ");

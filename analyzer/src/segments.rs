@@ -23,6 +23,11 @@ pub enum SegmentsError {
     Segment { path: PathBuf, error: SegmentError },
     #[error("{}: no segment files (seg-*.nrseg) in this directory", path.display())]
     NoSegments { path: PathBuf },
+    #[error(
+        "{}: not a recording directory nor a segment file name (seg-*.nrseg); `segments verify FILE` checks any file",
+        path.display()
+    )]
+    NotListable { path: PathBuf },
     #[error("cannot write output")]
     Output(#[source] io::Error),
 }
@@ -62,6 +67,16 @@ impl SegmentInfo {
 /// Lists the segments of `dir` in sequence order, reading only block headers (data payloads
 /// are skipped with seeks).
 pub fn list_dir(dir: &Path) -> Result<Vec<SegmentInfo>, SegmentsError> {
+    // One segment file named as such: its own line (`ls` on a file, as `ls` itself does).
+    if let Ok(md) = std::fs::metadata(dir)
+        && md.is_file()
+    {
+        let name = dir.file_name().and_then(|n| n.to_str()).and_then(SegmentName::parse);
+        return match name {
+            Some(name) => Ok(vec![scan_one(dir, name, md.len())]),
+            None => Err(SegmentsError::NotListable { path: dir.to_owned() }),
+        };
+    }
     let list = list_segments(dir).map_err(io_err(dir))?;
     let mut out = Vec::with_capacity(list.len());
     for l in list {
