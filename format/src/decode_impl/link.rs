@@ -24,6 +24,8 @@ const NFULA_PAYLOAD: u16 = 9;
 impl Cx<'_> {
     pub(super) fn link(&mut self, lt: LinkType, end: usize) {
         match lt {
+            // The common case first, without the second dispatch of `link_at`.
+            LinkType::ETHERNET => self.ethernet(0, end, true),
             LinkType::LINUX_SLL => self.sll(end),
             LinkType::LINUX_SLL2 => self.sll2(end),
             LinkType::PPP_HDLC => self.ppp_hdlc(end),
