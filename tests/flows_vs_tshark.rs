@@ -550,3 +550,28 @@ fn teredo_and_pptp_conversations_agree_with_tshark() {
     let theirs: Table = theirs.into_iter().filter(|(k, _)| k.1.1 != 3544 && k.2.1 != 3544).collect();
     assert_eq!(theirs, ours, "tshark (left) and netrec (right) disagree");
 }
+
+/// TCP and UDP under IPsec AH (transport mode), over IPv4 and IPv6: the conversations inside,
+/// as tshark lists them.
+#[test]
+fn ah_conversations_agree_with_tshark() {
+    use builder::*;
+    let (a, b) = ([10, 8, 0, 1], [10, 8, 0, 2]);
+    let frames: Vec<Vec<u8>> = vec![
+        ipv4(a, b, 51, &ah(6, 0x11, &tcp(45000, 22, 0x02, 1, 0, &[], b""))),
+        ipv4(b, a, 51, &ah(6, 0x22, &tcp(22, 45000, 0x12, 9, 2, &[], b""))),
+        ipv4(a, b, 51, &ah(6, 0x11, &tcp(45000, 22, 0x18, 2, 10, &[], b"SSH-2.0-x\r\n"))),
+        ipv6(v6(1), v6(2), 51, &ah(17, 0x33, &udp(54000, 500, b"ike"))),
+        ipv6(v6(2), v6(1), 51, &ah(17, 0x44, &udp(500, 54000, b"ike reply"))),
+    ]
+    .into_iter()
+    .map(|p| eth(if p[0] >> 4 == 4 { 0x0800 } else { 0x86dd }, &p))
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("ah.pcap");
+    write_pcap(&pcap, 1, &frames);
+    let ours = netrec_table(&pcap);
+    assert_eq!(ours.len(), 2, "netrec flows: {ours:?}");
+    let Some(theirs) = tshark_conversations(&pcap) else { return };
+    assert_eq!(theirs, ours, "tshark (left) and netrec (right) disagree");
+}

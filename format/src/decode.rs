@@ -178,11 +178,12 @@ impl FragInfo {
 pub struct NetLayer {
     pub src: IpAddr,
     pub dst: IpAddr,
-    /// Transport protocol (after IPv6 extension headers).
+    /// Transport protocol (after IPv6 extension headers, or an IPv4 AH header).
     pub proto: u8,
     /// TTL or hop limit.
     pub ttl: u8,
-    /// IPv4 header length in bytes (IHL*4); for IPv6 40 + extension headers.
+    /// IPv4 header length in bytes (IHL*4, plus an AH header when one was followed); for IPv6
+    /// 40 + extension headers.
     pub header_len: u16,
     /// IPv4 total length / IPv6 40 + payload length, as stated in the header.
     pub total_len: u32,

@@ -359,6 +359,16 @@ pub fn teredo(auth: bool, origin: bool, ipv6: &[u8]) -> Vec<u8> {
     v
 }
 
+/// IPsec AH (RFC 4302) with a 12-byte ICV (HMAC-96), then `payload` of protocol `next`.
+pub fn ah(next: u8, spi: u32, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![next, 4, 0, 0];
+    v.extend_from_slice(&spi.to_be_bytes());
+    v.extend_from_slice(&1u32.to_be_bytes());
+    v.extend_from_slice(&[0xa5; 12]);
+    v.extend_from_slice(payload);
+    v
+}
+
 /// PPTP enhanced GRE (version 1, protocol 0x880b) for call `call`: sequence number when `seq`,
 /// acknowledgment number when `ack`; then `ppp` (its length is the payload length field).
 pub fn pptp(call: u16, seq: Option<u32>, ack: Option<u32>, ppp: &[u8]) -> Vec<u8> {
@@ -505,6 +515,7 @@ pub fn corpus() -> Vec<(LinkType, Vec<u8>)> {
         ),
         (L::ETHERNET, eth(0x0800, &ipv4(a, b, 17, &udp(40000, 3544, &teredo(true, true, &t6))))),
         (L::RAW, ipv4(a, b, 47, &pptp(7, Some(1), Some(0), &cat(&[&[0xff, 0x03, 0, 0x21], &u4])))),
+        (L::RAW, ipv4(a, b, 51, &ah(6, 9, &syn))),
         (L::PFLOG, pflog(61, 2, &t4)),
         (L::PFLOG, pflog(100, 24, &t6)),
         (

@@ -1084,3 +1084,26 @@ fn pptp_enhanced_gre_carries_ppp() {
         assert_eq!(anomalies(&dec(LinkType::RAW, &ipv4(A, B, 47, &g))), ["bad_tunnel"], "{g:?}");
     }
 }
+
+#[test]
+fn ipv4_ah_is_read_through_like_ipv6s() {
+    let syn = tcp(3333, 22, tcp_flags::SYN, 1, 0, &[], b"");
+    let d = dec(LinkType::RAW, &ipv4(A, B, 51, &ah(6, 0x100, &syn)));
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    let n = d.net.unwrap();
+    assert_eq!((n.proto, n.header_len, d.ports()), (6, 20 + 24, Some((3333, 22))));
+    assert_eq!(d.payload_offset, 20 + 24 + 20);
+    // IPv6: AH is an extension header, the same result.
+    let d = dec(LinkType::RAW, &ipv6(v6(1), v6(2), 51, &ah(6, 0x100, &syn)));
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    assert_eq!((d.net.unwrap().proto, d.net.unwrap().header_len, d.ports()), (6, 40 + 24, Some((3333, 22))));
+    // A length past the packet, or a fragment: left as protocol 51, no anomaly.
+    let mut long = ah(6, 1, &[]);
+    long[1] = 200;
+    let d = dec(LinkType::RAW, &ipv4(A, B, 51, &long));
+    assert_eq!((anomalies(&d), d.net.unwrap().proto, d.ports()), (vec![], 51, None));
+    let mut frag = ipv4(A, B, 51, &ah(6, 1, &syn));
+    frag[6] = 0x20; // more fragments
+    let d = dec(LinkType::RAW, &frag);
+    assert_eq!((d.net.unwrap().proto, d.ports()), (51, None));
+}

@@ -15,6 +15,7 @@ pub(super) mod proto {
     pub const UDP: u8 = 17;
     pub const IPV6: u8 = 41;
     pub const GRE: u8 = 47;
+    pub const AH: u8 = 51;
     pub const ICMPV6: u8 = 58;
 }
 
@@ -77,12 +78,27 @@ impl Cx<'_> {
             self.flag(Anomaly::BadIpv4HeaderLength);
             return;
         }
-        let l4 = off + ihl;
-        let l4_len = pkt_len - ihl;
+        let (mut protocol, mut l4, mut l4_len) = (protocol, off + ihl, pkt_len - ihl);
         if l4 > self.data.len() {
             // Options cut by the snaplen.
             self.flag(Anomaly::TruncatedIpv4);
             return;
+        }
+        // IPsec AH (RFC 4302) authenticates, it does not hide: as for IPv6, where it is an
+        // extension header, the packet is the transport inside (tshark's conversations too).
+        // Unfragmented packets only; a length past the packet leaves it as protocol 51.
+        if protocol == proto::AH
+            && frag.is_none()
+            && let Some([next, words]) = get::<2>(self.data, l4)
+        {
+            let ah = (usize::from(words) + 2) * 4;
+            if ah <= l4_len && l4 + ah <= self.data.len() {
+                (protocol, l4, l4_len) = (next, l4 + ah, l4_len - ah);
+                if let Some(n) = self.d.net.as_mut() {
+                    n.proto = next;
+                    n.header_len = (l4 - off).min(usize::from(u16::MAX)) as u16;
+                }
+            }
         }
         if frag.is_some() && bad_fragment(frag_off, l4_len, more) {
             self.flag(Anomaly::BadFragment);
