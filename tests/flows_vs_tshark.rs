@@ -418,19 +418,33 @@ fn wifi_hdlc_and_llc_snap_conversations_agree_with_tshark() {
         ("llc-snap", 1, |_, et, p| eth8023(&llc_snap(et, p))),
     ];
     for (name, lt, frame) in kinds {
-        let frames: Vec<Vec<u8>> = packets.iter().map(|(up, p, et)| frame(*up, *et, p)).collect();
-        let pcap = dir.path().join(format!("{name}.pcap"));
-        write_pcap(&pcap, lt, &frames);
-        let ours = netrec_table(&pcap);
-        assert_eq!(ours.len(), 2, "{name}: netrec flows: {ours:?}");
-        // Recorded into segments (field coding or not, per link type), the same flows come back.
-        let segs = dir.path().join(format!("{name}-segs"));
-        let o = netrec(&["import", s(&pcap), "--out", s(&segs)]);
-        assert_eq!(code(&o), 0, "{name}: import: {}", stderr(&o));
-        assert_eq!(netrec_table(&segs), ours, "{name}: flows of the imported segments");
-        let Some(theirs) = tshark_conversations(&pcap) else { return };
-        assert_eq!(theirs, ours, "{name}: tshark (left) and netrec (right) disagree");
+        link_type_agrees(dir.path(), name, lt, &packets, frame, "128");
     }
+}
+
+/// `packets` (initiator-side flag, IP packet, ethertype) framed by `frame` into a pcap of link
+/// type `lt`: netrec finds their two conversations, the same from the segments `import
+/// --snaplen SNAPLEN` writes, and tshark's conversations equal them.
+fn link_type_agrees(
+    dir: &std::path::Path,
+    name: &str,
+    lt: u32,
+    packets: &[(bool, Vec<u8>, u16)],
+    frame: impl Fn(bool, u16, &[u8]) -> Vec<u8>,
+    snaplen: &str,
+) {
+    let frames: Vec<Vec<u8>> = packets.iter().map(|(up, p, et)| frame(*up, *et, p)).collect();
+    let pcap = dir.join(format!("{name}.pcap"));
+    write_pcap(&pcap, lt, &frames);
+    let ours = netrec_table(&pcap);
+    assert_eq!(ours.len(), 2, "{name}: netrec flows: {ours:?}");
+    // Recorded into segments (field coding or not, per link type), the same flows come back.
+    let segs = dir.join(format!("{name}-segs"));
+    let o = netrec(&["import", s(&pcap), "--out", s(&segs), "--snaplen", snaplen]);
+    assert_eq!(code(&o), 0, "{name}: import: {}", stderr(&o));
+    assert_eq!(netrec_table(&segs), ours, "{name}: flows of the imported segments");
+    let Some(theirs) = tshark_conversations(&pcap) else { return };
+    assert_eq!(theirs, ours, "{name}: tshark (left) and netrec (right) disagree");
 }
 
 /// The conversations of `wifi_hdlc_and_llc_snap_conversations_agree_with_tshark` behind pf log
@@ -469,19 +483,9 @@ fn pflog_ppi_pktap_prism_and_avs_conversations_agree_with_tshark() {
         ("avs", 163, Box::new(move |up, et, p| avs(&wifi(up, et, p)))),
     ];
     for (name, lt, frame) in kinds {
-        let frames: Vec<Vec<u8>> = packets.iter().map(|(up, p, et)| frame(*up, *et, p)).collect();
-        let pcap = dir.path().join(format!("{name}.pcap"));
-        write_pcap(&pcap, lt, &frames);
-        let ours = netrec_table(&pcap);
-        assert_eq!(ours.len(), 2, "{name}: netrec flows: {ours:?}");
         // The default snaplen (128, as the kernel recorder's) keeps less than the Prism header
         // (144 bytes) or a 100-byte pflog header plus IPv6 and UDP: keep whole frames here.
-        let segs = dir.path().join(format!("{name}-segs"));
-        let o = netrec(&["import", s(&pcap), "--out", s(&segs), "--snaplen", "1024"]);
-        assert_eq!(code(&o), 0, "{name}: import: {}", stderr(&o));
-        assert_eq!(netrec_table(&segs), ours, "{name}: flows of the imported segments");
-        let Some(theirs) = tshark_conversations(&pcap) else { return };
-        assert_eq!(theirs, ours, "{name}: tshark (left) and netrec (right) disagree");
+        link_type_agrees(dir.path(), name, lt, &packets, frame, "1024");
     }
 }
 

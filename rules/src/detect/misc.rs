@@ -1,6 +1,8 @@
 //! brute_force, dns_tunnel and blocklist.
 
-use super::{Detector, Distinct, Ev, Fire, Key, Out, PacketCtx, Tracker, Window, secs, stat, tracker_common};
+use super::{
+    CountWin, Detector, Distinct, Ev, Fire, Key, Out, PacketCtx, Tracker, Window, secs, stat, tracker_common,
+};
 use crate::dns::{self, qtype};
 use crate::flow::FlowDir;
 use crate::netlist::NetSet;
@@ -8,23 +10,12 @@ use crate::ruleset::{Rule, Track};
 use netrec_format::decode::{Transport, tcp_flags as F};
 use std::net::IpAddr;
 
-#[derive(Debug)]
-pub(crate) struct ConnWin {
-    connections: u64,
-}
-
-impl Window for ConnWin {
-    fn reset(&mut self) {
-        self.connections = 0;
-    }
-}
-
 /// brute_force: many connections from one source to one login service. A connection is
 /// a completed handshake when the flow table is present (a SYN without it), so SYN
 /// scans and floods never count.
 #[derive(Debug)]
 pub(crate) struct BruteForce {
-    t: Tracker<ConnWin>,
+    t: Tracker<CountWin>,
     track: Track,
     min: u64,
     ports: Vec<u16>,
@@ -35,7 +26,7 @@ impl BruteForce {
         let mut ports = rule.ports("ports").to_vec();
         ports.sort_unstable();
         BruteForce {
-            t: Tracker::new(rule, max_keys, |_| ConnWin { connections: 0 }),
+            t: Tracker::new(rule, max_keys, |_| CountWin::default()),
             track: rule.track,
             min: rule.int("min_connections"),
             ports,
@@ -72,21 +63,21 @@ impl Detector for BruteForce {
         let (min, ts) = (self.min, cx.ts);
         let ev = Ev { src: Some(src), dst: Some(dst), port: Some(port) };
         self.t.event(key, ts, ev, out, |w, start| {
-            w.connections += 1;
-            if w.connections < min {
+            w.n += 1;
+            if w.n < min {
                 return None;
             }
             let elapsed = secs(ts.saturating_sub(start));
             Some(Fire {
                 first_ts: start,
-                count: w.connections,
+                count: w.n,
                 srcs: vec![src],
                 dsts: vec![dst],
                 ports: vec![port],
-                stats: vec![stat("connections", w.connections as f64), stat("elapsed_s", elapsed)],
+                stats: vec![stat("connections", w.n as f64), stat("elapsed_s", elapsed)],
                 message: format!(
                     "possible brute force from {src} on {dst}:{port}: {} connections in {elapsed:.3} s",
-                    w.connections
+                    w.n
                 ),
             })
         });

@@ -345,6 +345,18 @@ pub(crate) trait Window: std::fmt::Debug {
     fn reset(&mut self);
 }
 
+/// A window that only counts events (connections, matching packets).
+#[derive(Debug, Default)]
+pub(crate) struct CountWin {
+    pub n: u64,
+}
+
+impl Window for CountWin {
+    fn reset(&mut self) {
+        self.n = 0;
+    }
+}
+
 #[inline]
 fn key_hash(k: &Key) -> u64 {
     use std::hash::BuildHasher as _;

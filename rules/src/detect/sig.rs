@@ -4,22 +4,11 @@
 //! Only the captured payload is searched: a pcap usually has all of it, a recording the first
 //! bytes of each packet up to the snaplen (the header records of `netrec record`).
 
-use super::{Detector, Ev, Fire, Key, Out, PacketCtx, Tracker, Window, secs, stat, tracker_common};
+use super::{CountWin, Detector, Ev, Fire, Key, Out, PacketCtx, Tracker, secs, stat, tracker_common};
 use crate::netlist::NetSet;
 use crate::ruleset::{Rule, Track};
 use memchr::memmem::Finder;
 use netrec_format::decode::Transport;
-
-#[derive(Debug)]
-pub(crate) struct SigWin {
-    count: u64,
-}
-
-impl Window for SigWin {
-    fn reset(&mut self) {
-        self.count = 0;
-    }
-}
 
 /// Which transports a rule's `proto` admits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +21,7 @@ enum Proto {
 
 #[derive(Debug)]
 pub(crate) struct Signature {
-    t: Tracker<SigWin>,
+    t: Tracker<CountWin>,
     track: Track,
     proto: Proto,
     src_nets: NetSet,
@@ -61,7 +50,7 @@ impl Signature {
             .map(|p| Finder::new(&if nocase { p.to_ascii_lowercase() } else { p.clone() }).into_owned())
             .collect();
         Signature {
-            t: Tracker::new(rule, max_keys, |_| SigWin { count: 0 }),
+            t: Tracker::new(rule, max_keys, |_| CountWin::default()),
             track: rule.track,
             proto: match rule.text("proto") {
                 "tcp" => Proto::Tcp,
@@ -147,8 +136,8 @@ impl Detector for Signature {
         let what = if self.message.is_empty() { "signature matched" } else { self.message.as_str() };
         let ev = Ev { src: Some(src), dst: Some(dst), port: ports.map(|p| p.1) };
         self.t.event(key, ts, ev, out, |w, start| {
-            w.count += 1;
-            if w.count < min {
+            w.n += 1;
+            if w.n < min {
                 return None;
             }
             let to = match ports {
@@ -157,15 +146,12 @@ impl Detector for Signature {
             };
             Some(Fire {
                 first_ts: start,
-                count: w.count,
+                count: w.n,
                 srcs: vec![src],
                 dsts: vec![dst],
                 ports: ports.map(|p| p.1).into_iter().collect(),
-                stats: vec![
-                    stat("packets", w.count as f64),
-                    stat("elapsed_s", secs(ts.saturating_sub(start))),
-                ],
-                message: format!("{what}: {} packets from {src} to {to}", w.count),
+                stats: vec![stat("packets", w.n as f64), stat("elapsed_s", secs(ts.saturating_sub(start)))],
+                message: format!("{what}: {} packets from {src} to {to}", w.n),
             })
         });
     }
