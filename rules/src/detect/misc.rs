@@ -1,7 +1,7 @@
 //! brute_force, dns_tunnel and blocklist.
 
 use super::{
-    CountWin, Detector, Distinct, Ev, Fire, Key, Out, PacketCtx, Tracker, Window, secs, stat, tracker_common,
+    Counter, Detector, Distinct, Ev, Fire, Key, Out, PacketCtx, Tracker, Window, secs, stat, tracker_common,
 };
 use crate::dns::{self, qtype};
 use crate::flow::FlowDir;
@@ -15,7 +15,7 @@ use std::net::IpAddr;
 /// scans and floods never count.
 #[derive(Debug)]
 pub(crate) struct BruteForce {
-    t: Tracker<CountWin>,
+    t: Tracker<Counter>,
     track: Track,
     min: u64,
     ports: Vec<u16>,
@@ -26,7 +26,7 @@ impl BruteForce {
         let mut ports = rule.ports("ports").to_vec();
         ports.sort_unstable();
         BruteForce {
-            t: Tracker::new(rule, max_keys, |_| CountWin::default()),
+            t: Tracker::new(rule, max_keys, |_| Counter::default()),
             track: rule.track,
             min: rule.int("min_connections"),
             ports,
@@ -279,13 +279,8 @@ impl Detector for Blocklist {
         if !(s || d || p) {
             return;
         }
-        let (sp, dp) = ports.unwrap_or((0, 0));
-        let key = match self.track {
-            Track::BySrc => Key::Ip(src),
-            Track::ByDst => Key::Ip(dst),
-            Track::ByPair => Key::Pair(src, dst),
-            Track::ByFlow => Key::Flow(net.proto, src, sp, dst, dp),
-        };
+        let dp = ports.map_or(0, |p| p.1);
+        let key = Key::tracked(self.track, net.proto, src, dst, ports.unwrap_or((0, 0)));
         let (min, ts) = (self.min, cx.ts);
         let ev = Ev { src: Some(src), dst: Some(dst), port: ports.map(|p| p.1) };
         self.t.event(key, ts, ev, out, |w, start| {

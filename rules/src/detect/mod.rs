@@ -89,6 +89,26 @@ pub(crate) enum Key {
     Domain(IpAddr, u64),
 }
 
+impl Key {
+    /// The key of a packet's (src, dst, ports) under `track`, for detectors that offer every
+    /// track (blocklist, signature).
+    pub fn tracked(
+        track: crate::ruleset::Track,
+        proto: u8,
+        src: IpAddr,
+        dst: IpAddr,
+        ports: (u16, u16),
+    ) -> Key {
+        use crate::ruleset::Track;
+        match track {
+            Track::BySrc => Key::Ip(src),
+            Track::ByDst => Key::Ip(dst),
+            Track::ByPair => Key::Pair(src, dst),
+            Track::ByFlow => Key::Flow(proto, src, ports.0, dst, ports.1),
+        }
+    }
+}
+
 /// Alert ids and the sink, shared by all detectors of one engine.
 pub(crate) struct Out<'s> {
     pub next_id: &'s mut u64,
@@ -347,11 +367,11 @@ pub(crate) trait Window: std::fmt::Debug {
 
 /// A window that only counts events (connections, matching packets).
 #[derive(Debug, Default)]
-pub(crate) struct CountWin {
+pub(crate) struct Counter {
     pub n: u64,
 }
 
-impl Window for CountWin {
+impl Window for Counter {
     fn reset(&mut self) {
         self.n = 0;
     }

@@ -4,7 +4,7 @@
 //! Only the captured payload is searched: a pcap usually has all of it, a recording the first
 //! bytes of each packet up to the snaplen (the header records of `netrec record`).
 
-use super::{CountWin, Detector, Ev, Fire, Key, Out, PacketCtx, Tracker, secs, stat, tracker_common};
+use super::{Counter, Detector, Ev, Fire, Key, Out, PacketCtx, Tracker, secs, stat, tracker_common};
 use crate::netlist::NetSet;
 use crate::ruleset::{Rule, Track};
 use memchr::memmem::Finder;
@@ -21,7 +21,7 @@ enum Proto {
 
 #[derive(Debug)]
 pub(crate) struct Signature {
-    t: Tracker<CountWin>,
+    t: Tracker<Counter>,
     track: Track,
     proto: Proto,
     src_nets: NetSet,
@@ -50,7 +50,7 @@ impl Signature {
             .map(|p| Finder::new(&if nocase { p.to_ascii_lowercase() } else { p.clone() }).into_owned())
             .collect();
         Signature {
-            t: Tracker::new(rule, max_keys, |_| CountWin::default()),
+            t: Tracker::new(rule, max_keys, |_| Counter::default()),
             track: rule.track,
             proto: match rule.text("proto") {
                 "tcp" => Proto::Tcp,
@@ -125,13 +125,8 @@ impl Detector for Signature {
             return;
         }
         let (src, dst) = (net.src, net.dst);
-        let (sp, dp) = ports.unwrap_or((0, 0));
-        let key = match self.track {
-            Track::BySrc => Key::Ip(src),
-            Track::ByDst => Key::Ip(dst),
-            Track::ByPair => Key::Pair(src, dst),
-            Track::ByFlow => Key::Flow(net.proto, src, sp, dst, dp),
-        };
+        let dp = ports.map_or(0, |p| p.1);
+        let key = Key::tracked(self.track, net.proto, src, dst, ports.unwrap_or((0, 0)));
         let (min, ts) = (self.min, cx.ts);
         let what = if self.message.is_empty() { "signature matched" } else { self.message.as_str() };
         let ev = Ev { src: Some(src), dst: Some(dst), port: ports.map(|p| p.1) };
