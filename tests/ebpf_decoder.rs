@@ -3,6 +3,8 @@
 //! BPF_PROG_TEST_RUN; the flow key, TCP flags and payload bytes the kernel counted, and the header
 //! record it queued, must equal what `netrec_format::decode` says about the same bytes.
 
+#[path = "../format/tests/decode_builder.rs"]
+mod builder;
 mod common;
 
 use common::netns::require_root;
@@ -63,7 +65,11 @@ fn expected(frame: &[u8]) -> Option<Expected> {
         return None;
     }
     let net = d.net?;
-    if d.tunnel.is_some() || d.mpls_labels > 0 || d.vlan_count > 2 || d.anomalies.any_malformed() {
+    // MPLS: the kernel follows up to 4 labels to IPv4/IPv6, not a pseudowire's inner Ethernet
+    // (then `ethertype` is the inner frame's, not the label stack's).
+    let mpls_outside =
+        d.mpls_labels > 4 || (d.mpls_labels > 0 && !matches!(d.ethertype, Some(0x8847 | 0x8848)));
+    if d.tunnel.is_some() || mpls_outside || d.vlan_count > 2 || d.anomalies.any_malformed() {
         return None;
     }
     let version = if net.src.is_ipv4() { 4 } else { 6 };
@@ -82,6 +88,44 @@ fn expected(frame: &[u8]) -> Option<Expected> {
     Some((mapped(net.src), mapped(net.dst), sp, dp, net.proto, version, flags, payload))
 }
 
+/// Runs one frame through the classifier (or, one in three, the XDP program) and compares the
+/// header record and the flow entry with the user-space decoder. True when the key and counters
+/// were compared, false when the frame is outside the kernel parser (record compared only).
+fn check_frame(probe: &mut KernelProbe, frame: &[u8], n: usize, what: &str) -> bool {
+    let program = if n.is_multiple_of(3) { TestProgram::Xdp } else { TestProgram::TcIngress };
+    let what = format!("{what} ({program:?})");
+    let rc = probe.test_run(program, frame).expect("BPF_PROG_TEST_RUN");
+    // TC_ACT_UNSPEC (-1) or XDP_PASS (2): never alters or drops traffic.
+    let pass = if program == TestProgram::Xdp { 2 } else { u32::MAX };
+    assert_eq!(rc, pass, "{what}: return code");
+
+    // The header record: first SNAPLEN bytes, wire length, ifindex of the test device.
+    let mut recs = Vec::new();
+    probe.drain_ring(|b| recs.push(netrec_recorder::packet_from_ring(b, 0).expect("ring record")));
+    assert_eq!(recs.len(), 1, "{what}: one ring record");
+    let r = &recs[0];
+    let cap = frame.len().min(SNAPLEN as usize);
+    assert_eq!(r.data, frame[..cap], "{what}: recorded bytes");
+    assert_eq!(r.wire_len as usize, frame.len(), "{what}: wire length");
+
+    let flows = probe.read_flows(Some(u64::MAX));
+    let Some((src, dst, sp, dp, proto, version, flags, payload)) = expected(frame) else { return false };
+    assert_eq!(flows.len(), 1, "{what}: one flow entry");
+    let (k, c) = (flows[0].key, flows[0].counters);
+    assert_eq!(
+        (k.src, k.dst, k.src_port, k.dst_port, k.proto, k.ip_version),
+        (src, dst, sp, dp, proto, version),
+        "{what}: flow key"
+    );
+    assert_eq!(k.ifindex, r.iface, "{what}: key and record name the same interface");
+    assert_eq!((c.packets, c.bytes), (1, frame.len() as u64), "{what}: counters");
+    assert_eq!(c.tcp_flags, flags, "{what}: TCP flags");
+    if let Some(payload) = payload {
+        assert_eq!(c.payload_bytes, payload, "{what}: payload bytes");
+    }
+    true
+}
+
 #[test]
 fn kernel_and_user_space_decoders_agree_on_every_fixture_frame() {
     if !require_root("kernel_and_user_space_decoders_agree_on_every_fixture_frame") {
@@ -95,6 +139,10 @@ fn kernel_and_user_space_decoders_agree_on_every_fixture_frame() {
         .collect();
     dir.sort();
     let (mut compared, mut records, mut outside) = (0u64, 0u64, 0u64);
+    let mut tally = |agreed: bool| {
+        records += 1;
+        if agreed { compared += 1 } else { outside += 1 }
+    };
     for path in &dir {
         let mut src = CaptureSource::open(path).expect("fixture opens");
         let mut n = 0;
@@ -104,45 +152,30 @@ fn kernel_and_user_space_decoders_agree_on_every_fixture_frame() {
                 continue;
             }
             n += 1;
-            let frame = p.data.to_vec();
-            let program = if n % 3 == 0 { TestProgram::Xdp } else { TestProgram::TcIngress };
-            let what = format!("{} frame {n} ({program:?})", path.display());
-            let rc = probe.test_run(program, &frame).expect("BPF_PROG_TEST_RUN");
-            // TC_ACT_UNSPEC (-1) or XDP_PASS (2): never alters or drops traffic.
-            let pass = if program == TestProgram::Xdp { 2 } else { u32::MAX };
-            assert_eq!(rc, pass, "{what}: return code");
-
-            // The header record: first SNAPLEN bytes, wire length, ifindex of the test device.
-            let mut recs = Vec::new();
-            probe.drain_ring(|b| recs.push(netrec_recorder::packet_from_ring(b, 0).expect("ring record")));
-            assert_eq!(recs.len(), 1, "{what}: one ring record");
-            let r = &recs[0];
-            let cap = frame.len().min(SNAPLEN as usize);
-            assert_eq!(r.data, frame[..cap], "{what}: recorded bytes");
-            assert_eq!(r.wire_len as usize, frame.len(), "{what}: wire length");
-            records += 1;
-
-            let flows = probe.read_flows(Some(u64::MAX));
-            match expected(&frame) {
-                Some((src, dst, sp, dp, proto, version, flags, payload)) => {
-                    assert_eq!(flows.len(), 1, "{what}: one flow entry");
-                    let (k, c) = (flows[0].key, flows[0].counters);
-                    assert_eq!(
-                        (k.src, k.dst, k.src_port, k.dst_port, k.proto, k.ip_version),
-                        (src, dst, sp, dp, proto, version),
-                        "{what}: flow key"
-                    );
-                    assert_eq!(k.ifindex, r.iface, "{what}: key and record name the same interface");
-                    assert_eq!((c.packets, c.bytes), (1, frame.len() as u64), "{what}: counters");
-                    assert_eq!(c.tcp_flags, flags, "{what}: TCP flags");
-                    if let Some(payload) = payload {
-                        assert_eq!(c.payload_bytes, payload, "{what}: payload bytes");
-                    }
-                    compared += 1;
-                }
-                None => outside += 1,
-            }
+            let what = format!("{} frame {n}", path.display());
+            tally(check_frame(&mut probe, p.data, n, &what));
         }
+    }
+    // The decoder's corpus (VLAN stacks, IPv6, fragments, tunnels, 802.3) and MPLS stacks of 1 to
+    // 5 labels: those of at most 4 over IP are keyed on the inner packet by the kernel too.
+    let syn = builder::ipv4([10, 1, 0, 1], [10, 1, 0, 2], 6, &builder::tcp(4000, 80, 0x02, 1, 0, &[], b""));
+    let mut extra: Vec<(String, Vec<u8>, Option<bool>)> = builder::corpus()
+        .into_iter()
+        .filter(|(lt, f)| *lt == LinkType::ETHERNET && f.len() >= 14)
+        .enumerate()
+        .map(|(i, (_, f))| (format!("corpus frame {i}"), f, None))
+        .collect();
+    for labels in 1..=5u32 {
+        let stack: Vec<u32> = (0..labels).map(|l| 16 + l).collect();
+        let f = builder::eth_vlans(&[5], 0x8847, &builder::mpls(&stack, &syn));
+        extra.push((format!("MPLS, {labels} labels"), f, Some(labels <= 4)));
+    }
+    for (k, (what, frame, must_agree)) in extra.into_iter().enumerate() {
+        let agreed = check_frame(&mut probe, &frame, k, &what);
+        if let Some(m) = must_agree {
+            assert_eq!(agreed, m, "{what}: keyed by the kernel (true) or left to user space (false)");
+        }
+        tally(agreed);
     }
     eprintln!(
         "{compared} frames agreed on key and counters, {records} header records, {outside} outside the kernel parser"

@@ -176,7 +176,8 @@ fn observe<C: Packet>(ctx: &C, direction: u8) {
     }
 }
 
-/// Parse Ethernet (+2 VLAN tags), IPv4/IPv6, TCP/UDP/ICMP into a flow key and the TCP flags.
+/// Parse Ethernet (+2 VLAN tags, + an MPLS stack of up to 4 labels), IPv4/IPv6, TCP/UDP/ICMP into
+/// a flow key and the TCP flags.
 #[inline(always)]
 fn parse<C: Packet>(ctx: &C) -> Option<(FlowKey, u8, u32)> {
     let mut off = 12usize;
@@ -190,6 +191,26 @@ fn parse<C: Packet>(ctx: &C) -> Option<(FlowKey, u8, u32)> {
             ethertype = be16_at(ctx, off + 2)?;
             off += 4;
         }
+    }
+    // An MPLS label stack (up to 4 entries, as user space would count them): skip to the
+    // bottom of stack; IPv4/IPv6 by the first nibble after it. Deeper stacks and pseudowires
+    // (nibble 0: an Ethernet frame) are left to user space, which decodes the header record.
+    if ethertype == 0x8847 || ethertype == 0x8848 {
+        let mut bottom = false;
+        let mut labels = 0;
+        while labels < 4 && !bottom {
+            bottom = u8_at(ctx, off + 2)? & 1 != 0;
+            off += 4;
+            labels += 1;
+        }
+        if !bottom {
+            return None;
+        }
+        ethertype = match u8_at(ctx, off)? >> 4 {
+            4 => 0x0800,
+            6 => 0x86dd,
+            _ => return None,
+        };
     }
     let mut key = FlowKey { ifindex: ctx.ifindex(), ..FlowKey::default() };
     let l4: usize;
