@@ -60,8 +60,17 @@ type Expected = ([u8; 16], [u8; 16], u16, u16, u8, u8, u8, Option<u64>);
 /// headers, malformed headers), where only the header record is compared.
 fn expected(frame: &[u8]) -> Option<Expected> {
     let d = decode(LinkType::ETHERNET, frame, frame.len() as u32);
-    // 802.3 + LLC/SNAP frames: the kernel dispatches on Ethernet II types only.
-    if u16::from_be_bytes([frame[12], frame[13]]) <= 1500 {
+    // The kernel dispatches on the Ethernet II type after at most two 802.1Q/802.1ad tags: 802.3
+    // + LLC/SNAP, 802.1ah (PBB), other TPIDs and anything else are outside it.
+    let be16 = |o: usize| frame.get(o..o + 2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    let (mut off, mut et) = (12, be16(12));
+    for _ in 0..2 {
+        if et == 0x8100 || et == 0x88a8 {
+            off += 4;
+            et = be16(off);
+        }
+    }
+    if !matches!(et, 0x0800 | 0x86dd | 0x8847 | 0x8848) {
         return None;
     }
     let net = d.net?;

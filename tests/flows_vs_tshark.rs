@@ -449,8 +449,8 @@ fn link_type_agrees(
 
 /// The conversations of `wifi_hdlc_and_llc_snap_conversations_agree_with_tshark` behind pf log
 /// headers (both lengths), PPI (802.11 with a flagged FCS, and Ethernet; without the alignment
-/// flag, which tshark does not honour for padded fields), Apple PKTAP, and the
-/// Prism and AVS monitor headers: netrec's flows equal tshark's conversations for each file, and
+/// flag, which tshark does not honour for padded fields), Apple PKTAP, the Prism and AVS monitor
+/// headers, and 802.1ah (PBB) in Ethernet: netrec's flows equal tshark's conversations for each file, and
 /// come back unchanged from imported segments.
 #[test]
 fn pflog_ppi_pktap_prism_and_avs_conversations_agree_with_tshark() {
@@ -481,6 +481,15 @@ fn pflog_ppi_pktap_prism_and_avs_conversations_agree_with_tshark() {
         ("pktap", 258, Box::new(|_, et, p| pktap(1, 1, &eth(et, p)))),
         ("prism", 119, Box::new(move |up, et, p| prism(false, &wifi(up, et, p)))),
         ("avs", 163, Box::new(move |up, et, p| avs(&wifi(up, et, p)))),
+        // 802.1ah MAC-in-MAC behind a B-VLAN, with a customer VLAN inside.
+        (
+            "pbb",
+            1,
+            Box::new(|_, et, p| {
+                let customer = cat(&[&[0x81, 0, 0, 7], &et.to_be_bytes(), p]);
+                eth_vlans(&[100], 0x88e7, &pbb(0x1234, &customer))
+            }),
+        ),
     ];
     for (name, lt, frame) in kinds {
         // The default snaplen (128, as the kernel recorder's) keeps less than the Prism header

@@ -359,6 +359,15 @@ pub fn teredo(auth: bool, origin: bool, ipv6: &[u8]) -> Vec<u8> {
     v
 }
 
+/// IEEE 802.1ah I-TAG payload (ethertype 0x88e7 comes before it): flags, 24-bit I-SID, the
+/// customer's MAC addresses, then `frame_rest` (the customer frame from its ethertype on).
+pub fn pbb(isid: u32, frame_rest: &[u8]) -> Vec<u8> {
+    let mut v = (isid & 0x00ff_ffff).to_be_bytes().to_vec();
+    v.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x0a, 0x02, 0, 0, 0, 0, 0x0b]);
+    v.extend_from_slice(frame_rest);
+    v
+}
+
 /// IPsec AH (RFC 4302) with a 12-byte ICV (HMAC-96), then `payload` of protocol `next`.
 pub fn ah(next: u8, spi: u32, payload: &[u8]) -> Vec<u8> {
     let mut v = vec![next, 4, 0, 0];
@@ -516,6 +525,7 @@ pub fn corpus() -> Vec<(LinkType, Vec<u8>)> {
         (L::ETHERNET, eth(0x0800, &ipv4(a, b, 17, &udp(40000, 3544, &teredo(true, true, &t6))))),
         (L::RAW, ipv4(a, b, 47, &pptp(7, Some(1), Some(0), &cat(&[&[0xff, 0x03, 0, 0x21], &u4])))),
         (L::RAW, ipv4(a, b, 51, &ah(6, 9, &syn))),
+        (L::ETHERNET, eth_vlans(&[100], 0x88e7, &pbb(0x1234, &cat(&[&[0x81, 0, 0, 7, 0x08, 0], &t4])))),
         (L::PFLOG, pflog(61, 2, &t4)),
         (L::PFLOG, pflog(100, 24, &t6)),
         (

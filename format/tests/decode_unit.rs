@@ -1107,3 +1107,41 @@ fn ipv4_ah_is_read_through_like_ipv6s() {
     let d = dec(LinkType::RAW, &frag);
     assert_eq!((d.net.unwrap().proto, d.ports()), (51, None));
 }
+
+#[test]
+fn pbb_carries_the_customer_frame() {
+    let u = ipv4(A, B, 17, &udp(7, 8, b"c"));
+    // B-VLAN 100 (recorded), I-TAG, customer VLAN 7 (the customer's: not recorded).
+    let f = eth_vlans(&[100], 0x88e7, &pbb(0x1234, &cat(&[&[0x81, 0, 0, 7, 0x08, 0], &u])));
+    let d = dec(LinkType::ETHERNET, &f);
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    assert_eq!((d.vlan(), d.vlan_count, d.ethertype), (100, 1, Some(0x0800)));
+    assert_eq!((d.net.unwrap().offset, d.ports()), (14 + 4 + 16 + 4 + 2, Some((7, 8))));
+    // Cut inside the I-TAG or the customer addresses.
+    assert_eq!(anomalies(&dec(LinkType::ETHERNET, &f[..18 + 10])), ["truncated_link"]);
+}
+
+/// Pseudowires and 802.1ah frames nested thousands deep (a crafted 100 KB frame) stop at the
+/// nesting limit with `tunnel_too_deep`: no recursion per 20-odd bytes, no stack exhaustion.
+#[test]
+fn nested_pseudowires_and_pbb_stop_at_the_nesting_limit() {
+    let syn = ipv4(A, B, 6, &tcp(1, 2, tcp_flags::SYN, 1, 0, &[], b""));
+    let mut pw = eth(0x0800, &syn);
+    let mut bb = eth(0x0800, &syn);
+    for _ in 0..5000 {
+        pw = eth(0x8847, &mpls(&[16], &cat(&[&[0; 4], &pw])));
+        bb = eth(0x88e7, &pbb(1, &bb[12..]));
+    }
+    for f in [pw, bb] {
+        let d = decode(LinkType::ETHERNET, &f, f.len() as u32);
+        assert!(anomalies(&d).contains(&"tunnel_too_deep"), "{:?}", anomalies(&d));
+        assert!(d.net.is_none());
+    }
+    // Three levels are fine.
+    let mut pw = eth(0x0800, &syn);
+    for _ in 0..3 {
+        pw = eth(0x8847, &mpls(&[16], &cat(&[&[0; 4], &pw])));
+    }
+    let d = dec(LinkType::ETHERNET, &pw);
+    assert_eq!((anomalies(&d), d.ports()), (vec![], Some((1, 2))));
+}

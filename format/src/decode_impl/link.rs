@@ -12,6 +12,8 @@ const ETH_RARP: u16 = 0x8035;
 const ETH_PPPOE_SESSION: u16 = 0x8864;
 const ETH_MPLS_UNICAST: u16 = 0x8847;
 const ETH_MPLS_MULTICAST: u16 = 0x8848;
+/// IEEE 802.1ah provider backbone bridging (MAC-in-MAC) I-TAG.
+const ETH_PBB_ITAG: u16 = 0x88e7;
 const PPP_IPV4: u16 = 0x0021;
 const PPP_IPV6: u16 = 0x0057;
 /// PPP protocol numbers of MPLS (RFC 3032).
@@ -233,6 +235,13 @@ impl Cx<'_> {
             ETH_ARP | ETH_RARP => self.arp(off),
             ETH_PPPOE_SESSION => self.pppoe(off, end),
             ETH_MPLS_UNICAST | ETH_MPLS_MULTICAST => self.mpls(off, end),
+            // 802.1ah: a 4-byte I-TAG (flags, 24-bit I-SID), then the customer's frame from its
+            // MAC addresses on. Like a pseudowire's, its VLAN tags are the customer's (not recorded).
+            ETH_PBB_ITAG => match get::<18>(self.data, off).filter(|_| off + 18 <= end) {
+                Some(h) if self.nest() => self.ethertype(be16([h[16], h[17]]), off + 18, end, false),
+                Some(_) => {}
+                None => self.flag(Anomaly::TruncatedLink),
+            },
             _ => {
                 self.flag(Anomaly::UnknownEthertype);
                 self.payload(off, end.saturating_sub(off));
@@ -368,7 +377,9 @@ impl Cx<'_> {
                         )
                     }) =>
             {
-                self.ethernet(off + 4, end, false)
+                if self.nest() {
+                    self.ethernet(off + 4, end, false)
+                }
             }
             Some(_) => {
                 self.flag(Anomaly::UnknownEthertype);

@@ -44,6 +44,18 @@ impl Cx<'_> {
         self.d.anomalies.set(a);
     }
 
+    /// Enter one more level of encapsulation (tunnel, pseudowire, 802.1ah): false, with
+    /// `tunnel_too_deep`, past `MAX_TUNNEL_DEPTH`. Every nesting path goes through it, so a
+    /// crafted frame cannot recurse once per 20-odd bytes and exhaust the stack.
+    fn nest(&mut self) -> bool {
+        if self.depth >= MAX_TUNNEL_DEPTH {
+            self.flag(Anomaly::TunnelTooDeep);
+            return false;
+        }
+        self.depth += 1;
+        true
+    }
+
     /// Record the bytes after the last decoded header as the payload.
     #[inline]
     fn payload(&mut self, off: usize, len: usize) {

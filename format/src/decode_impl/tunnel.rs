@@ -2,7 +2,7 @@
 //! outer one. A malformed tunnel header sets `BadTunnel` and leaves the outer packet as
 //! decoded; a tunnel payload type netrec does not follow leaves it too, silently.
 
-use super::{Cx, MAX_TUNNEL_DEPTH, be16, get};
+use super::{Cx, be16, get};
 use crate::decode::*;
 use crate::model::{Tunnel, TunnelKind};
 
@@ -327,12 +327,10 @@ impl Cx<'_> {
             self.flag(Anomaly::BadTunnel);
             return;
         }
-        if self.depth >= MAX_TUNNEL_DEPTH {
-            self.flag(Anomaly::TunnelTooDeep);
+        let Some(outer) = self.d.net else { return };
+        if !self.nest() {
             return;
         }
-        let Some(outer) = self.d.net else { return };
-        self.depth += 1;
         if self.d.tunnel.is_none() {
             self.d.tunnel = Some(Tunnel { kind, id, outer_src: outer.src, outer_dst: outer.dst });
         }
