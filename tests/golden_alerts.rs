@@ -388,3 +388,34 @@ fn signature_rule_counts_the_packets_tshark_finds() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(run(&segs), alerts, "alerts of the imported recording");
 }
+
+/// `netrec flows` past its in-memory limit (forced down to 5000 of the fixtures' 44649 records: 9 runs) spills sorted runs and
+/// merges them: for every sort and format the bytes equal the in-memory sort's, and the spill
+/// directory is gone afterwards.
+#[test]
+fn flows_sorted_in_bounded_memory_equal_the_in_memory_sort() {
+    let input = fixture("pcap");
+    for sort in ["start", "bytes", "packets"] {
+        for format in ["jsonl", "csv", "table"] {
+            let args = ["flows", s(&input), "--sort", sort, "--format", format];
+            let whole = netrec(&args);
+            assert_eq!(code(&whole), 0, "{}", stderr(&whole));
+            let tmp = tempfile::tempdir().unwrap();
+            let o = std::process::Command::new(env!("CARGO_BIN_EXE_netrec"))
+                .args(args)
+                .env("NETREC_FLOWS_SORT_RECORDS", "5000")
+                .env("TMPDIR", tmp.path())
+                .output()
+                .unwrap();
+            assert_eq!(code(&o), 0, "{}", stderr(&o));
+            assert!(o.stdout.len() > 10_000, "{sort} {format}: {} bytes", o.stdout.len());
+            assert!(
+                o.stdout == whole.stdout,
+                "{sort} {format}: spilled output differs from the in-memory sort"
+            );
+            assert_eq!(stderr(&o), stderr(&whole), "{sort} {format}: summary");
+            let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+            assert!(left.is_empty(), "{sort} {format}: spill files left: {left:?}");
+        }
+    }
+}

@@ -31,7 +31,7 @@ pub struct AlertsArgs {
 
 pub fn run(args: AlertsArgs) -> anyhow::Result<ExitCode> {
     let rules = load_rules(&args.rules)?;
-    let c = collect_into(&args.inputs, &rules, false)?;
+    let c = collect_into(&args.inputs, &rules, None)?;
     let alerts = &c.sink.alerts;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());

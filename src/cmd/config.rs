@@ -136,7 +136,8 @@ pub fn deliver_inputs(
     if inputs.is_empty() {
         return Ok(print_reports(&SinkSet::finish_shared(sinks, cfg.shutdown_timeout)));
     }
-    let collected = super::flows::collect(inputs, rules)?;
+    // Alerts only: the flow records would only cost memory.
+    let collected = super::flows::collect_into(inputs, rules, None)?;
     let alerts: &[Alert] = &collected.sink.alerts;
     for a in alerts {
         sinks.send(AlertEvent { update: false, alert: a.clone() });

@@ -1,5 +1,6 @@
 //! `netrec flows`: the flow table of captures and segments.
 
+use super::flowsort::FlowSorter;
 use anyhow::Context as _;
 use netrec_analyzer::pipeline::{self, Input, ReplayStats};
 use netrec_format::{FlowRecord, proto_name};
@@ -16,13 +17,14 @@ pub enum FlowFormat {
     Csv,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum FlowSort {
     /// Most bytes first.
     Bytes,
     /// Most packets first.
     Packets,
     /// Earliest first (then by emission order).
+    #[default]
     Start,
 }
 
@@ -39,22 +41,20 @@ pub struct FlowsArgs {
 
 /// Outcome of replaying several inputs: per-input failures are reported and counted, the rest go on.
 pub struct Collected {
+    /// The alerts (flows are in `flows`).
     pub sink: VecSink,
+    /// The flow records, when asked for, sorted in bounded memory.
+    pub flows: Option<FlowSorter>,
     pub stats: ReplayStats,
     pub failed_inputs: usize,
     pub inputs: usize,
-}
-
-/// Replay every input through its own engine (inputs are independent captures).
-pub fn collect(inputs: &[PathBuf], rules: &RuleSet) -> anyhow::Result<Collected> {
-    collect_into(inputs, rules, true)
 }
 
 /// Keeps alerts, and flows only when asked (`alerts` prints none: a flood's million flow
 /// records would only cost memory).
 struct KeepSink {
     inner: VecSink,
-    flows: bool,
+    flows: Option<FlowSorter>,
 }
 
 impl EngineSink for KeepSink {
@@ -65,16 +65,21 @@ impl EngineSink for KeepSink {
         self.inner.alert_update(alert)
     }
     fn flow(&mut self, flow: FlowRecord) {
-        if self.flows {
-            self.inner.flow(flow)
+        if let Some(s) = self.flows.as_mut() {
+            s.push(flow)
         }
     }
 }
 
-/// [`collect`], keeping flow records only when `keep_flows`.
-pub fn collect_into(inputs: &[PathBuf], rules: &RuleSet, keep_flows: bool) -> anyhow::Result<Collected> {
+/// Replay every input through its own engine (inputs are independent captures), keeping the
+/// alerts, and the flow records (sorted by `flows`) only when asked.
+pub fn collect_into(
+    inputs: &[PathBuf],
+    rules: &RuleSet,
+    flows: Option<FlowSort>,
+) -> anyhow::Result<Collected> {
     let paths = pipeline::expand_inputs(inputs)?;
-    let mut sink = KeepSink { inner: VecSink::default(), flows: keep_flows };
+    let mut sink = KeepSink { inner: VecSink::default(), flows: flows.map(FlowSorter::new) };
     let mut total = ReplayStats::default();
     let mut failed = 0;
     // Consecutive segment files of one directory are one recording (rotated): one stream, so
@@ -108,7 +113,13 @@ pub fn collect_into(inputs: &[PathBuf], rules: &RuleSet, keep_flows: bool) -> an
         }
         merge_stats(&mut total, &stats);
     }
-    Ok(Collected { sink: sink.inner, stats: total, failed_inputs: failed, inputs: paths.len() })
+    Ok(Collected {
+        sink: sink.inner,
+        flows: sink.flows,
+        stats: total,
+        failed_inputs: failed,
+        inputs: paths.len(),
+    })
 }
 
 fn merge_stats(total: &mut ReplayStats, s: &ReplayStats) {
@@ -133,66 +144,62 @@ pub fn exit_code(c: &Collected) -> ExitCode {
 }
 
 pub fn run(args: FlowsArgs) -> anyhow::Result<ExitCode> {
-    let mut c = collect(&args.inputs, &RuleSet::default())?;
-    // Taken, not cloned: a flood capture has a million flows.
-    let mut flows = std::mem::take(&mut c.sink.flows);
-    sort_flows(&mut flows, args.sort);
+    let mut c = collect_into(&args.inputs, &RuleSet::default(), Some(args.sort))?;
+    let sorter = c.flows.take().unwrap_or_else(|| FlowSorter::new(args.sort));
+    let count = sorter.len();
+    // Streamed for jsonl and csv: past `flowsort`'s memory limit the records come from its runs.
+    let mut flows = sorter.finish()?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let mut line = String::with_capacity(512);
     match args.format {
         FlowFormat::Jsonl => {
             // Written from the record: the same bytes as `flow_json`, no `Value` per flow.
-            let mut line = String::with_capacity(512);
-            for f in &flows {
+            for f in flows {
                 line.clear();
-                write_flow_json(&mut line, f);
+                write_flow_json(&mut line, &f?);
                 line.push('\n');
                 out.write_all(line.as_bytes()).context("write")?;
             }
         }
-        FlowFormat::Csv => write_csv(&mut out, &flows).context("write")?,
-        FlowFormat::Table => out.write_all(table(&flows).as_bytes()).context("write")?,
+        FlowFormat::Csv => {
+            writeln!(out, "{CSV_HEADER}").context("write")?;
+            for f in flows {
+                line.clear();
+                csv_line(&mut line, &f?);
+                out.write_all(line.as_bytes()).context("write")?;
+            }
+        }
+        FlowFormat::Table => {
+            let all = flows.by_ref().collect::<anyhow::Result<Vec<_>>>()?;
+            out.write_all(table(&all).as_bytes()).context("write")?;
+        }
     }
     out.flush().context("write")?;
     eprintln!(
         "netrec: {} packets, {} flows, {} decode anomalies, {} packets of unsupported link types, {} warnings",
-        c.stats.packets,
-        flows.len(),
-        c.stats.decode_anomalies,
-        c.stats.unsupported_link,
-        c.stats.warning_count
+        c.stats.packets, count, c.stats.decode_anomalies, c.stats.unsupported_link, c.stats.warning_count
     );
     Ok(exit_code(&c))
 }
 
-pub fn sort_flows(flows: &mut [FlowRecord], sort: FlowSort) {
-    match sort {
-        // Stable sorts keep the engine's deterministic emission order among equals.
-        FlowSort::Start => flows.sort_by_key(|f| f.first_ts),
-        FlowSort::Bytes => flows.sort_by_key(|f| std::cmp::Reverse(f.fwd.bytes + f.rev.bytes)),
-        FlowSort::Packets => flows.sort_by_key(|f| std::cmp::Reverse(f.fwd.packets + f.rev.packets)),
-    }
-}
-
 const CSV_HEADER: &str = "proto,src_ip,src_port,dst_ip,dst_port,packets,bytes,fwd_packets,fwd_bytes,rev_packets,rev_bytes,first_ts,last_ts,tcp_state,rtt_ms,retransmissions,vlan,tunnel,end";
 
-/// One CSV line per flow, the columns of `CSV_HEADER` with `flow_json`'s values (null empty, a
+/// The CSV line of one flow: the columns of `CSV_HEADER` with `flow_json`'s values (null empty, a
 /// tunnel as `kind:id`), written directly: no JSON object per flow.
-fn write_csv(out: &mut impl std::io::Write, flows: &[FlowRecord]) -> std::io::Result<()> {
+fn csv_line(line: &mut String, f: &FlowRecord) {
     use netrec_format::text::{push_ip, push_ts, push_u64};
-    writeln!(out, "{CSV_HEADER}")?;
-    let mut line = String::with_capacity(256);
-    for f in flows {
+    {
         let k = &f.key;
         let (fw, rv) = (&f.fwd, &f.rev);
         line.clear();
         line.push_str(&proto_name(k.proto));
         line.push(',');
-        push_ip(&mut line, &k.src_ip);
+        push_ip(line, &k.src_ip);
         line.push(',');
-        push_u64(&mut line, u64::from(k.src_port));
+        push_u64(line, u64::from(k.src_port));
         line.push(',');
-        push_ip(&mut line, &k.dst_ip);
+        push_ip(line, &k.dst_ip);
         for v in [
             u64::from(k.dst_port),
             fw.packets + rv.packets,
@@ -203,12 +210,12 @@ fn write_csv(out: &mut impl std::io::Write, flows: &[FlowRecord]) -> std::io::Re
             rv.bytes,
         ] {
             line.push(',');
-            push_u64(&mut line, v);
+            push_u64(line, v);
         }
         line.push(',');
-        push_ts(&mut line, f.first_ts.nanos());
+        push_ts(line, f.first_ts.nanos());
         line.push(',');
-        push_ts(&mut line, f.last_ts.nanos());
+        push_ts(line, f.last_ts.nanos());
         line.push(',');
         if f.tcp_state != netrec_format::TcpState::None {
             line.push_str(f.tcp_state.as_str());
@@ -219,23 +226,21 @@ fn write_csv(out: &mut impl std::io::Write, flows: &[FlowRecord]) -> std::io::Re
             line.push_str(&serde_json::to_string(&(ns as f64 / 1e6)).unwrap_or_default());
         }
         line.push(',');
-        push_u64(&mut line, fw.retransmissions + rv.retransmissions);
+        push_u64(line, fw.retransmissions + rv.retransmissions);
         line.push(',');
         if k.vlan != 0 {
-            push_u64(&mut line, u64::from(k.vlan));
+            push_u64(line, u64::from(k.vlan));
         }
         line.push(',');
         if let Some(t) = &f.tunnel {
             line.push_str(t.kind.as_str());
             line.push(':');
-            push_u64(&mut line, u64::from(t.id));
+            push_u64(line, u64::from(t.id));
         }
         line.push(',');
         line.push_str(netrec_rules::flow::end_str(f.end));
         line.push('\n');
-        out.write_all(line.as_bytes())?;
     }
-    Ok(())
 }
 
 fn table(flows: &[FlowRecord]) -> String {
@@ -327,13 +332,19 @@ mod tests {
             assert!(shared.join(name).exists(), "{} missing", shared.join(name).display());
             inputs.push(shared.join(name));
         }
-        let c = collect(&inputs, &RuleSet::default()).unwrap();
-        let flows = &c.sink.flows;
+        let c = collect_into(&inputs, &RuleSet::default(), Some(FlowSort::Start)).unwrap();
+        let flows: Vec<FlowRecord> =
+            c.flows.unwrap().finish().unwrap().collect::<anyhow::Result<_>>().unwrap();
+        let flows = &flows;
         assert!(flows.len() > 1000, "{} flows", flows.len());
         assert!(flows.iter().any(|f| f.rtt_ns().is_some()) && flows.iter().any(|f| f.key.vlan != 0));
         assert!(flows.iter().any(|f| f.tunnel.is_some()), "no tunnel flow");
-        let mut got = Vec::new();
-        write_csv(&mut got, flows).unwrap();
-        assert_eq!(String::from_utf8(got).unwrap(), csv_from_json(flows));
+        let mut got = format!("{CSV_HEADER}\n");
+        let mut line = String::new();
+        for f in flows {
+            csv_line(&mut line, f);
+            got.push_str(&line);
+        }
+        assert_eq!(got, csv_from_json(flows));
     }
 }

@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod config;
 pub mod export;
 pub mod flows;
+mod flowsort;
 pub mod import;
 pub mod record;
 pub mod report;
