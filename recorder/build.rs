@@ -23,6 +23,8 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     // A prebuilt object may be supplied (e.g. by a packager); otherwise build from source.
     let object = if let Some(obj) = std::env::var_os("NETREC_EBPF_OBJECT") {
+        // A rebuilt object must be embedded again even when the eBPF sources did not change.
+        println!("cargo::rerun-if-changed={}", PathBuf::from(&obj).display());
         PathBuf::from(obj)
     } else {
         let target_dir = out.join("ebpf-target");

@@ -60,12 +60,12 @@ type Expected = ([u8; 16], [u8; 16], u16, u16, u8, u8, u8, Option<u64>);
 /// headers, malformed headers), where only the header record is compared.
 fn expected(frame: &[u8]) -> Option<Expected> {
     let d = decode(LinkType::ETHERNET, frame, frame.len() as u32);
-    // The kernel dispatches on the Ethernet II type after at most two 802.1Q/802.1ad tags: 802.3
-    // + LLC/SNAP, 802.1ah (PBB), other TPIDs and anything else are outside it.
+    // The kernel dispatches on the Ethernet II type after at most two VLAN tags (TPID 0x8100,
+    // 0x88a8 or 0x9100): 802.3 + LLC/SNAP, 802.1ah (PBB) and anything else are outside it.
     let be16 = |o: usize| frame.get(o..o + 2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
     let (mut off, mut et) = (12, be16(12));
     for _ in 0..2 {
-        if et == 0x8100 || et == 0x88a8 {
+        if matches!(et, 0x8100 | 0x88a8 | 0x9100) {
             off += 4;
             et = be16(off);
         }
@@ -174,6 +174,8 @@ fn kernel_and_user_space_decoders_agree_on_every_fixture_frame() {
         .enumerate()
         .map(|(i, (_, f))| (format!("corpus frame {i}"), f, None))
         .collect();
+    let qinq = builder::eth_tags(&[(0x9100, 10), (0x8100, 20)], 0x0800, &syn);
+    extra.push(("QinQ with TPID 0x9100".into(), qinq, Some(true)));
     for labels in 1..=5u32 {
         let stack: Vec<u32> = (0..labels).map(|l| 16 + l).collect();
         let f = builder::eth_vlans(&[5], 0x8847, &builder::mpls(&stack, &syn));

@@ -588,3 +588,44 @@ fn ah_conversations_agree_with_tshark() {
     let Some(theirs) = tshark_conversations(&pcap) else { return };
     assert_eq!(theirs, ours, "tshark (left) and netrec (right) disagree");
 }
+
+/// VXLAN-GPE (UDP 4790) carrying IPv4 directly and Ethernet: the inner conversations, as tshark
+/// lists them (the outer UDP conversations on 4790 left out), tunnel kind `vxlan` with the VNI.
+#[test]
+fn vxlan_gpe_conversations_agree_with_tshark() {
+    use builder::*;
+    let (oa, ob) = ([192, 0, 2, 1], [192, 0, 2, 2]);
+    let (a, b) = ([10, 6, 0, 1], [10, 6, 0, 2]);
+    let inner = [
+        (1, ipv4(a, b, 6, &tcp(46000, 80, 0x02, 1, 0, &[], b""))),
+        (1, ipv4(b, a, 6, &tcp(80, 46000, 0x12, 9, 2, &[], b""))),
+        (3, eth(0x0800, &ipv4(a, b, 17, &udp(56000, 53, b"q")))),
+        (3, eth(0x0800, &ipv4(b, a, 17, &udp(53, 56000, b"answer")))),
+    ];
+    let frames: Vec<Vec<u8>> = inner
+        .iter()
+        .enumerate()
+        .map(|(i, (next, p))| {
+            let g = vxlan_gpe(0x77, *next, p);
+            let outer = if i % 2 == 0 {
+                ipv4(oa, ob, 17, &udp(41000, 4790, &g))
+            } else {
+                ipv4(ob, oa, 17, &udp(41001, 4790, &g))
+            };
+            eth(0x0800, &outer)
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("gpe.pcap");
+    write_pcap(&pcap, 1, &frames);
+    let ours = netrec_table(&pcap);
+    assert_eq!(ours.len(), 2, "netrec flows: {ours:?}");
+    let tunnels: Vec<serde_json::Value> = jsonl(&netrec(&["flows", "--format", "jsonl", s(&pcap)]))
+        .into_iter()
+        .map(|v| v["tunnel"].clone())
+        .collect();
+    assert!(tunnels.iter().all(|t| t["kind"] == "vxlan" && t["id"] == 0x77), "{tunnels:?}");
+    let Some(theirs) = tshark_conversations(&pcap) else { return };
+    let theirs: Table = theirs.into_iter().filter(|(k, _)| k.1.1 != 4790 && k.2.1 != 4790).collect();
+    assert_eq!(theirs, ours, "tshark (left) and netrec (right) disagree");
+}

@@ -182,6 +182,14 @@ pub fn vxlan(vni: u32, frame: &[u8]) -> Vec<u8> {
     h
 }
 
+/// VXLAN-GPE header (I and P flags) with next protocol `next` and VNI `vni`, then `payload`.
+pub fn vxlan_gpe(vni: u32, next: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x0c, 0, 0, next];
+    v.extend_from_slice(&(vni << 8).to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
 /// Geneve with `opt_words` 4-byte words of (opaque) options.
 pub fn geneve(vni: u32, ptype: u16, opt_words: u8, payload: &[u8]) -> Vec<u8> {
     let mut h = vec![opt_words & 0x3f, 0];
@@ -525,6 +533,7 @@ pub fn corpus() -> Vec<(LinkType, Vec<u8>)> {
         (L::ETHERNET, eth(0x0800, &ipv4(a, b, 17, &udp(40000, 3544, &teredo(true, true, &t6))))),
         (L::RAW, ipv4(a, b, 47, &pptp(7, Some(1), Some(0), &cat(&[&[0xff, 0x03, 0, 0x21], &u4])))),
         (L::RAW, ipv4(a, b, 51, &ah(6, 9, &syn))),
+        (L::ETHERNET, eth(0x0800, &ipv4(a, b, 17, &udp(1, 4790, &vxlan_gpe(7, 2, &t6))))),
         (L::ETHERNET, eth_vlans(&[100], 0x88e7, &pbb(0x1234, &cat(&[&[0x81, 0, 0, 7, 0x08, 0], &t4])))),
         (L::PFLOG, pflog(61, 2, &t4)),
         (L::PFLOG, pflog(100, 24, &t6)),

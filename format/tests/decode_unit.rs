@@ -1145,3 +1145,28 @@ fn nested_pseudowires_and_pbb_stop_at_the_nesting_limit() {
     let d = dec(LinkType::ETHERNET, &pw);
     assert_eq!((anomalies(&d), d.ports()), (vec![], Some((1, 2))));
 }
+
+#[test]
+fn vxlan_gpe_by_next_protocol() {
+    let syn = ipv4(A, B, 6, &tcp(1111, 443, tcp_flags::SYN, 1, 0, &[], b""));
+    let syn6 = ipv6(v6(1), v6(2), 6, &tcp(1111, 443, tcp_flags::SYN, 1, 0, &[], b""));
+    for (next, inner) in [(1, syn.clone()), (2, syn6), (3, eth(0x0800, &syn)), (5, mpls(&[20], &syn))] {
+        let d = dec(
+            LinkType::RAW,
+            &ipv4([192, 0, 2, 1], [192, 0, 2, 2], 17, &udp(40000, 4790, &vxlan_gpe(0x42, next, &inner))),
+        );
+        assert!(d.anomalies.is_empty(), "next {next}: {:?}", anomalies(&d));
+        let t = d.tunnel.expect("tunnel");
+        assert_eq!((t.kind.as_str(), t.id, d.ports()), ("vxlan", 0x42, Some((1111, 443))), "next {next}");
+    }
+    // NSH (4) is not followed; no I flag, a version, or a cut header: bad_tunnel.
+    let d = dec(LinkType::RAW, &ipv4(A, B, 17, &udp(40000, 4790, &vxlan_gpe(1, 4, &syn))));
+    assert_eq!((anomalies(&d), d.tunnel, d.ports()), (vec![], None, Some((40000, 4790))));
+    let mut no_i = vxlan_gpe(1, 1, &syn);
+    no_i[0] = 0x04;
+    let mut v1 = vxlan_gpe(1, 1, &syn);
+    v1[0] |= 0x10;
+    for g in [no_i, v1, vxlan_gpe(1, 1, &[])[..6].to_vec()] {
+        assert_eq!(anomalies(&dec(LinkType::RAW, &ipv4(A, B, 17, &udp(40000, 4790, &g)))), ["bad_tunnel"]);
+    }
+}

@@ -159,6 +159,11 @@ fn be16_at<C: Packet>(ctx: &C, off: usize) -> Option<u16> {
     ptr_at::<[u8; 2], C>(ctx, off).map(|p| u16::from_be_bytes(unsafe { *p }))
 }
 
+#[inline(always)]
+fn is_vlan_tpid(ethertype: u16) -> bool {
+    ethertype == 0x8100 || ethertype == 0x88a8 || ethertype == 0x9100
+}
+
 fn observe<C: Packet>(ctx: &C, direction: u8) {
     let now = unsafe { bpf_ktime_get_ns() };
     let len = ctx.len();
@@ -183,11 +188,12 @@ fn parse<C: Packet>(ctx: &C) -> Option<(FlowKey, u8, u32)> {
     let mut off = 12usize;
     let mut ethertype = be16_at(ctx, off)?;
     off += 2;
-    // Up to two 802.1Q / 802.1ad tags (unrolled: the verifier wants bounded loops).
-    if ethertype == 0x8100 || ethertype == 0x88a8 {
+    // Up to two 802.1Q / 802.1ad tags (and the pre-standard QinQ TPID 0x9100, as user space;
+    // unrolled: the verifier wants bounded loops).
+    if is_vlan_tpid(ethertype) {
         ethertype = be16_at(ctx, off + 2)?;
         off += 4;
-        if ethertype == 0x8100 || ethertype == 0x88a8 {
+        if is_vlan_tpid(ethertype) {
             ethertype = be16_at(ctx, off + 2)?;
             off += 4;
         }

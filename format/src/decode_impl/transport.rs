@@ -5,6 +5,7 @@ use super::{Cx, be16, get};
 use crate::decode::*;
 
 const VXLAN_PORT: u16 = 4789;
+const VXLAN_GPE_PORT: u16 = 4790;
 const GENEVE_PORT: u16 = 6081;
 const GTP_U_PORT: u16 = 2152;
 const L2TP_PORT: u16 = 1701;
@@ -84,6 +85,7 @@ impl Cx<'_> {
         }
         match u.dst_port {
             VXLAN_PORT => self.vxlan(off + 8, len - 8),
+            VXLAN_GPE_PORT => self.vxlan_gpe(off + 8, len - 8),
             GENEVE_PORT => self.geneve(off + 8, len - 8),
             GTP_U_PORT => self.gtp_u(off + 8, len - 8),
             // The responder may answer from another port, to the initiator's 1701.

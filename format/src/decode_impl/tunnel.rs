@@ -137,6 +137,27 @@ impl Cx<'_> {
         }
     }
 
+    /// VXLAN-GPE (draft-ietf-nvo3-vxlan-gpe) in a UDP payload at `off`, `len` bytes: VXLAN's
+    /// header with version 0 and, when the P flag is set, a next-protocol byte (1 IPv4, 2 IPv6,
+    /// 3 Ethernet, 5 MPLS; NSH and others are not followed); without P, Ethernet as VXLAN. The
+    /// tunnel is reported as `vxlan` with its VNI.
+    pub(super) fn vxlan_gpe(&mut self, off: usize, len: usize) {
+        let Some(h) = get::<8>(self.data, off).filter(|h| h[0] & 0x08 != 0 && h[0] & 0x30 == 0 && len >= 8)
+        else {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        };
+        let vni = u32::from_be_bytes([0, h[4], h[5], h[6]]);
+        let inner = match (h[0] & 0x04 != 0).then_some(h[3]) {
+            None | Some(3) => Inner::Ethernet,
+            Some(1) => Inner::Ipv4,
+            Some(2) => Inner::Ipv6,
+            Some(5) => Inner::Mpls,
+            Some(_) => return,
+        };
+        self.decap(TunnelKind::Vxlan, vni, off + 8, off + len, inner);
+    }
+
     /// Geneve (RFC 8926) in a UDP payload at `off`, `len` bytes.
     pub(super) fn geneve(&mut self, off: usize, len: usize) {
         let Some(h) = get::<8>(self.data, off).filter(|h| h[0] >> 6 == 0) else {
