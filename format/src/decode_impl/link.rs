@@ -42,8 +42,8 @@ impl Cx<'_> {
         }
     }
 
-    /// The link types that can also follow another header (PPI, PKTAP name one): never one of
-    /// those two, so a lying header cannot recurse.
+    /// The link types that can also follow another header (PPI, PKTAP name one). PPI and PKTAP
+    /// are not among them (`unsupported_link_type` there), so a lying header cannot recurse.
     fn link_at(&mut self, lt: LinkType, off: usize, end: usize) {
         match lt {
             LinkType::ETHERNET => self.ethernet(off, end, true),
@@ -107,10 +107,7 @@ impl Cx<'_> {
                 p = p.next_multiple_of(4); // 32-bit aligned fields
             }
         }
-        match LinkType(dlt) {
-            LinkType::PPI | LinkType::PKTAP => self.flag(Anomaly::UnsupportedLinkType),
-            lt => self.link_at(lt, len, end),
-        }
+        self.link_at(LinkType(dlt), len, end);
     }
 
     /// Apple PKTAP: a header in the writer's byte order (little-endian: macOS on x86 and arm)
@@ -130,10 +127,7 @@ impl Cx<'_> {
         if next != 1 {
             return;
         }
-        match LinkType(dlt) {
-            LinkType::PPI | LinkType::PKTAP => self.flag(Anomaly::UnsupportedLinkType),
-            lt => self.link_at(lt, len, end),
-        }
+        self.link_at(LinkType(dlt), len, end);
     }
 
     /// Prism monitor header: message code, message length (the header length, 144 in practice),

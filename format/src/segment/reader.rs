@@ -293,11 +293,13 @@ impl<R: Read> SegmentReader<R> {
                 | SegmentError::UnknownIncompatibleFlags { .. }
                 | SegmentError::Truncated { .. }
         );
-        // `fill` only reads ahead: on failure nothing of the header was consumed.
-        Ok(fault
-            && self.offset == 0
-            && self.fill(MAX_FILE_HEADER_LEN as usize).is_ok()
-            && SegmentHeader::is_damaged(&self.buf[self.pos..]))
+        if !fault || self.offset != 0 {
+            return Ok(false);
+        }
+        // `fill` only reads ahead: on failure nothing of the header was consumed. A short file
+        // is judged by what it has (`is_damaged` wants at least the v1.0 header).
+        self.fill(MAX_FILE_HEADER_LEN as usize)?;
+        Ok(SegmentHeader::is_damaged(&self.buf[self.pos..]))
     }
 
     /// Reads on past a damaged file header: from the first valid block header after the magic
