@@ -629,3 +629,47 @@ fn vxlan_gpe_conversations_agree_with_tshark() {
     let theirs: Table = theirs.into_iter().filter(|(k, _)| k.1.1 != 4790 && k.2.1 != 4790).collect();
     assert_eq!(theirs, ours, "tshark (left) and netrec (right) disagree");
 }
+
+/// IPv4 total length 0, as Linux leaves it on segmentation-offload super-packets (TSO/GSO before
+/// the split, GRO, BIG TCP past 64 KiB): the frame's length is the packet's, no decode anomaly,
+/// and the flow equals tshark's conversation (tshark presumes TSO too). A length below the header
+/// stays an anomaly.
+#[test]
+fn ipv4_length_zero_offload_packets_agree_with_tshark() {
+    use builder::*;
+    let (a, b) = ([10, 9, 0, 1], [10, 9, 0, 2]);
+    let zero = |mut p: Vec<u8>| {
+        p[2..4].copy_from_slice(&[0, 0]);
+        p
+    };
+    let frames: Vec<Vec<u8>> = vec![
+        ipv4(a, b, 6, &tcp(46000, 443, 0x02, 1, 0, &[], b"")),
+        ipv4(b, a, 6, &tcp(443, 46000, 0x12, 9, 2, &[], b"")),
+        zero(ipv4(a, b, 6, &tcp(46000, 443, 0x10, 2, 10, &[], &[1; 3000]))),
+        zero(ipv4(b, a, 6, &tcp(443, 46000, 0x10, 10, 3002, &[], &[2; 9000]))),
+        zero(ipv4(b, a, 6, &tcp(443, 46000, 0x18, 9010, 3002, &[], &[3; 70_000]))),
+    ]
+    .into_iter()
+    .map(|p| eth(0x0800, &p))
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("tso.pcap");
+    write_pcap(&pcap, 1, &frames);
+    let o = netrec(&["flows", "--format", "jsonl", s(&pcap)]);
+    assert!(stderr(&o).contains(" 0 decode anomalies"), "{}", stderr(&o));
+    let ours = netrec_table(&pcap);
+    let (_, fwd_rev, n) = ours.values().next().expect("one flow").clone();
+    assert_eq!((ours.len(), n, fwd_rev.frames), (1, 1, 3), "{ours:?}");
+    let o = netrec(&["alerts", "--format", "jsonl", s(&pcap)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("ip_header_anomaly"),
+        "offload packets raised an alert"
+    );
+    let Some(theirs) = tshark_conversations(&pcap) else { return };
+    // tshark prints the 79 kB direction rounded.
+    let (key, (t_ab, t_ba, t_n)) = theirs.iter().next().expect("tshark lists the conversation");
+    let (o_ab, o_ba, o_n) = ours[key];
+    assert!(theirs.len() == 1 && *t_n == o_n, "tshark {theirs:?}, netrec {ours:?}");
+    assert!(side_matches(o_ab, *t_ab) && side_matches(o_ba, *t_ba), "tshark {theirs:?}, netrec {ours:?}");
+}

@@ -170,11 +170,24 @@ fn ipv4_total_length_lies() {
     assert_eq!(d.net.unwrap().total_len, 1000);
     assert_eq!(udp_of(&d).dst_port, 2);
     assert_eq!(d.payload_len, 4);
-    // Smaller than the header (e.g. TSO captures with length 0): take the wire length.
-    ip[2..4].copy_from_slice(&0u16.to_be_bytes());
+    // Smaller than the header: take the wire length.
+    ip[2..4].copy_from_slice(&19u16.to_be_bytes());
     let d = dec(LinkType::RAW, &ip);
     assert!(d.anomalies.has(Anomaly::BadIpv4TotalLength));
     assert_eq!(d.payload_len, 4);
+    // 0 (TSO/GSO/GRO super-packets, BIG TCP): the wire length, not an anomaly.
+    ip[2..4].copy_from_slice(&0u16.to_be_bytes());
+    let d = dec(LinkType::RAW, &ip);
+    assert!(!d.anomalies.any_malformed(), "{:?}", d.anomalies);
+    assert_eq!(udp_of(&d).dst_port, 2);
+    assert_eq!(d.payload_len, 4);
+    // A BIG TCP segment past 64 KiB: every byte of the frame counts.
+    let mut big = ipv4(A, B, 6, &tcp(40000, 443, 0x10, 1, 1, &[], &vec![7u8; 70_000]));
+    big[2..4].copy_from_slice(&0u16.to_be_bytes());
+    let d = dec(LinkType::RAW, &big);
+    assert!(!d.anomalies.any_malformed(), "{:?}", d.anomalies);
+    assert_eq!(tcp_of(&d).dst_port, 443);
+    assert_eq!(d.payload_len, 70_000);
 }
 
 #[test]

@@ -66,9 +66,14 @@ impl Cx<'_> {
             return;
         }
         // Length of this packet on the wire: the header's word unless it lies, in which
-        // case what the enclosing layer says is there (e.g. TSO captures with length 0).
+        // case what the enclosing layer says is there. Length 0 is not a lie: Linux leaves it 0
+        // on segmentation-offload super-packets (TSO/GSO captured before the split, GRO and BIG
+        // TCP beyond 64 KiB), which a recorder on such a host sees all the time. tshark reads it
+        // the same way, without an error; IPv6 payload length 0 is handled alike.
         let wire = end.saturating_sub(off);
-        let pkt_len = if total < ihl || total > wire {
+        let pkt_len = if total == 0 {
+            wire
+        } else if total < ihl || total > wire {
             self.flag(Anomaly::BadIpv4TotalLength);
             wire
         } else {
