@@ -658,7 +658,7 @@ fn ipv4_length_zero_offload_packets_agree_with_tshark() {
     let o = netrec(&["flows", "--format", "jsonl", s(&pcap)]);
     assert!(stderr(&o).contains(" 0 decode anomalies"), "{}", stderr(&o));
     let ours = netrec_table(&pcap);
-    let (_, fwd_rev, n) = ours.values().next().expect("one flow").clone();
+    let (_, fwd_rev, n) = *ours.values().next().expect("one flow");
     assert_eq!((ours.len(), n, fwd_rev.frames), (1, 1, 3), "{ours:?}");
     let o = netrec(&["alerts", "--format", "jsonl", s(&pcap)]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
