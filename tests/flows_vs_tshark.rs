@@ -673,3 +673,45 @@ fn ipv4_length_zero_offload_packets_agree_with_tshark() {
     assert!(theirs.len() == 1 && *t_n == o_n, "tshark {theirs:?}, netrec {ours:?}");
     assert!(side_matches(o_ab, *t_ab) && side_matches(o_ba, *t_ba), "tshark {theirs:?}, netrec {ours:?}");
 }
+
+/// NSH (RFC 8300) in Ethernet (MD types 1 and 2, IPv4 and an inner Ethernet frame) and in
+/// VXLAN-GPE: netrec's flows are the inner conversations, as tshark lists them (the outer UDP
+/// conversation on 4790 left out).
+#[test]
+fn nsh_conversations_agree_with_tshark() {
+    use builder::*;
+    let (oa, ob) = ([192, 0, 2, 1], [192, 0, 2, 2]);
+    let (a, b) = ([10, 5, 0, 1], [10, 5, 0, 2]);
+    let tcp_ab = ipv4(a, b, 6, &tcp(47000, 443, 0x02, 1, 0, &[], b""));
+    let tcp_ba = ipv4(b, a, 6, &tcp(443, 47000, 0x12, 9, 2, &[], b""));
+    let udp_ab = eth(0x0800, &ipv4(a, b, 17, &udp(57000, 53, b"q")));
+    let udp_ba = eth(0x0800, &ipv4(b, a, 17, &udp(53, 57000, b"answer")));
+    let gpe = |from_a: bool, p: &[u8]| {
+        let g = vxlan_gpe(0x99, 4, p);
+        let (s, d, sp) = if from_a { (oa, ob, 41000) } else { (ob, oa, 41001) };
+        eth(0x0800, &ipv4(s, d, 17, &udp(sp, 4790, &g)))
+    };
+    // Each conversation in one encapsulation: a tunnel id is part of a flow's key.
+    let frames = vec![
+        eth(0x894f, &nsh(1, 0, 1, &tcp_ab)),
+        eth(0x894f, &nsh(2, 2, 1, &tcp_ba)),
+        eth(0x894f, &nsh(2, 0, 1, &ipv4(a, b, 6, &tcp(47000, 443, 0x10, 2, 10, &[], b"")))),
+        gpe(true, &nsh(1, 0, 3, &udp_ab)),
+        gpe(false, &nsh(2, 3, 3, &udp_ba)),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("nsh.pcap");
+    write_pcap(&pcap, 1, &frames);
+    let o = netrec(&["flows", "--format", "jsonl", s(&pcap)]);
+    assert!(stderr(&o).contains(" 0 decode anomalies"), "{}", stderr(&o));
+    let ours = netrec_table(&pcap);
+    assert_eq!(ours.len(), 2, "netrec flows: {ours:?}");
+    // Recorded into segments, the same flows come back.
+    let segs = dir.path().join("nsh-segs");
+    let o = netrec(&["import", s(&pcap), "--out", s(&segs), "--snaplen", "128"]);
+    assert_eq!(code(&o), 0, "import: {}", stderr(&o));
+    assert_eq!(netrec_table(&segs), ours, "flows of the imported segments");
+    let Some(theirs) = tshark_conversations(&pcap) else { return };
+    let theirs: Table = theirs.into_iter().filter(|(k, _)| k.1.1 != 4790 && k.2.1 != 4790).collect();
+    assert_eq!(theirs, ours, "tshark (left) and netrec (right) disagree");
+}

@@ -190,6 +190,23 @@ pub fn vxlan_gpe(vni: u32, next: u8, payload: &[u8]) -> Vec<u8> {
     v
 }
 
+/// NSH (RFC 8300): version 0, TTL 63, MD type `md` (1: the fixed 16 context bytes; 2: `tlv_words`
+/// 4-byte words holding one TLV of class 0, type 1, when not 0), service path 0x000123 index
+/// 255, next protocol `next`.
+pub fn nsh(md: u8, tlv_words: u8, next: u8, payload: &[u8]) -> Vec<u8> {
+    let ctx = if md == 1 { 4 } else { tlv_words };
+    let len = 2 + ctx;
+    let mut h = vec![0x0f, 0xc0 | (len & 0x3f), md & 0x0f, next, 0, 0x01, 0x23, 0xff];
+    if md == 1 {
+        h.extend(std::iter::repeat_n(0x5a, 16));
+    } else if tlv_words > 0 {
+        h.extend_from_slice(&[0, 0, 1, (tlv_words - 1) * 4]);
+        h.extend(std::iter::repeat_n(0x5a, 4 * usize::from(tlv_words - 1)));
+    }
+    h.extend_from_slice(payload);
+    h
+}
+
 /// Geneve with `opt_words` 4-byte words of (opaque) options.
 pub fn geneve(vni: u32, ptype: u16, opt_words: u8, payload: &[u8]) -> Vec<u8> {
     let mut h = vec![opt_words & 0x3f, 0];

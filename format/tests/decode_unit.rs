@@ -1172,8 +1172,9 @@ fn vxlan_gpe_by_next_protocol() {
         let t = d.tunnel.expect("tunnel");
         assert_eq!((t.kind.as_str(), t.id, d.ports()), ("vxlan", 0x42, Some((1111, 443))), "next {next}");
     }
-    // NSH (4) is not followed; no I flag, a version, or a cut header: bad_tunnel.
-    let d = dec(LinkType::RAW, &ipv4(A, B, 17, &udp(40000, 4790, &vxlan_gpe(1, 4, &syn))));
+    // An unknown next protocol is not followed (NSH, 4, is: `nsh_shim_in_ethernet_gre_and_vxlan_gpe`);
+    // no I flag, a version, or a cut header: bad_tunnel.
+    let d = dec(LinkType::RAW, &ipv4(A, B, 17, &udp(40000, 4790, &vxlan_gpe(1, 0x7f, &syn))));
     assert_eq!((anomalies(&d), d.tunnel, d.ports()), (vec![], None, Some((40000, 4790))));
     let mut no_i = vxlan_gpe(1, 1, &syn);
     no_i[0] = 0x04;
@@ -1182,4 +1183,60 @@ fn vxlan_gpe_by_next_protocol() {
     for g in [no_i, v1, vxlan_gpe(1, 1, &[])[..6].to_vec()] {
         assert_eq!(anomalies(&dec(LinkType::RAW, &ipv4(A, B, 17, &udp(40000, 4790, &g)))), ["bad_tunnel"]);
     }
+}
+
+/// NSH (RFC 8300) in Ethernet, GRE and VXLAN-GPE: the inner packet is decoded, whatever the MD
+/// type; a header that lies is `bad_tunnel`, one cut by the snaplen `truncated_link`.
+#[test]
+fn nsh_shim_in_ethernet_gre_and_vxlan_gpe() {
+    let inner4 = ipv4(A, B, 6, &tcp(1234, 80, 0x02, 1, 0, &[], b""));
+    for (md, words) in [(1, 0), (2, 0), (2, 3)] {
+        let d = dec(LinkType::ETHERNET, &eth(0x894f, &nsh(md, words, 1, &inner4)));
+        assert!(!d.anomalies.any_malformed(), "md {md}: {:?}", d.anomalies);
+        assert_eq!(tcp_of(&d).dst_port, 80, "md {md}");
+        assert!(d.tunnel.is_none(), "a shim, not a tunnel");
+    }
+    let inner6 = ipv6(v6(1), v6(2), 17, &udp(5000, 53, b"q"));
+    let d = dec(LinkType::ETHERNET, &eth(0x894f, &nsh(1, 0, 2, &inner6)));
+    assert_eq!(udp_of(&d).dst_port, 53);
+    // Ethernet and MPLS inside.
+    let d = dec(LinkType::ETHERNET, &eth(0x894f, &nsh(2, 1, 3, &eth(0x0800, &inner4))));
+    assert_eq!(tcp_of(&d).dst_port, 80);
+    let mpls = [0x00, 0x01, 0x01, 0x40].iter().copied().chain(inner4.iter().copied()).collect::<Vec<u8>>();
+    let d = dec(LinkType::ETHERNET, &eth(0x894f, &nsh(1, 0, 5, &mpls)));
+    assert_eq!((tcp_of(&d).dst_port, d.mpls_labels), (80, 1));
+    // In GRE (protocol type 0x894f) and VXLAN-GPE (next protocol 4): the tunnel is reported.
+    let d = dec(
+        LinkType::ETHERNET,
+        &eth(0x0800, &ipv4(OA, OB, 47, &gre(false, Some(7), None, 0x894f, &nsh(1, 0, 1, &inner4)))),
+    );
+    assert_eq!((tcp_of(&d).dst_port, d.tunnel.map(|t| t.id)), (80, Some(7)));
+    let g = vxlan_gpe(0x42, 4, &nsh(1, 0, 1, &inner4));
+    let d = dec(LinkType::ETHERNET, &eth(0x0800, &ipv4(OA, OB, 17, &udp(40000, 4790, &g))));
+    assert_eq!((tcp_of(&d).dst_port, d.tunnel.map(|t| t.id)), (80, Some(0x42)));
+    // NSH in NSH and unknown protocols: not followed, not malformed.
+    for next in [4, 0xfe] {
+        let d = dec(LinkType::ETHERNET, &eth(0x894f, &nsh(1, 0, next, &inner4)));
+        assert!(d.net.is_none() && d.anomalies.has(Anomaly::UnknownEthertype), "next {next}");
+        assert!(!d.anomalies.any_malformed());
+    }
+    // Lies: version 1, length below 2 words, length past the frame.
+    let good = eth(0x894f, &nsh(1, 0, 1, &inner4));
+    for (i, mask, val) in [(14, 0xc0, 0x40), (15, 0x3f, 1), (15, 0x3f, 0x3f)] {
+        let mut f = good.clone();
+        f[i] = (f[i] & !mask) | val;
+        let d = dec(LinkType::ETHERNET, &f);
+        assert!(
+            d.anomalies.has(Anomaly::BadTunnel) && d.net.is_none(),
+            "byte {i} = {val:#x}: {:?}",
+            d.anomalies
+        );
+    }
+    // Cut by the snaplen inside the context headers: truncated, not malformed.
+    let d = decode(LinkType::ETHERNET, &good[..14 + 12], good.len() as u32);
+    assert!(
+        d.anomalies.has(Anomaly::TruncatedLink) && !d.anomalies.has(Anomaly::BadTunnel),
+        "{:?}",
+        d.anomalies
+    );
 }

@@ -14,6 +14,8 @@ const ETH_MPLS_UNICAST: u16 = 0x8847;
 const ETH_MPLS_MULTICAST: u16 = 0x8848;
 /// IEEE 802.1ah provider backbone bridging (MAC-in-MAC) I-TAG.
 const ETH_PBB_ITAG: u16 = 0x88e7;
+/// Network Service Header (RFC 8300).
+pub(super) const ETH_NSH: u16 = 0x894f;
 const PPP_IPV4: u16 = 0x0021;
 const PPP_IPV6: u16 = 0x0057;
 /// PPP protocol numbers of MPLS (RFC 3032).
@@ -229,6 +231,7 @@ impl Cx<'_> {
             ETH_ARP | ETH_RARP => self.arp(off),
             ETH_PPPOE_SESSION => self.pppoe(off, end),
             ETH_MPLS_UNICAST | ETH_MPLS_MULTICAST => self.mpls(off, end),
+            ETH_NSH => self.nsh(off, end),
             // 802.1ah: a 4-byte I-TAG (flags, 24-bit I-SID), then the customer's frame from its
             // MAC addresses on. Like a pseudowire's, its VLAN tags are the customer's (not recorded).
             ETH_PBB_ITAG => match get::<18>(self.data, off).filter(|_| off + 18 <= end) {
@@ -381,6 +384,43 @@ impl Cx<'_> {
             }
             // Nothing after the stack was captured: the payload is still accounted.
             None => self.payload(off, end.saturating_sub(off)),
+        }
+    }
+
+    /// NSH (RFC 8300), the service-function-chaining shim, at `off`: version 0 and a length (in
+    /// 4-byte words) of at least the base and service path headers that covers the context
+    /// headers (MD type 1's fixed 16 bytes or MD type 2's TLVs alike), then what its next-protocol
+    /// byte says: 1 IPv4, 2 IPv6, 3 Ethernet, 5 MPLS. Like MPLS it is a shim, not a tunnel: the
+    /// flow is the inner packet's. A header that lies is `bad_tunnel`; NSH in NSH (4) and other
+    /// protocols are left undecoded (`unknown_ethertype`).
+    pub(super) fn nsh(&mut self, off: usize, end: usize) {
+        let Some(h) = get::<2>(self.data, off).filter(|_| off + 8 <= self.data.len()) else {
+            self.flag(if off + 8 > end { Anomaly::BadTunnel } else { Anomaly::TruncatedLink });
+            return;
+        };
+        let len = usize::from(h[1] & 0x3f) * 4;
+        if h[0] >> 6 != 0 || len < 8 || off + len > end {
+            self.flag(Anomaly::BadTunnel);
+            return;
+        }
+        let (next, off) = (self.data[off + 3], off + len);
+        if off > self.data.len() {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        }
+        match next {
+            1 => self.ipv4(off, end),
+            2 => self.ipv6(off, end),
+            3 => {
+                if self.nest() {
+                    self.ethernet(off, end, false)
+                }
+            }
+            5 => self.mpls(off, end),
+            _ => {
+                self.flag(Anomaly::UnknownEthertype);
+                self.payload(off, end.saturating_sub(off));
+            }
         }
     }
 

@@ -16,6 +16,8 @@ enum Inner {
     Mpls,
     /// A PPP frame (L2TP).
     Ppp,
+    /// A Network Service Header and what it carries.
+    Nsh,
 }
 
 impl Inner {
@@ -25,6 +27,7 @@ impl Inner {
             0x0800 => Some(Inner::Ipv4),
             0x86dd => Some(Inner::Ipv6),
             0x8847 | 0x8848 => Some(Inner::Mpls),
+            super::link::ETH_NSH => Some(Inner::Nsh),
             _ => None,
         }
     }
@@ -139,7 +142,7 @@ impl Cx<'_> {
 
     /// VXLAN-GPE (draft-ietf-nvo3-vxlan-gpe) in a UDP payload at `off`, `len` bytes: VXLAN's
     /// header with version 0 and, when the P flag is set, a next-protocol byte (1 IPv4, 2 IPv6,
-    /// 3 Ethernet, 5 MPLS; NSH and others are not followed); without P, Ethernet as VXLAN. The
+    /// 3 Ethernet, 4 NSH, 5 MPLS; others are not followed); without P, Ethernet as VXLAN. The
     /// tunnel is reported as `vxlan` with its VNI.
     pub(super) fn vxlan_gpe(&mut self, off: usize, len: usize) {
         let Some(h) = get::<8>(self.data, off).filter(|h| h[0] & 0x08 != 0 && h[0] & 0x30 == 0 && len >= 8)
@@ -152,6 +155,7 @@ impl Cx<'_> {
             None | Some(3) => Inner::Ethernet,
             Some(1) => Inner::Ipv4,
             Some(2) => Inner::Ipv6,
+            Some(4) => Inner::Nsh,
             Some(5) => Inner::Mpls,
             Some(_) => return,
         };
@@ -343,6 +347,7 @@ impl Cx<'_> {
             Inner::Ipv6 => off < end && self.data.get(off).is_some_and(|b| b >> 4 == 6),
             Inner::Mpls => off + 4 <= end && off + 4 <= self.data.len(),
             Inner::Ppp => off < end && off < self.data.len(),
+            Inner::Nsh => off + 8 <= end && off + 8 <= self.data.len(),
         };
         if !starts_ok {
             self.flag(Anomaly::BadTunnel);
@@ -364,6 +369,7 @@ impl Cx<'_> {
             Inner::Ipv6 => self.ipv6(off, end),
             Inner::Mpls => self.mpls(off, end),
             Inner::Ppp => self.ppp(off, end),
+            Inner::Nsh => self.nsh(off, end),
         }
     }
 }
