@@ -89,6 +89,7 @@ fn expected(frame: &[u8]) -> Option<Expected> {
     let (sp, dp, flags, payload) = match d.transport {
         Transport::Tcp(t) if first => (t.src_port, t.dst_port, t.flags, Some(d.payload_len as u64)),
         Transport::Udp(u) if first => (u.src_port, u.dst_port, 0, Some(d.payload_len as u64)),
+        Transport::Sctp(s) if first => (s.src_port, s.dst_port, 0, Some(d.payload_len as u64)),
         Transport::Icmp(i) | Transport::Icmpv6(i) if first => {
             (0, (i.icmp_type as u16) << 8 | i.code as u16, 0, None)
         }
@@ -181,6 +182,20 @@ fn kernel_and_user_space_decoders_agree_on_every_fixture_frame() {
         let f = builder::eth_vlans(&[5], 0x8847, &builder::mpls(&stack, &syn));
         extra.push((format!("MPLS, {labels} labels"), f, Some(labels <= 4)));
     }
+    // SCTP keyed by its ports (a header cut short: ports 0 on both sides); IPv4 total length 0
+    // (segmentation offload): the whole frame is the packet, payload included.
+    let sctp = [
+        0x0b, 0x59, 0x0b, 0x59, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 20, 0, 0, 0, 7, 0, 0, 0x10, 0, 0, 1, 0, 1,
+        0, 0, 0, 1,
+    ];
+    for (what, l4) in [("SCTP INIT", &sctp[..]), ("SCTP header cut short", &sctp[..10])] {
+        let f = builder::eth(0x0800, &builder::ipv4([10, 1, 0, 1], [10, 1, 0, 2], 132, l4));
+        extra.push((what.into(), f, Some(true)));
+    }
+    let mut tso =
+        builder::ipv4([10, 1, 0, 1], [10, 1, 0, 2], 6, &builder::tcp(4000, 80, 0x10, 1, 1, &[], &[9; 3000]));
+    tso[2..4].copy_from_slice(&[0, 0]);
+    extra.push(("IPv4 total length 0 (TSO)".into(), builder::eth(0x0800, &tso), Some(true)));
     for (k, (what, frame, must_agree)) in extra.into_iter().enumerate() {
         let agreed = check_frame(&mut probe, &frame, k, &what);
         if let Some(m) = must_agree {

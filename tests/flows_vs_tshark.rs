@@ -57,6 +57,10 @@ fn parse_conv(text: &str) -> Table {
             proto = "udp".into();
             continue;
         }
+        if line.starts_with("SCTP Conversations") {
+            proto = "sctp".into();
+            continue;
+        }
         if !line.contains("<->") {
             continue;
         }
@@ -93,12 +97,17 @@ fn add(s: &mut Side, o: Side) {
 }
 
 fn netrec_table(path: &std::path::Path) -> Table {
+    netrec_table_of(path, &["tcp", "udp"])
+}
+
+/// netrec's flows of the protocols `protos` as a conversation table.
+fn netrec_table_of(path: &std::path::Path, protos: &[&str]) -> Table {
     let out = netrec(&["flows", "--format", "jsonl", path.to_str().unwrap()]);
     assert!(out.status.code() == Some(0), "netrec flows {} failed: {}", path.display(), stderr(&out));
     let mut table = Table::new();
     for v in jsonl(&out) {
         let proto = v["proto"].as_str().unwrap().to_string();
-        if proto != "tcp" && proto != "udp" {
+        if !protos.contains(&proto.as_str()) {
             continue;
         }
         let a = (v["src_ip"].as_str().unwrap().to_string(), v["src_port"].as_u64().unwrap() as u16);
@@ -375,6 +384,11 @@ fn mpls_gtp_u_and_l2tp_conversations_agree_with_tshark() {
 
 /// tshark's TCP and UDP conversations of `pcap`; None (skip) when tshark is missing outside CI.
 fn tshark_conversations(pcap: &std::path::Path) -> Option<Table> {
+    tshark_conversations_of(pcap, &["tcp", "udp"])
+}
+
+/// tshark's conversation tables of `protos` (tshark's `-z conv,PROTO` names).
+fn tshark_conversations_of(pcap: &std::path::Path, protos: &[&str]) -> Option<Table> {
     let have_tshark =
         std::process::Command::new("tshark").arg("-v").output().is_ok_and(|o| o.status.success());
     if !have_tshark {
@@ -382,9 +396,13 @@ fn tshark_conversations(pcap: &std::path::Path) -> Option<Table> {
         eprintln!("skipped: tshark is not installed");
         return None;
     }
+    let mut args = vec!["-n".to_string(), "-r".into(), s(pcap).into(), "-q".into()];
+    for p in protos {
+        args.extend(["-z".to_string(), format!("conv,{p}")]);
+    }
     let out = std::process::Command::new("tshark")
         .env("HOME", std::env::temp_dir())
-        .args(["-n", "-r", s(pcap), "-q", "-z", "conv,tcp", "-z", "conv,udp"])
+        .args(&args)
         .output()
         .expect("run tshark");
     assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
@@ -713,5 +731,48 @@ fn nsh_conversations_agree_with_tshark() {
     assert_eq!(netrec_table(&segs), ours, "flows of the imported segments");
     let Some(theirs) = tshark_conversations(&pcap) else { return };
     let theirs: Table = theirs.into_iter().filter(|(k, _)| k.1.1 != 4790 && k.2.1 != 4790).collect();
+    assert_eq!(theirs, ours, "tshark (left) and netrec (right) disagree");
+}
+
+/// SCTP associations (RFC 9260) over IPv4 and IPv6, the second sharing its hosts with the first
+/// but not its ports: netrec keys flows by SCTP ports, and they equal tshark's SCTP conversations
+/// (before, every association between two hosts was one port-0 flow).
+#[test]
+fn sctp_conversations_agree_with_tshark() {
+    use builder::*;
+    let (a, b) = ([10, 4, 0, 1], [10, 4, 0, 2]);
+    // Common header (vtag, checksum 0: tshark does not check it by default) + one chunk.
+    let sctp = |sp: u16, dp: u16, vtag: u32, chunk: u8, body: &[u8]| {
+        let mut h = cat(&[&sp.to_be_bytes(), &dp.to_be_bytes(), &vtag.to_be_bytes(), &[0; 4]]);
+        h.extend_from_slice(&[chunk, 0]);
+        h.extend_from_slice(&((4 + body.len()) as u16).to_be_bytes());
+        h.extend_from_slice(body);
+        while !h.len().is_multiple_of(4) {
+            h.push(0);
+        }
+        h
+    };
+    let init = [0, 0, 0, 7, 0, 0, 0x10, 0, 0, 1, 0, 1, 0, 0, 0, 1];
+    let mut frames = Vec::new();
+    for (sp, dp) in [(2905u16, 2905u16), (36412, 38412)] {
+        frames.push(eth(0x0800, &ipv4(a, b, 132, &sctp(sp, dp, 0, 1, &init))));
+        frames.push(eth(0x0800, &ipv4(b, a, 132, &sctp(dp, sp, 7, 2, &init))));
+        frames.push(eth(
+            0x0800,
+            &ipv4(a, b, 132, &sctp(sp, dp, 9, 0, &[0, 0, 0, 1, 0, 3, 0, 0, 0, 0, 0, 46, 1, 2])),
+        ));
+    }
+    frames.push(eth(0x86dd, &ipv6(v6(1), v6(2), 132, &sctp(3868, 3868, 0, 1, &init))));
+    frames.push(eth(0x86dd, &ipv6(v6(2), v6(1), 132, &sctp(3868, 3868, 5, 2, &init))));
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("sctp.pcap");
+    write_pcap(&pcap, 1, &frames);
+    let ours = netrec_table_of(&pcap, &["sctp"]);
+    assert_eq!(ours.len(), 3, "netrec flows: {ours:?}");
+    let segs = dir.path().join("sctp-segs");
+    let o = netrec(&["import", s(&pcap), "--out", s(&segs), "--snaplen", "128"]);
+    assert_eq!(code(&o), 0, "import: {}", stderr(&o));
+    assert_eq!(netrec_table_of(&segs, &["sctp"]), ours, "flows of the imported segments");
+    let Some(theirs) = tshark_conversations_of(&pcap, &["sctp"]) else { return };
     assert_eq!(theirs, ours, "tshark (left) and netrec (right) disagree");
 }

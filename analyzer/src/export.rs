@@ -12,7 +12,7 @@
 //! chain named first (stable).
 
 use crate::capwrite::{CapWriteError, PcapNgWriter};
-use netrec_format::decode::{Transport, decode};
+use netrec_format::decode::decode;
 use netrec_format::segment::header::BLOCK_HEADER_LEN;
 use netrec_format::segment::name::days_from_civil;
 use netrec_format::segment::{
@@ -373,12 +373,7 @@ struct Endpoints {
 fn endpoints(p: &PacketRef<'_>) -> Option<Endpoints> {
     let d = decode(p.link_type, p.data, p.wire_len);
     if let Some(n) = d.net {
-        let ports = match d.transport {
-            Transport::Tcp(t) => Some((t.src_port, t.dst_port)),
-            Transport::Udp(u) => Some((u.src_port, u.dst_port)),
-            _ => None,
-        };
-        return Some(Endpoints { a: n.src, b: n.dst, proto: Some(n.proto), ports });
+        return Some(Endpoints { a: n.src, b: n.dst, proto: Some(n.proto), ports: d.ports() });
     }
     d.arp.map(|a| Endpoints {
         a: IpAddr::V4(a.sender_ip),

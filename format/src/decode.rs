@@ -235,6 +235,15 @@ pub struct UdpInfo {
     pub length: u16,
 }
 
+/// The SCTP common header (RFC 9260): its ports key flows as TCP's and UDP's do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SctpInfo {
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// Type of the first chunk (1 INIT, 2 INIT ACK, 6 ABORT, ...), when one was captured.
+    pub first_chunk: Option<u8>,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IcmpInfo {
     pub icmp_type: u8,
@@ -254,6 +263,7 @@ pub enum Transport {
     Udp(UdpInfo),
     Icmp(IcmpInfo),
     Icmpv6(IcmpInfo),
+    Sctp(SctpInfo),
     /// Another IP protocol (the number is in `NetLayer::proto`).
     Other,
 }
@@ -298,6 +308,7 @@ impl Decoded {
         match self.transport {
             Transport::Tcp(t) => Some((t.src_port, t.dst_port)),
             Transport::Udp(u) => Some((u.src_port, u.dst_port)),
+            Transport::Sctp(s) => Some((s.src_port, s.dst_port)),
             _ => None,
         }
     }

@@ -415,10 +415,34 @@ fn icmp_and_icmpv6_echo() {
 
 #[test]
 fn other_ip_protocol() {
-    let d = dec(LinkType::RAW, &ipv4(A, B, 132, &[0; 12]));
-    assert_eq!((d.transport, d.net.unwrap().proto), (Transport::Other, 132));
+    // DCCP (33): not read; the IP payload is the payload.
+    let d = dec(LinkType::RAW, &ipv4(A, B, 33, &[0; 12]));
+    assert_eq!((d.transport, d.net.unwrap().proto), (Transport::Other, 33));
     assert_eq!((d.payload_offset, d.payload_len), (20, 12));
     assert!(d.anomalies.is_empty());
+}
+
+#[test]
+fn sctp_ports_and_first_chunk() {
+    use netrec_format::decode::SctpInfo;
+    // Common header: ports 2905 -> 36412 (S1AP), vtag, checksum; an INIT chunk.
+    let init = [0x0b, 0x59, 0x8e, 0x3c, 0, 0, 0, 0, 1, 2, 3, 4, 1, 0, 0, 20];
+    let d = dec(LinkType::RAW, &ipv4(A, B, 132, &cat(&[&init, &[0; 16]])));
+    assert_eq!(
+        d.transport,
+        Transport::Sctp(SctpInfo { src_port: 2905, dst_port: 36412, first_chunk: Some(1) })
+    );
+    assert_eq!((d.ports(), d.payload_offset, d.payload_len), (Some((2905, 36412)), 32, 20));
+    assert!(d.anomalies.is_empty());
+    // Over IPv6, a bare common header (no chunk).
+    let d = dec(LinkType::IPV6, &ipv6(v6(1), v6(2), 132, &init[..12]));
+    assert_eq!(d.transport, Transport::Sctp(SctpInfo { src_port: 2905, dst_port: 36412, first_chunk: None }));
+    // Cut short by the wire or by the capture: `Other`, ports unknown, no anomaly.
+    let d = dec(LinkType::RAW, &ipv4(A, B, 132, &init[..11]));
+    assert_eq!((d.transport, d.ports(), d.anomalies.is_empty()), (Transport::Other, None, true));
+    let full = ipv4(A, B, 132, &init);
+    let d = decode(LinkType::RAW, &full[..30], full.len() as u32);
+    assert_eq!((d.transport, d.anomalies.is_empty()), (Transport::Other, true));
 }
 
 // ---------------------------------------------------------------- link types

@@ -181,7 +181,7 @@ fn observe<C: Packet>(ctx: &C, direction: u8) {
     }
 }
 
-/// Parse Ethernet (+2 VLAN tags, + an MPLS stack of up to 4 labels), IPv4/IPv6, TCP/UDP/ICMP into
+/// Parse Ethernet (+2 VLAN tags, + an MPLS stack of up to 4 labels), IPv4/IPv6, TCP/UDP/SCTP/ICMP into
 /// a flow key and the TCP flags.
 #[inline(always)]
 fn parse<C: Packet>(ctx: &C) -> Option<(FlowKey, u8, u32)> {
@@ -230,7 +230,10 @@ fn parse<C: Packet>(ctx: &C) -> Option<(FlowKey, u8, u32)> {
             if ihl < 20 {
                 return None;
             }
-            ip_end = off + be16_at(ctx, off + 2)? as usize;
+            // Total length 0: a segmentation-offload super-packet (TSO/GSO, GRO, BIG TCP past
+            // 64 KiB), the whole frame, as user space and IPv6 payload length 0 read it.
+            let total = be16_at(ctx, off + 2)? as usize;
+            ip_end = if total == 0 { ctx.len() as usize } else { off + total };
             let frag = be16_at(ctx, off + 6)?;
             first_fragment = frag & 0x1fff == 0;
             key.proto = u8_at(ctx, off + 9)?;
@@ -282,6 +285,12 @@ fn parse<C: Packet>(ctx: &C) -> Option<(FlowKey, u8, u32)> {
                 key.src_port = be16_at(ctx, l4).unwrap_or(0);
                 key.dst_port = be16_at(ctx, l4 + 2).unwrap_or(0);
                 payload_at = l4 + 8;
+            }
+            // SCTP: ports from a whole 12-byte common header, as user space keys it.
+            132 if l4 + 12 <= ip_end => {
+                key.src_port = be16_at(ctx, l4).unwrap_or(0);
+                key.dst_port = be16_at(ctx, l4 + 2).unwrap_or(0);
+                payload_at = l4 + 12;
             }
             1 | 58 => {
                 bump(counter::ICMP, 1);

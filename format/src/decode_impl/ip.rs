@@ -13,6 +13,7 @@ pub(super) mod proto {
     pub const IPIP: u8 = 4;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
+    pub const SCTP: u8 = 132;
     pub const IPV6: u8 = 41;
     pub const GRE: u8 = 47;
     pub const AH: u8 = 51;
@@ -228,6 +229,7 @@ impl Cx<'_> {
             proto::UDP => self.udp(off, len, first_frag),
             proto::ICMP => self.icmp(off, len, first_frag, false),
             proto::ICMPV6 => self.icmp(off, len, first_frag, true),
+            proto::SCTP => self.sctp(off, len),
             _ => {
                 self.d.transport = Transport::Other;
                 if first_frag {

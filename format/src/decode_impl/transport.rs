@@ -96,6 +96,22 @@ impl Cx<'_> {
         }
     }
 
+    /// SCTP (RFC 9260) at `off`, `len` bytes on the wire: the 12-byte common header (ports,
+    /// verification tag, checksum) and the first chunk's type. A header cut short (by the wire or
+    /// the capture) leaves the packet `Transport::Other` without an anomaly, as before netrec
+    /// read SCTP: flows then keep ports 0. The payload is the chunks.
+    pub(super) fn sctp(&mut self, off: usize, len: usize) {
+        self.d.transport = Transport::Other;
+        let Some(h) = get::<12>(self.data, off).filter(|_| len >= 12) else { return };
+        let first_chunk = if len >= 16 { self.data.get(off + 12).copied() } else { None };
+        self.d.transport = Transport::Sctp(SctpInfo {
+            src_port: be16([h[0], h[1]]),
+            dst_port: be16([h[2], h[3]]),
+            first_chunk,
+        });
+        self.payload(off + 12, len - 12);
+    }
+
     pub(super) fn icmp(&mut self, off: usize, len: usize, first_frag: bool, v6: bool) {
         if self.tiny(len, 8, first_frag) {
             return;

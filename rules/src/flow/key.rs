@@ -79,6 +79,7 @@ pub(crate) fn build(net: &NetLayer, transport: &Transport, vlan: u16, tunnel_id:
     let (src_port, dst_port, ports_fixed, receiver_initiates) = match *transport {
         Transport::Tcp(t) => (t.src_port, t.dst_port, false, false),
         Transport::Udp(u) => (u.src_port, u.dst_port, false, false),
+        Transport::Sctp(s) => (s.src_port, s.dst_port, false, false),
         Transport::Icmp(i) => icmp_ports(i.icmp_type, i.code, i.ident, ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY),
         Transport::Icmpv6(i) => {
             icmp_ports(i.icmp_type, i.code, i.ident, ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY)
