@@ -375,11 +375,23 @@ fn mpls_gtp_u_and_l2tp_conversations_agree_with_tshark() {
         (tunnel_of(25)["kind"].clone(), tunnel_of(25)["id"].clone()),
         ("l2tp".into(), (11 << 16 | 12).into())
     );
-    // The same flows read back from segments (the field coding keeps these headers).
-    let segs = dir.path().join("segs");
-    let o = netrec(&["import", s(&pcap), "--out", s(&segs)]);
-    assert_eq!(code(&o), 0, "import: {}", stderr(&o));
-    assert_eq!(netrec_table(&segs), ours, "flows of the imported segments");
+    import_keeps_flows(&pcap, None, &["tcp", "udp"], &ours);
+}
+
+/// `pcap` imported into segments (`--snaplen SNAPLEN` when given) gives back the flows `ours` of
+/// `protos`: the segment coding keeps the headers they come from.
+fn import_keeps_flows(pcap: &std::path::Path, snaplen: Option<&str>, protos: &[&str], ours: &Table) {
+    let segs = pcap.with_extension("segs");
+    let mut args = vec!["import", s(pcap), "--out", s(&segs)];
+    args.extend(snaplen.map(|n| ["--snaplen", n]).into_iter().flatten());
+    let o = netrec(&args);
+    assert_eq!(code(&o), 0, "{}: import: {}", pcap.display(), stderr(&o));
+    assert_eq!(&netrec_table_of(&segs, protos), ours, "{}: flows of the imported segments", pcap.display());
+}
+
+/// A tshark table without the outer conversations of a tunnel on UDP `port` (not flows in netrec).
+fn without_port(t: Table, port: u16) -> Table {
+    t.into_iter().filter(|(k, _)| k.1.1 != port && k.2.1 != port).collect()
 }
 
 /// tshark's TCP and UDP conversations of `pcap`; None (skip) when tshark is missing outside CI.
@@ -456,11 +468,7 @@ fn link_type_agrees(
     write_pcap(&pcap, lt, &frames);
     let ours = netrec_table(&pcap);
     assert_eq!(ours.len(), 2, "{name}: netrec flows: {ours:?}");
-    // Recorded into segments (field coding or not, per link type), the same flows come back.
-    let segs = dir.join(format!("{name}-segs"));
-    let o = netrec(&["import", s(&pcap), "--out", s(&segs), "--snaplen", snaplen]);
-    assert_eq!(code(&o), 0, "{name}: import: {}", stderr(&o));
-    assert_eq!(netrec_table(&segs), ours, "{name}: flows of the imported segments");
+    import_keeps_flows(&pcap, Some(snaplen), &["tcp", "udp"], &ours);
     let Some(theirs) = tshark_conversations(&pcap) else { return };
     assert_eq!(theirs, ours, "{name}: tshark (left) and netrec (right) disagree");
 }
@@ -573,13 +581,9 @@ fn teredo_and_pptp_conversations_agree_with_tshark() {
     assert_eq!(kinds[&443], ("teredo".into(), 0.into()));
     assert_eq!(kinds[&53], ("teredo".into(), 0.into()));
     assert_eq!(kinds[&25], ("pptp".into(), 0x1111.into()));
-    let segs = dir.path().join("segs");
-    let o = netrec(&["import", s(&pcap), "--out", s(&segs), "--snaplen", "1024"]);
-    assert_eq!(code(&o), 0, "import: {}", stderr(&o));
-    assert_eq!(netrec_table(&segs), ours, "flows of the imported segments");
+    import_keeps_flows(&pcap, Some("1024"), &["tcp", "udp"], &ours);
     let Some(theirs) = tshark_conversations(&pcap) else { return };
-    let theirs: Table = theirs.into_iter().filter(|(k, _)| k.1.1 != 3544 && k.2.1 != 3544).collect();
-    assert_eq!(theirs, ours, "tshark (left) and netrec (right) disagree");
+    assert_eq!(without_port(theirs, 3544), ours, "tshark (left) and netrec (right) disagree");
 }
 
 /// TCP and UDP under IPsec AH (transport mode), over IPv4 and IPv6: the conversations inside,
@@ -644,8 +648,7 @@ fn vxlan_gpe_conversations_agree_with_tshark() {
         .collect();
     assert!(tunnels.iter().all(|t| t["kind"] == "vxlan" && t["id"] == 0x77), "{tunnels:?}");
     let Some(theirs) = tshark_conversations(&pcap) else { return };
-    let theirs: Table = theirs.into_iter().filter(|(k, _)| k.1.1 != 4790 && k.2.1 != 4790).collect();
-    assert_eq!(theirs, ours, "tshark (left) and netrec (right) disagree");
+    assert_eq!(without_port(theirs, 4790), ours, "tshark (left) and netrec (right) disagree");
 }
 
 /// IPv4 total length 0, as Linux leaves it on segmentation-offload super-packets (TSO/GSO before
@@ -724,14 +727,9 @@ fn nsh_conversations_agree_with_tshark() {
     assert!(stderr(&o).contains(" 0 decode anomalies"), "{}", stderr(&o));
     let ours = netrec_table(&pcap);
     assert_eq!(ours.len(), 2, "netrec flows: {ours:?}");
-    // Recorded into segments, the same flows come back.
-    let segs = dir.path().join("nsh-segs");
-    let o = netrec(&["import", s(&pcap), "--out", s(&segs), "--snaplen", "128"]);
-    assert_eq!(code(&o), 0, "import: {}", stderr(&o));
-    assert_eq!(netrec_table(&segs), ours, "flows of the imported segments");
+    import_keeps_flows(&pcap, Some("128"), &["tcp", "udp"], &ours);
     let Some(theirs) = tshark_conversations(&pcap) else { return };
-    let theirs: Table = theirs.into_iter().filter(|(k, _)| k.1.1 != 4790 && k.2.1 != 4790).collect();
-    assert_eq!(theirs, ours, "tshark (left) and netrec (right) disagree");
+    assert_eq!(without_port(theirs, 4790), ours, "tshark (left) and netrec (right) disagree");
 }
 
 /// SCTP associations (RFC 9260) over IPv4 and IPv6, the second sharing its hosts with the first
@@ -769,10 +767,7 @@ fn sctp_conversations_agree_with_tshark() {
     write_pcap(&pcap, 1, &frames);
     let ours = netrec_table_of(&pcap, &["sctp"]);
     assert_eq!(ours.len(), 3, "netrec flows: {ours:?}");
-    let segs = dir.path().join("sctp-segs");
-    let o = netrec(&["import", s(&pcap), "--out", s(&segs), "--snaplen", "128"]);
-    assert_eq!(code(&o), 0, "import: {}", stderr(&o));
-    assert_eq!(netrec_table_of(&segs, &["sctp"]), ours, "flows of the imported segments");
+    import_keeps_flows(&pcap, Some("128"), &["sctp"], &ours);
     let Some(theirs) = tshark_conversations_of(&pcap, &["sctp"]) else { return };
     assert_eq!(theirs, ours, "tshark (left) and netrec (right) disagree");
 }
