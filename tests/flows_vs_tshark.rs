@@ -269,24 +269,6 @@ fn conv_parser_reads_units_and_ipv6() {
     assert_eq!((t[&k].0.frames, t[&k].0.bytes, t[&k].0.approx, t[&k].2), (35, 2380, None, 2));
 }
 
-/// Classic pcap (microseconds, link type `lt`) of `frames`, 1 ms apart.
-fn write_pcap(path: &std::path::Path, lt: u32, frames: &[Vec<u8>]) {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    out.extend_from_slice(&65535u32.to_le_bytes());
-    out.extend_from_slice(&lt.to_le_bytes());
-    for (i, f) in frames.iter().enumerate() {
-        let us = 1_700_000_000_000_000u64 + i as u64 * 1000;
-        out.extend_from_slice(&((us / 1_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&((us % 1_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        out.extend_from_slice(f);
-    }
-    std::fs::write(path, out).unwrap();
-}
-
 /// TCP and UDP conversations carried in MPLS (one and three labels, an Ethernet pseudowire with a
 /// control word, MPLS in GRE), in GTP-U (with a sequence number and an extension header) and in
 /// L2TP: netrec's inner flows equal tshark's conversations for the same file, frames and bytes per

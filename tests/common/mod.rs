@@ -121,3 +121,21 @@ pub fn capture_records(path: &Path, snaplen: usize) -> Vec<netrec_format::Packet
     }
     out
 }
+
+/// A pcap (microseconds, link type `lt`) of `frames`, 1 ms apart from 2023-11-14 22:13:20 UTC.
+pub fn write_pcap(path: &std::path::Path, lt: u32, frames: &[Vec<u8>]) {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&lt.to_le_bytes());
+    for (i, f) in frames.iter().enumerate() {
+        let us = 1_700_000_000_000_000u64 + i as u64 * 1000;
+        out.extend_from_slice(&((us / 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&((us % 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(f);
+    }
+    std::fs::write(path, out).unwrap();
+}

@@ -3,8 +3,8 @@
 //!
 //! Both count probes, not connections: a probe is a packet that opens no answered
 //! conversation yet (SYN, FIN, NULL, XMAS, bare ACK outside a known connection,
-//! unsolicited UDP). Completed handshakes and answered UDP/ARP count against the
-//! alert (a client using many services is not scanning them).
+//! unsolicited UDP, an SCTP INIT opening its flow). Completed handshakes and answered
+//! UDP/ARP/SCTP INIT count against the alert (a client using many services is not scanning them).
 
 use super::{
     Detector, Distinct, Ev, Fire, Key, Out, PacketCtx, Tracker, Window, is_unicast, secs, stat,
@@ -17,7 +17,8 @@ use netrec_format::decode::{Transport, tcp_flags as F};
 use std::net::IpAddr;
 
 /// Probe kinds, in the order used for stats and naming.
-const PROBE_NAMES: [&str; 8] = ["syn", "fin", "null", "xmas", "ack", "udp", "icmp_echo", "arp"];
+const PROBE_NAMES: [&str; KINDS] = ["syn", "fin", "null", "xmas", "ack", "udp", "icmp_echo", "arp", "sctp"];
+const KINDS: usize = 9;
 const SYN: usize = 0;
 const FIN: usize = 1;
 const NULL: usize = 2;
@@ -26,6 +27,25 @@ const ACK: usize = 4;
 const UDP: usize = 5;
 const ICMP: usize = 6;
 const ARP: usize = 7;
+const SCTP: usize = 8;
+
+/// SCTP chunk types (RFC 9260).
+const SCTP_INIT: u8 = 1;
+const SCTP_INIT_ACK: u8 = 2;
+
+/// Destination port of an SCTP INIT that opens its flow (no answer yet): nmap's `-sY` probe.
+fn sctp_probe(cx: &PacketCtx<'_>) -> Option<u16> {
+    match cx.transport() {
+        Transport::Sctp(s) if s.first_chunk == Some(SCTP_INIT) && cx.unsolicited() => Some(s.dst_port),
+        _ => None,
+    }
+}
+
+/// The first answer of an SCTP flow is an INIT ACK: the port is open (an ABORT says closed).
+fn sctp_answered(cx: &PacketCtx<'_>) -> bool {
+    matches!(cx.transport(), Transport::Sctp(s) if s.first_chunk == Some(SCTP_INIT_ACK))
+        && cx.flow.is_some_and(|f| f.dir == FlowDir::Rev && f.rev_packets == 1)
+}
 
 /// Traceroute's UDP probes walk 33434.. one port per probe; they are not a scan.
 const TRACEROUTE_PORTS: std::ops::RangeInclusive<u16> = 33434..=33534;
@@ -53,7 +73,7 @@ fn tcp_probe(cx: &PacketCtx<'_>, flags: u8) -> Option<usize> {
 }
 
 /// The dominant probe kind's name.
-fn dominant(counts: &[u64; 8]) -> &'static str {
+fn dominant(counts: &[u64; KINDS]) -> &'static str {
     let mut best = 0;
     for i in 1..counts.len() {
         if counts[i] > counts[best] {
@@ -63,7 +83,7 @@ fn dominant(counts: &[u64; 8]) -> &'static str {
     PROBE_NAMES[best]
 }
 
-fn probe_stats(counts: &[u64; 8], out: &mut Vec<(String, f64)>) {
+fn probe_stats(counts: &[u64; KINDS], out: &mut Vec<(String, f64)>) {
     for (i, n) in counts.iter().enumerate() {
         if *n > 0 {
             out.push(stat(&format!("{}_probes", PROBE_NAMES[i]), *n as f64));
@@ -77,7 +97,7 @@ pub(crate) struct ScanWin {
     targets: Distinct<IpAddr>,
     probes: u64,
     established: u64,
-    kinds: [u64; 8],
+    kinds: [u64; KINDS],
 }
 
 impl Window for ScanWin {
@@ -86,7 +106,7 @@ impl Window for ScanWin {
         self.targets.clear();
         self.probes = 0;
         self.established = 0;
-        self.kinds = [0; 8];
+        self.kinds = [0; KINDS];
     }
 }
 
@@ -107,7 +127,7 @@ impl PortScan {
                 targets: Distinct::new(super::MAX_LIST),
                 probes: 0,
                 established: 0,
-                kinds: [0; 8],
+                kinds: [0; KINDS],
             }),
             track: rule.track,
             min_ports,
@@ -126,8 +146,7 @@ impl Detector for PortScan {
     fn on_packet(&mut self, cx: &PacketCtx<'_>, out: &mut Out<'_>) {
         let Some(net) = cx.dec.net.as_ref() else { return };
         if let Some(f) = cx.flow
-            && f.handshake_done_now
-            && f.dir == FlowDir::Fwd
+            && ((f.handshake_done_now && f.dir == FlowDir::Fwd) || sctp_answered(cx))
         {
             let k = self.key(f.key.src_ip, f.key.dst_ip);
             self.t.with_existing(&k, |w| w.established += 1);
@@ -143,7 +162,10 @@ impl Detector for PortScan {
             Transport::Udp(u) if cx.unsolicited() && !TRACEROUTE_PORTS.contains(&u.dst_port) => {
                 (UDP, u.dst_port)
             }
-            _ => return,
+            _ => match sctp_probe(cx) {
+                Some(port) => (SCTP, port),
+                None => return,
+            },
         };
         let (src, dst, ts) = (net.src, net.dst, cx.ts);
         let key = self.key(src, dst);
@@ -202,7 +224,7 @@ impl HostSweep {
                 targets: Distinct::new(r.int("min_targets") as usize),
                 probes: 0,
                 established: 0,
-                kinds: [0; 8],
+                kinds: [0; KINDS],
             }),
             min_targets: rule.int("min_targets"),
             max_answered_ratio: rule.float("max_answered_ratio"),
@@ -227,7 +249,7 @@ impl HostSweep {
                 _ => None,
             },
             Transport::Udp(u) if cx.unsolicited() => Some((net.src, net.dst, UDP, Some(u.dst_port))),
-            _ => None,
+            _ => sctp_probe(cx).map(|port| (net.src, net.dst, SCTP, Some(port))),
         }
     }
 
@@ -242,7 +264,7 @@ impl HostSweep {
         }
         let udp_reply =
             matches!(cx.transport(), Transport::Udp(_)) && f.dir == FlowDir::Rev && f.rev_packets == 1;
-        udp_reply.then_some(f.key.src_ip)
+        (udp_reply || sctp_answered(cx)).then_some(f.key.src_ip)
     }
 }
 
