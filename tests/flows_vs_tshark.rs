@@ -434,6 +434,20 @@ fn wifi_hdlc_and_llc_snap_conversations_agree_with_tshark() {
     }
 }
 
+/// A TCP conversation over IPv4 between `a` and `b` (handshake and data both ways) and a UDP one
+/// over IPv6: (initiator-side flag, IP packet, ethertype) for `link_type_agrees`.
+fn tcp_and_udp_conversations(a: [u8; 4], b: [u8; 4]) -> Vec<(bool, Vec<u8>, u16)> {
+    use builder::*;
+    vec![
+        (true, ipv4(a, b, 6, &tcp(42000, 443, 0x02, 1, 0, &[], b"")), 0x0800),
+        (false, ipv4(b, a, 6, &tcp(443, 42000, 0x12, 9, 2, &[], b"")), 0x0800),
+        (true, ipv4(a, b, 6, &tcp(42000, 443, 0x18, 2, 10, &[], &[b'c'; 90])), 0x0800),
+        (false, ipv4(b, a, 6, &tcp(443, 42000, 0x18, 10, 92, &[], &[b's'; 300])), 0x0800),
+        (true, ipv6(v6(1), v6(2), 17, &udp(52000, 53, b"query")), 0x86dd),
+        (false, ipv6(v6(2), v6(1), 17, &udp(53, 52000, b"answer")), 0x86dd),
+    ]
+}
+
 /// `packets` (initiator-side flag, IP packet, ethertype) framed by `frame` into a pcap of link
 /// type `lt`: netrec finds their two conversations, the same from the segments `import
 /// --snaplen SNAPLEN` writes, and tshark's conversations equal them.
@@ -463,15 +477,7 @@ fn link_type_agrees(
 #[test]
 fn pflog_ppi_pktap_prism_and_avs_conversations_agree_with_tshark() {
     use builder::*;
-    let (a, b) = ([10, 3, 0, 1], [10, 3, 0, 2]);
-    let packets: Vec<(bool, Vec<u8>, u16)> = vec![
-        (true, ipv4(a, b, 6, &tcp(42000, 443, 0x02, 1, 0, &[], b"")), 0x0800),
-        (false, ipv4(b, a, 6, &tcp(443, 42000, 0x12, 9, 2, &[], b"")), 0x0800),
-        (true, ipv4(a, b, 6, &tcp(42000, 443, 0x18, 2, 10, &[], &[b'c'; 90])), 0x0800),
-        (false, ipv4(b, a, 6, &tcp(443, 42000, 0x18, 10, 92, &[], &[b's'; 300])), 0x0800),
-        (true, ipv6(v6(1), v6(2), 17, &udp(52000, 53, b"query")), 0x86dd),
-        (false, ipv6(v6(2), v6(1), 17, &udp(53, 52000, b"answer")), 0x86dd),
-    ];
+    let packets = tcp_and_udp_conversations([10, 3, 0, 1], [10, 3, 0, 2]);
     let dir = tempfile::tempdir().unwrap();
     let wifi =
         |up: bool, et: u16, p: &[u8]| wifi_data(if up { 0x01 } else { 0x02 }, None, false, &llc_snap(et, p));
@@ -752,4 +758,55 @@ fn sctp_conversations_agree_with_tshark() {
     import_keeps_flows(&pcap, Some("128"), &["sctp"], &ours);
     let Some(theirs) = tshark_conversations_of(&pcap, &["sctp"]) else { return };
     assert_eq!(theirs, ours, "tshark (left) and netrec (right) disagree");
+}
+
+/// The conversations of `tcp_and_udp_conversations` over ARCNET (Linux header with RFC 1201 and
+/// RFC 1051 protocol ids, BSD header with RFC 1201 exception packets; IPv6 as protocol id 0xc4)
+/// and Solaris IPNET: netrec's flows equal tshark's conversations for each file, and come back
+/// unchanged from imported segments.
+#[test]
+fn arcnet_and_ipnet_conversations_agree_with_tshark() {
+    let packets = tcp_and_udp_conversations([10, 7, 0, 1], [10, 7, 0, 2]);
+    let dir = tempfile::tempdir().unwrap();
+    let station = |up: bool| if up { [0x01, 0x02] } else { [0x02, 0x01] };
+    let v4 = |et: u16| et == 0x0800;
+    type Frame = Box<dyn Fn(bool, u16, &[u8]) -> Vec<u8>>;
+    let kinds: Vec<(&str, u32, Frame)> = vec![
+        (
+            "arcnet-linux-rfc1201",
+            129,
+            Box::new(move |up, et, p| {
+                let id = if v4(et) { 212 } else { 0xc4 };
+                builder::cat(&[&station(up), &[0, 0, id, 0, 0x34, 0x12], p])
+            }),
+        ),
+        (
+            "arcnet-linux-rfc1051",
+            129,
+            Box::new(move |up, et, p| {
+                let hdr: &[u8] = if v4(et) { &[0, 0, 240] } else { &[0, 0, 0xc4, 0, 1, 0] };
+                builder::cat(&[&station(up), hdr, p])
+            }),
+        ),
+        (
+            "arcnet-bsd-exception",
+            7,
+            Box::new(move |up, et, p| {
+                let id = if v4(et) { 212 } else { 0xc4 };
+                builder::cat(&[&station(up), &[id, 0xff, 0xff, 0xff, id, 0, 7, 0], p])
+            }),
+        ),
+        (
+            "ipnet",
+            226,
+            Box::new(move |_, et, p| {
+                let family = if v4(et) { 2 } else { 26 };
+                let len = (p.len() as u32).to_be_bytes();
+                builder::cat(&[&[1, family, 0, 0], &len, &[0, 0, 0, 2], &[0; 12], p])
+            }),
+        ),
+    ];
+    for (name, lt, frame) in kinds {
+        link_type_agrees(dir.path(), name, lt, &packets, frame, "128");
+    }
 }

@@ -99,6 +99,12 @@ impl LinkType {
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
     pub const NFLOG: LinkType = LinkType(239);
+    /// ARCNET with the BSD header (source, destination, protocol id).
+    pub const ARCNET_BSD: LinkType = LinkType(7);
+    /// ARCNET with the Linux header (a 2-byte offset field after the addresses).
+    pub const ARCNET_LINUX: LinkType = LinkType(129);
+    /// Solaris IPNET: a 24-byte header, then IPv4 or IPv6.
+    pub const IPNET: LinkType = LinkType(226);
     pub const LINUX_SLL2: LinkType = LinkType(276);
 }
 

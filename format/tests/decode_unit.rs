@@ -1264,3 +1264,39 @@ fn nsh_shim_in_ethernet_gre_and_vxlan_gpe() {
         d.anomalies
     );
 }
+
+/// ARCNET (BSD and Linux headers, RFC 1051 and RFC 1201 ids) and Solaris IPNET: what the header
+/// says comes next is decoded; short headers are `truncated_link`, other protocols not malformed.
+#[test]
+fn arcnet_and_ipnet_headers() {
+    let syn = ipv4(A, B, 6, &tcp(1234, 80, 0x02, 1, 0, &[], b""));
+    for (lt, hdr) in [
+        (LinkType::ARCNET_LINUX, &[1, 2, 0, 0, 212, 0, 0, 0][..]),
+        (LinkType::ARCNET_LINUX, &[1, 2, 0, 0, 240][..]),
+        (LinkType::ARCNET_BSD, &[1, 2, 212, 0, 9, 0][..]),
+        (LinkType::ARCNET_BSD, &[1, 2, 212, 0xff, 0xff, 0xff, 212, 0, 9, 0][..]),
+        (LinkType::IPNET, &[1, 2, 0, 0, 0, 0, 0, 40, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..]),
+    ] {
+        let d = dec(lt, &cat(&[hdr, &syn]));
+        assert!(d.anomalies.is_empty(), "{lt:?} {hdr:?}: {:?}", anomalies(&d));
+        assert_eq!(tcp_of(&d).dst_port, 80, "{lt:?} {hdr:?}");
+    }
+    // ARP (RFC 1201 id 213): ARCNET hardware addresses are one byte.
+    let arp = [0, 7, 8, 0, 1, 4, 0, 1, 0x01, 10, 0, 0, 1, 0x00, 10, 0, 0, 2];
+    let d = dec(LinkType::ARCNET_LINUX, &cat(&[&[1, 0xff, 0, 0, 213, 0, 0, 0], &arp]));
+    assert_eq!(d.arp.map(|a| (a.op, a.target_ip.octets())), Some((1, [10, 0, 0, 2])));
+    // IPX (250) and an unknown IPNET family: not followed, not malformed.
+    let d = dec(LinkType::ARCNET_BSD, &cat(&[&[1, 2, 250, 0, 0, 0], &syn]));
+    assert_eq!((anomalies(&d), d.net.is_none()), (vec!["unknown_ethertype"], true));
+    let d = dec(LinkType::IPNET, &cat(&[&[1, 9], &[0; 22], &syn]));
+    assert_eq!((anomalies(&d), d.net.is_none()), (vec!["unknown_ethertype"], true));
+    // Headers cut short.
+    for (lt, f) in [
+        (LinkType::ARCNET_LINUX, &[1, 2, 0, 0][..]),
+        (LinkType::ARCNET_LINUX, &[1, 2, 0, 0, 212, 0, 0][..]),
+        (LinkType::ARCNET_BSD, &[1, 2, 212, 0xff, 0, 0, 212, 0][..]),
+        (LinkType::IPNET, &[1, 2, 0, 0][..]),
+    ] {
+        assert_eq!(anomalies(&dec(lt, f)), ["truncated_link"], "{lt:?} {f:?}");
+    }
+}

@@ -40,6 +40,9 @@ impl Cx<'_> {
             LinkType::IEEE802_11_AVS => self.avs(0, end),
             LinkType::PPI => self.ppi(end),
             LinkType::PKTAP => self.pktap(end),
+            LinkType::ARCNET_BSD => self.arcnet(2, end),
+            LinkType::ARCNET_LINUX => self.arcnet(4, end),
+            LinkType::IPNET => self.ipnet(end),
             _ => self.link_at(lt, 0, end),
         }
     }
@@ -252,6 +255,54 @@ impl Cx<'_> {
         match get::<8>(self.data, off).filter(|_| off + 8 <= end)? {
             [0xaa, 0xaa, 0x03, 0, 0, 0 | 0xf8, a, b] => Some(be16([a, b])),
             _ => None,
+        }
+    }
+
+    /// ARCNET: source and destination station bytes (the Linux header adds a 2-byte offset
+    /// field), then the protocol id at `pid`. RFC 1051 ids (240 IP, 241 ARP) and diagnostics
+    /// (0x80) have nothing more; RFC 1201 ids add a split flag and a sequence number, and on the
+    /// BSD header a split flag of 0xff marks an exception packet with 4 more bytes (as tshark and
+    /// tcpdump read them). Then 212/240 IPv4, 0xc4 IPv6, 213/241 ARP, 214 RARP; other protocols
+    /// (IPX, AppleTalk, ...) are `unknown_ethertype`.
+    fn arcnet(&mut self, pid: usize, end: usize) {
+        let Some(&id) = self.data.get(pid) else {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        };
+        let mut off = pid + 1;
+        if !matches!(id, 240 | 241 | 0x80) {
+            match self.data.get(off) {
+                Some(0xff) if pid == 2 => off += 7,
+                Some(_) => off += 3,
+                None => off = usize::MAX,
+            }
+        }
+        if off > self.data.len().min(end) {
+            self.flag(Anomaly::TruncatedLink);
+            return;
+        }
+        match id {
+            212 | 240 => self.ipv4(off, end),
+            0xc4 => self.ipv6(off, end),
+            213 | 214 | 241 => self.arp(off),
+            _ => {
+                self.flag(Anomaly::UnknownEthertype);
+                self.payload(off, end - off);
+            }
+        }
+    }
+
+    /// Solaris IPNET: version, address family (2 IPv4, 26 IPv6: Solaris's AF_INET6), hook
+    /// type, packet length, interface and zone ids (24 bytes), then the IP packet.
+    fn ipnet(&mut self, end: usize) {
+        match get::<24>(self.data, 0).filter(|_| end >= 24).map(|h| h[1]) {
+            None => self.flag(Anomaly::TruncatedLink),
+            Some(2) => self.ipv4(24, end),
+            Some(26) => self.ipv6(24, end),
+            Some(_) => {
+                self.flag(Anomaly::UnknownEthertype);
+                self.payload(24, end - 24);
+            }
         }
     }
 
