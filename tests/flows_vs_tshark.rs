@@ -810,3 +810,35 @@ fn arcnet_and_ipnet_conversations_agree_with_tshark() {
         link_type_agrees(dir.path(), name, lt, &packets, frame, "128");
     }
 }
+
+/// MPLS in UDP (RFC 7510, port 6635), one and two labels, IPv4 and IPv6 inside: the inner
+/// conversations, as tshark lists them (the outer UDP conversations on 6635 left out), tunnel
+/// kind `mpls_udp`, unchanged through `import`.
+#[test]
+fn mpls_in_udp_conversations_agree_with_tshark() {
+    use builder::*;
+    let (oa, ob) = ([192, 0, 2, 1], [192, 0, 2, 2]);
+    let packets = tcp_and_udp_conversations([10, 6, 1, 1], [10, 6, 1, 2]);
+    let frames: Vec<Vec<u8>> = packets
+        .iter()
+        .enumerate()
+        .map(|(i, (up, p, _))| {
+            let labels: &[u32] = if i % 2 == 0 { &[100] } else { &[200, 300] };
+            let (s, d) = if *up { (oa, ob) } else { (ob, oa) };
+            eth(0x0800, &ipv4(s, d, 17, &udp(49152 + i as u16, 6635, &mpls(labels, p))))
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("mpls-udp.pcap");
+    write_pcap(&pcap, 1, &frames);
+    let ours = netrec_table(&pcap);
+    assert_eq!(ours.len(), 2, "netrec flows: {ours:?}");
+    let kinds: Vec<serde_json::Value> = jsonl(&netrec(&["flows", "--format", "jsonl", s(&pcap)]))
+        .into_iter()
+        .map(|v| v["tunnel"]["kind"].clone())
+        .collect();
+    assert!(kinds.iter().all(|k| k == "mpls_udp"), "{kinds:?}");
+    import_keeps_flows(&pcap, Some("256"), &["tcp", "udp"], &ours);
+    let Some(theirs) = tshark_conversations(&pcap) else { return };
+    assert_eq!(without_port(theirs, 6635), ours, "tshark (left) and netrec (right) disagree");
+}

@@ -202,6 +202,9 @@ pub enum TunnelKind {
     Teredo,
     /// PPTP (RFC 2637): PPP over enhanced GRE (version 1).
     Pptp,
+    /// MPLS in UDP (RFC 7510): a label stack over UDP port 6635.
+    #[serde(rename = "mpls_udp")]
+    MplsUdp,
 }
 
 impl TunnelKind {
@@ -216,6 +219,7 @@ impl TunnelKind {
             TunnelKind::L2tp => "l2tp",
             TunnelKind::Teredo => "teredo",
             TunnelKind::Pptp => "pptp",
+            TunnelKind::MplsUdp => "mpls_udp",
         }
     }
 }

@@ -1300,3 +1300,25 @@ fn arcnet_and_ipnet_headers() {
         assert_eq!(anomalies(&dec(lt, f)), ["truncated_link"], "{lt:?} {f:?}");
     }
 }
+
+/// MPLS in UDP (RFC 7510, port 6635): the label stack and what follows, tunnel `mpls_udp` id 0;
+/// an empty stack is `bad_tunnel` and the packet stays UDP.
+#[test]
+fn mpls_in_udp() {
+    let syn = ipv4(A, B, 6, &tcp(1234, 80, 0x02, 1, 0, &[], b""));
+    for labels in [&[16][..], &[16, 17, 18][..]] {
+        let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(49152, 6635, &mpls(labels, &syn))));
+        assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+        let t = d.tunnel.expect("tunnel");
+        assert_eq!(
+            (t.kind, t.id, t.outer_src, d.mpls_labels),
+            (TunnelKind::MplsUdp, 0, ip4(OA), labels.len() as u8)
+        );
+        assert_eq!(tcp_of(&d).dst_port, 80);
+    }
+    // From 6635 (a reply's source port) it is plain UDP, as for tshark.
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(6635, 49152, &mpls(&[16], &syn))));
+    assert_eq!((d.tunnel, d.ports()), (None, Some((6635, 49152))));
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(49152, 6635, &[0, 1])));
+    assert_eq!((anomalies(&d), d.tunnel, d.ports()), (vec!["bad_tunnel"], None, Some((49152, 6635))));
+}

@@ -155,7 +155,8 @@ fn arb_tunnel() -> impl Strategy<Value = Option<Tunnel>> {
         Just(TunnelKind::GtpU),
         Just(TunnelKind::L2tp),
         Just(TunnelKind::Teredo),
-        Just(TunnelKind::Pptp)
+        Just(TunnelKind::Pptp),
+        Just(TunnelKind::MplsUdp)
     ];
     prop::option::of(
         (kind, any::<u32>(), arb_ip(), arb_ip()).prop_map(|(kind, id, outer_src, outer_dst)| Tunnel {

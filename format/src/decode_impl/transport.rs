@@ -10,6 +10,8 @@ const GENEVE_PORT: u16 = 6081;
 const GTP_U_PORT: u16 = 2152;
 const L2TP_PORT: u16 = 1701;
 const TEREDO_PORT: u16 = 3544;
+/// MPLS in UDP (RFC 7510).
+const MPLS_UDP_PORT: u16 = 6635;
 
 impl Cx<'_> {
     /// The first fragment is too small for the transport header's fixed part.
@@ -88,6 +90,7 @@ impl Cx<'_> {
             VXLAN_GPE_PORT => self.vxlan_gpe(off + 8, len - 8),
             GENEVE_PORT => self.geneve(off + 8, len - 8),
             GTP_U_PORT => self.gtp_u(off + 8, len - 8),
+            MPLS_UDP_PORT => self.mpls_udp(off + 8, len - 8),
             // The responder may answer from another port, to the initiator's 1701.
             _ if u.dst_port == L2TP_PORT || u.src_port == L2TP_PORT => self.l2tp(off + 8, len - 8),
             // Server and relays listen on 3544; clients use any port.

@@ -162,6 +162,12 @@ impl Cx<'_> {
         self.decap(TunnelKind::Vxlan, vni, off + 8, off + len, inner);
     }
 
+    /// MPLS in UDP (RFC 7510, destination port 6635) at `off`, `len` bytes: a label stack, then
+    /// what follows it as for MPLS anywhere. Labels change hop by hop: the tunnel id is 0.
+    pub(super) fn mpls_udp(&mut self, off: usize, len: usize) {
+        self.decap(TunnelKind::MplsUdp, 0, off, off + len, Inner::Mpls);
+    }
+
     /// Geneve (RFC 8926) in a UDP payload at `off`, `len` bytes.
     pub(super) fn geneve(&mut self, off: usize, len: usize) {
         let Some(h) = get::<8>(self.data, off).filter(|h| h[0] >> 6 == 0) else {

@@ -411,6 +411,7 @@ fn tunnel_kind_code(k: TunnelKind) -> u8 {
         TunnelKind::L2tp => 7,
         TunnelKind::Teredo => 8,
         TunnelKind::Pptp => 9,
+        TunnelKind::MplsUdp => 10,
     }
 }
 
@@ -425,6 +426,7 @@ fn tunnel_kind(v: u8) -> WireResult<TunnelKind> {
         7 => TunnelKind::L2tp,
         8 => TunnelKind::Teredo,
         9 => TunnelKind::Pptp,
+        10 => TunnelKind::MplsUdp,
         _ => return Err("bad tunnel kind"),
     })
 }
