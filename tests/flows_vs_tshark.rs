@@ -842,3 +842,40 @@ fn mpls_in_udp_conversations_agree_with_tshark() {
     let Some(theirs) = tshark_conversations(&pcap) else { return };
     assert_eq!(without_port(theirs, 6635), ours, "tshark (left) and netrec (right) disagree");
 }
+
+/// Ethernet directly in IP: EtherIP (protocol 97) carrying the IPv4 TCP conversation and IPv6's
+/// Ethernet next header (143, behind a segment routing header) carrying the IPv6 UDP one: the
+/// inner conversations equal tshark's, tunnel kind `etherip`, unchanged through `import`.
+#[test]
+fn etherip_conversations_agree_with_tshark() {
+    use builder::*;
+    let (oa, ob) = ([192, 0, 2, 1], [192, 0, 2, 2]);
+    let packets = tcp_and_udp_conversations([10, 6, 2, 1], [10, 6, 2, 2]);
+    let frames: Vec<Vec<u8>> = packets
+        .iter()
+        .map(|(up, p, et)| {
+            let inner = eth(*et, p);
+            if *et == 0x0800 {
+                let (s, d) = if *up { (oa, ob) } else { (ob, oa) };
+                eth(0x0800, &ipv4(s, d, 97, &cat(&[&[0x30, 0], &inner])))
+            } else {
+                let (s, d) = if *up { (v6(0x51), v6(0x52)) } else { (v6(0x52), v6(0x51)) };
+                let srh = cat(&[&[143, 2, 4, 0, 0, 0, 0, 0], &d]);
+                eth(0x86dd, &ipv6(s, d, 43, &cat(&[&srh, &inner])))
+            }
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("etherip.pcap");
+    write_pcap(&pcap, 1, &frames);
+    let ours = netrec_table(&pcap);
+    assert_eq!(ours.len(), 2, "netrec flows: {ours:?}");
+    let kinds: Vec<serde_json::Value> = jsonl(&netrec(&["flows", "--format", "jsonl", s(&pcap)]))
+        .into_iter()
+        .map(|v| v["tunnel"]["kind"].clone())
+        .collect();
+    assert!(kinds.iter().all(|k| k == "etherip"), "{kinds:?}");
+    import_keeps_flows(&pcap, Some("256"), &["tcp", "udp"], &ours);
+    let Some(theirs) = tshark_conversations(&pcap) else { return };
+    assert_eq!(theirs, ours, "tshark (left) and netrec (right) disagree");
+}

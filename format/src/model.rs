@@ -205,6 +205,9 @@ pub enum TunnelKind {
     /// MPLS in UDP (RFC 7510): a label stack over UDP port 6635.
     #[serde(rename = "mpls_udp")]
     MplsUdp,
+    /// Ethernet directly in IP: EtherIP (RFC 3378, protocol 97) and IPv6's Ethernet next header
+    /// (143, the SRv6 layer-2 services of RFC 8986).
+    EtherIp,
 }
 
 impl TunnelKind {
@@ -220,6 +223,7 @@ impl TunnelKind {
             TunnelKind::Teredo => "teredo",
             TunnelKind::Pptp => "pptp",
             TunnelKind::MplsUdp => "mpls_udp",
+            TunnelKind::EtherIp => "etherip",
         }
     }
 }

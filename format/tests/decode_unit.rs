@@ -1322,3 +1322,30 @@ fn mpls_in_udp() {
     let d = dec(LinkType::RAW, &ipv4(OA, OB, 17, &udp(49152, 6635, &[0, 1])));
     assert_eq!((anomalies(&d), d.tunnel, d.ports()), (vec!["bad_tunnel"], None, Some((49152, 6635))));
 }
+
+/// Ethernet directly in IP: EtherIP (protocol 97, version 3) in IPv4 and IPv6's Ethernet next
+/// header (143) after a segment routing header; EtherIP of another version is `bad_tunnel`.
+#[test]
+fn etherip_and_ipv6_ethernet_next_header() {
+    let syn = eth(0x0800, &ipv4(A, B, 6, &tcp(1234, 80, 0x02, 1, 0, &[], b"")));
+    let d = dec(LinkType::RAW, &ipv4(OA, OB, 97, &cat(&[&[0x30, 0], &syn])));
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    let t = d.tunnel.expect("tunnel");
+    assert_eq!((t.kind, t.id, t.outer_src, tcp_of(&d).dst_port), (TunnelKind::EtherIp, 0, ip4(OA), 80));
+    // SRH (routing type 4, one segment), then Ethernet.
+    let srh = cat(&[&[143, 2, 4, 0, 0, 0, 0, 0], &v6(9)]);
+    let d = dec(LinkType::IPV6, &ipv6(v6(1), v6(2), 43, &cat(&[&srh, &syn])));
+    assert!(d.anomalies.is_empty(), "{:?}", anomalies(&d));
+    assert_eq!(
+        (d.tunnel.map(|t| (t.kind, t.outer_src)), tcp_of(&d).dst_port),
+        (Some((TunnelKind::EtherIp, ip6(v6(1)))), 80)
+    );
+    for bad in [&[0x20, 0][..], &[0x30][..]] {
+        let d = dec(LinkType::RAW, &ipv4(OA, OB, 97, &cat(&[bad, if bad.len() == 1 { &[] } else { &syn }])));
+        assert_eq!(
+            (anomalies(&d), d.tunnel, d.net.map(|n| n.proto)),
+            (vec!["bad_tunnel"], None, Some(97)),
+            "{bad:?}"
+        );
+    }
+}

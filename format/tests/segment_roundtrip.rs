@@ -156,7 +156,8 @@ fn arb_tunnel() -> impl Strategy<Value = Option<Tunnel>> {
         Just(TunnelKind::L2tp),
         Just(TunnelKind::Teredo),
         Just(TunnelKind::Pptp),
-        Just(TunnelKind::MplsUdp)
+        Just(TunnelKind::MplsUdp),
+        Just(TunnelKind::EtherIp)
     ];
     prop::option::of(
         (kind, any::<u32>(), arb_ip(), arb_ip()).prop_map(|(kind, id, outer_src, outer_dst)| Tunnel {

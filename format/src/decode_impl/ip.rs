@@ -17,6 +17,9 @@ pub(super) mod proto {
     pub const IPV6: u8 = 41;
     pub const GRE: u8 = 47;
     pub const AH: u8 = 51;
+    pub const ETHERIP: u8 = 97;
+    /// IPv6 "Ethernet" next header (RFC 8986).
+    pub const ETHERNET: u8 = 143;
     pub const ICMPV6: u8 = 58;
 }
 
@@ -239,6 +242,8 @@ impl Cx<'_> {
                     proto::GRE => self.gre(off, len),
                     proto::IPIP => self.ip_in_ip(off, off + len, false),
                     proto::IPV6 => self.ip_in_ip(off, off + len, true),
+                    proto::ETHERIP => self.ether_in_ip(off, len, true),
+                    proto::ETHERNET => self.ether_in_ip(off, len, false),
                     _ => {}
                 }
             }

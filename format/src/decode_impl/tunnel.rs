@@ -344,6 +344,24 @@ impl Cx<'_> {
         self.decap(TunnelKind::IpInIp, 0, off, end, inner);
     }
 
+    /// An Ethernet frame directly in IP at `off`, `len` bytes: after EtherIP's 2-byte header
+    /// (RFC 3378: version 3, the rest reserved; another version is `bad_tunnel`, where tshark
+    /// decodes it anyway) or, for IPv6's Ethernet next header (143), at once. Tunnel id 0.
+    pub(super) fn ether_in_ip(&mut self, off: usize, len: usize, etherip_header: bool) {
+        let start = if etherip_header {
+            match get::<2>(self.data, off).filter(|_| len >= 2) {
+                Some(h) if h[0] >> 4 == 3 => off + 2,
+                _ => {
+                    self.flag(Anomaly::BadTunnel);
+                    return;
+                }
+            }
+        } else {
+            off
+        };
+        self.decap(TunnelKind::EtherIp, 0, start, off + len, Inner::Ethernet);
+    }
+
     /// Replace the outer packet by the inner one at `off` (ending at `end` on the wire).
     fn decap(&mut self, kind: TunnelKind, id: u32, off: usize, end: usize, inner: Inner) {
         // The inner packet must at least start like what the tunnel says it carries.

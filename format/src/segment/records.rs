@@ -412,6 +412,7 @@ fn tunnel_kind_code(k: TunnelKind) -> u8 {
         TunnelKind::Teredo => 8,
         TunnelKind::Pptp => 9,
         TunnelKind::MplsUdp => 10,
+        TunnelKind::EtherIp => 11,
     }
 }
 
@@ -427,6 +428,7 @@ fn tunnel_kind(v: u8) -> WireResult<TunnelKind> {
         8 => TunnelKind::Teredo,
         9 => TunnelKind::Pptp,
         10 => TunnelKind::MplsUdp,
+        11 => TunnelKind::EtherIp,
         _ => return Err("bad tunnel kind"),
     })
 }
