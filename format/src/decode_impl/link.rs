@@ -269,14 +269,14 @@ impl Cx<'_> {
             self.flag(Anomaly::TruncatedLink);
             return;
         };
-        let mut off = pid + 1;
-        if !matches!(id, 240 | 241 | 0x80) {
-            match self.data.get(off) {
-                Some(0xff) if pid == 2 => off += 7,
-                Some(_) => off += 3,
-                None => off = usize::MAX,
-            }
-        }
+        // Bytes from the protocol id to the payload; a split flag that is not there makes the
+        // header run past the data, which the length check reports.
+        let hdr = match (id, self.data.get(pid + 1)) {
+            (240 | 241 | 0x80, _) => 1,
+            (_, Some(0xff)) if pid == 2 => 8,
+            _ => 4,
+        };
+        let off = pid + hdr;
         if off > self.data.len().min(end) {
             self.flag(Anomaly::TruncatedLink);
             return;
