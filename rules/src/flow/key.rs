@@ -36,6 +36,34 @@ impl Hash for NKey {
     }
 }
 
+impl NKey {
+    /// The flow's key with endpoint `a` (`a_first`) or `b` as its source: what `KeyInfo::oriented`
+    /// built when the flow began, recomputed so a flow does not store both keys.
+    #[inline]
+    pub fn flow_key(&self, a_first: bool) -> FlowKey {
+        let ip =
+            |bits: u128| if self.v6 { IpAddr::V6(bits.into()) } else { IpAddr::V4((bits as u32).into()) };
+        let (hi, lo) = ((self.ports >> 16) as u16, self.ports as u16);
+        // ICMP keys (the only ones whose ports describe the flow, not the endpoints) hold the
+        // same ports in both orders; any other key holds endpoint a's port first.
+        let icmp = matches!(self.proto, 1 | 58);
+        let (src, dst, src_port, dst_port) = match (a_first, icmp) {
+            (true, _) => (self.a, self.b, hi, lo),
+            (false, true) => (self.b, self.a, hi, lo),
+            (false, false) => (self.b, self.a, lo, hi),
+        };
+        FlowKey {
+            proto: self.proto,
+            src_ip: ip(src),
+            src_port,
+            dst_ip: ip(dst),
+            dst_port,
+            vlan: self.vlan,
+            tunnel_id: self.tunnel,
+        }
+    }
+}
+
 /// Everything the table needs to know about a packet's key.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct KeyInfo {

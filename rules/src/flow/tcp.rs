@@ -28,18 +28,22 @@ struct Hole {
 }
 
 /// One direction's sequence state.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct SeqDir {
     init: bool,
     /// Highest sequence end (seq + len, SYN/FIN count one) seen.
     max_end: u32,
-    /// Initial sequence number from this direction's SYN or SYN/ACK.
-    isn: Option<u32>,
+    /// Initial sequence number from this direction's SYN or SYN/ACK (when `has_isn`; not an
+    /// `Option`, which would take 8 bytes: a flood's million flows carry two of these).
+    isn: u32,
+    has_isn: bool,
     fin: bool,
     /// The last segment from this direction advertised a zero window.
     win_zero: bool,
     nholes: u8,
-    holes: [Hole; MAX_HOLES],
+    /// Allocated at the first gap: most flows never have one, and inline the gaps would be 96 of
+    /// the bytes of every TCP flow (a SYN flood has a million).
+    holes: Option<Box<[Hole; MAX_HOLES]>>,
 }
 
 /// How sequence analysis classified a segment.
@@ -53,21 +57,29 @@ enum SeqClass {
 }
 
 impl SeqDir {
+    /// The gap slots (the first `nholes` are in use).
+    #[inline]
+    fn slots(&mut self) -> &mut [Hole; MAX_HOLES] {
+        self.holes.get_or_insert_with(Box::default)
+    }
+
     fn add_hole(&mut self, start: u32, end: u32, now: u64) {
         let h = Hole { start, end, opened_ns: now };
-        if (self.nholes as usize) < MAX_HOLES {
-            self.holes[self.nholes as usize] = h;
+        let n = self.nholes as usize;
+        let holes = self.slots();
+        if n < MAX_HOLES {
+            holes[n] = h;
             self.nholes += 1;
         } else {
             // Forget the oldest gap: a segment filling it later counts as a retransmission.
-            self.holes.copy_within(1.., 0);
-            self.holes[MAX_HOLES - 1] = h;
+            holes.copy_within(1.., 0);
+            holes[MAX_HOLES - 1] = h;
         }
     }
 
     fn remove_hole(&mut self, i: usize) {
         let n = self.nholes as usize;
-        self.holes.copy_within(i + 1..n, i);
+        self.slots().copy_within(i + 1..n, i);
         self.nholes -= 1;
     }
 
@@ -77,7 +89,7 @@ impl SeqDir {
         let mut age = None;
         let mut i = 0;
         while i < self.nholes as usize {
-            let h = self.holes[i];
+            let h = self.slots()[i];
             if !(seq_lt(seq, h.end) && seq_lt(h.start, end)) {
                 i += 1;
                 continue;
@@ -89,11 +101,11 @@ impl SeqDir {
                     self.remove_hole(i);
                     continue;
                 }
-                (true, false) => self.holes[i].start = end,
-                (false, true) => self.holes[i].end = seq,
+                (true, false) => self.slots()[i].start = end,
+                (false, true) => self.slots()[i].end = seq,
                 (false, false) => {
                     // Split: keep the left part here and the right part if there is room.
-                    self.holes[i].end = seq;
+                    self.slots()[i].end = seq;
                     if (self.nholes as usize) < MAX_HOLES {
                         self.add_hole(end, h.end, h.opened_ns);
                     }
@@ -155,17 +167,47 @@ impl SeqDir {
     }
 }
 
-/// The TCP part of a flow.
+/// Four optional nanosecond values in 40 bytes instead of `[Option<u64>; 4]`'s 64 (every TCP
+/// flow carries them; a SYN flood has a million flows).
 #[derive(Clone, Copy, Debug, Default)]
+struct Times {
+    set: u8,
+    v: [u64; 4],
+}
+
+/// Indexes into [`Times`].
+const LAST_SYN: usize = 0;
+const SYNACK: usize = 1;
+const RTT_SERVER: usize = 2;
+const RTT_CLIENT: usize = 3;
+
+impl Times {
+    #[inline]
+    fn get(&self, i: usize) -> Option<u64> {
+        (self.set & 1 << i != 0).then_some(self.v[i])
+    }
+
+    #[inline]
+    fn put(&mut self, i: usize, v: Option<u64>) {
+        match v {
+            Some(v) => {
+                self.v[i] = v;
+                self.set |= 1 << i;
+            }
+            None => self.set &= !(1 << i),
+        }
+    }
+}
+
+/// The TCP part of a flow.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct TcpTrack {
     pub state: TcpState,
     /// [initiator->responder, responder->initiator]
     dirs: [SeqDir; 2],
-    /// Time of the most recent SYN before the SYN/ACK (Wireshark's `ts_mru_syn`).
-    last_syn_ns: Option<u64>,
-    synack_ns: Option<u64>,
-    pub rtt_server_ns: Option<u64>,
-    pub rtt_client_ns: Option<u64>,
+    /// The most recent SYN before the SYN/ACK (Wireshark's `ts_mru_syn`), the SYN/ACK, and the
+    /// two halves of the handshake RTT.
+    times: Times,
 }
 
 /// What one segment did.
@@ -195,13 +237,26 @@ impl TcpTrack {
     pub fn is_reuse(&self, dir: usize, seq: u32) -> bool {
         match self.state {
             TcpState::Closed | TcpState::Reset => true,
-            _ => self.synack_ns.is_some() && self.dirs[dir & 1].isn.is_some_and(|isn| isn != seq),
+            _ => {
+                let d = &self.dirs[dir & 1];
+                self.times.get(SYNACK).is_some() && d.has_isn && d.isn != seq
+            }
         }
+    }
+
+    /// SYN -> SYN/ACK at the capture point, ns.
+    pub fn rtt_server_ns(&self) -> Option<u64> {
+        self.times.get(RTT_SERVER)
+    }
+
+    /// SYN/ACK -> ACK at the capture point, ns.
+    pub fn rtt_client_ns(&self) -> Option<u64> {
+        self.times.get(RTT_CLIENT)
     }
 
     /// The handshake RTT (client + server halves) if both were measured.
     fn irtt(&self) -> Option<u64> {
-        Some(self.rtt_server_ns? + self.rtt_client_ns?)
+        Some(self.rtt_server_ns()? + self.rtt_client_ns()?)
     }
 
     /// Account one segment from direction `dir` (0 fwd, 1 rev) at `now`.
@@ -223,8 +278,9 @@ impl TcpTrack {
             }
             d.win_zero = t.window == 0 && !syn;
             out.zero_window = t.window == 0 && !(syn || fin);
-            if syn && d.isn.is_none() {
-                d.isn = Some(t.seq);
+            if syn && !d.has_isn {
+                d.isn = t.seq;
+                d.has_isn = true;
             }
         }
 
@@ -234,13 +290,14 @@ impl TcpTrack {
                 self.state = TcpState::SynSent;
             }
             if dir == 0 && self.state == TcpState::SynSent {
-                self.last_syn_ns = Some(now);
+                self.times.put(LAST_SYN, Some(now));
             }
         } else if syn && ack {
-            if dir == 1 && (fresh || self.state == TcpState::SynSent) && self.synack_ns.is_none() {
+            if dir == 1 && (fresh || self.state == TcpState::SynSent) && self.times.get(SYNACK).is_none() {
                 self.state = TcpState::SynReceived;
-                self.synack_ns = Some(now);
-                self.rtt_server_ns = self.last_syn_ns.map(|s| now.saturating_sub(s));
+                self.times.put(SYNACK, Some(now));
+                let rtt = self.times.get(LAST_SYN).map(|s| now.saturating_sub(s));
+                self.times.put(RTT_SERVER, rtt);
             } else if fresh {
                 self.state = TcpState::Midstream;
             }
@@ -250,7 +307,8 @@ impl TcpTrack {
             }
             if ack && dir == 0 && self.state == TcpState::SynReceived {
                 self.state = TcpState::Established;
-                self.rtt_client_ns = self.synack_ns.map(|s| now.saturating_sub(s));
+                let rtt = self.times.get(SYNACK).map(|s| now.saturating_sub(s));
+                self.times.put(RTT_CLIENT, rtt);
                 out.handshake_done = true;
             }
         }

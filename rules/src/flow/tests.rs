@@ -857,3 +857,12 @@ fn midstream_fin_and_sticky_end_states() {
     let u = feed(&mut t, &tcp(C, 7, SV, 8, RST, 16, 0, 0, 3)).unwrap();
     assert_eq!(u.tcp_state, TcpState::Closed, "closed stays closed after a late RST");
 }
+
+/// A SYN flood's million flows live in the table at once: every byte of a slot is a megabyte of
+/// memory (page faults and cache misses are most of `flows`' cost on such a capture). 496 bytes
+/// before the derived key, the boxed tunnel and TCP gaps, and the packed TCP times.
+#[test]
+fn flow_slot_stays_small() {
+    assert!(std::mem::size_of::<super::Flow>() <= 304, "{}", std::mem::size_of::<super::Flow>());
+    assert!(std::mem::size_of::<super::tcp::TcpTrack>() <= 96);
+}
