@@ -17,20 +17,10 @@ fn push_ascii(buf: &mut String, bytes: &[u8]) {
     unsafe { buf.as_mut_vec() }.extend_from_slice(bytes);
 }
 
-/// Append the decimal digits of `v` (divisions by the constant 10 compile to multiplications).
+/// Append the decimal digits of `v` (two digits per step from a table: `itoa`).
 #[inline]
-pub fn push_u64(buf: &mut String, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut at = tmp.len();
-    loop {
-        at -= 1;
-        tmp[at] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    push_ascii(buf, &tmp[at..]);
+pub fn push_u64(buf: &mut String, v: u64) {
+    buf.push_str(itoa::Buffer::new().format(v));
 }
 
 /// Append `seconds.nanoseconds` (nine digits) of a nanosecond time: the `Display` of `Ts`.

@@ -7,6 +7,7 @@
 
 mod hosts;
 mod incidents;
+mod rawstmt;
 mod schema;
 mod text;
 /// Indexes a bulk load may drop and rebuild (same definitions as in the schema).

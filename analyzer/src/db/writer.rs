@@ -7,12 +7,13 @@
 
 use super::hosts::{ClosedHosts, FlowEnds, HostAgg, HostAggregator};
 use super::incidents::{AlertForGrouping, INCIDENT_GAP_NS, group_incidents};
+use super::rawstmt::{Binder, RawStmt};
 use super::schema::INPUT_TABLES;
 use super::text::{push_ip, push_ts};
 use super::timeseries::TimeSeries;
 use super::{Db, DbError, SqlContext, i};
 use netrec_format::model::{Alert, Evidence, FlowRecord, LossRecord, TcpState, Ts, Tunnel, proto_name};
-use rusqlite::{Connection, OptionalExtension, Statement, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -151,14 +152,12 @@ impl Db {
         match result {
             Ok(Some((input_id, replaced))) => Ok(Some(InputWriter {
                 conn,
-                flow_stmt: conn
-                    .prepare(&insert_sql(INSERT_FLOW_HEAD, FLOW_COLS, 1))
+                flow_stmt: RawStmt::prepare(conn, &insert_sql(INSERT_FLOW_HEAD, FLOW_COLS, 1))
                     .op("prepare flow insert")?,
-                flow_multi: conn
-                    .prepare(&insert_sql(INSERT_FLOW_HEAD, FLOW_COLS, ROWS_PER_INSERT))
+                flow_multi: RawStmt::prepare(conn, &insert_sql(INSERT_FLOW_HEAD, FLOW_COLS, ROWS_PER_INSERT))
                     .op("prepare flow insert")?,
                 queued: Vec::with_capacity(ROWS_PER_INSERT),
-                text: TextBufs::default(),
+                text: RowTexts::default(),
                 input_id,
                 in_tx: true,
                 pending: 0,
@@ -229,12 +228,12 @@ fn delete_input(conn: &Connection, id: i64) -> Result<(), DbError> {
 pub struct InputWriter<'db> {
     conn: &'db Connection,
     /// Held rather than looked up in the statement cache: flows are the bulk of the rows.
-    flow_stmt: Statement<'db>,
+    flow_stmt: RawStmt<'db>,
     /// `ROWS_PER_INSERT` flows per execution.
-    flow_multi: Statement<'db>,
+    flow_multi: RawStmt<'db>,
     /// Flows added but not yet inserted (fewer than `ROWS_PER_INSERT`), in emission order.
     queued: Vec<FlowRecord>,
-    text: TextBufs,
+    text: RowTexts,
     input_id: i64,
     in_tx: bool,
     pending: usize,
@@ -249,24 +248,55 @@ pub struct InputWriter<'db> {
     finished: bool,
 }
 
-/// Reused text buffers for the per-flow columns (no allocation per row).
+/// The texts of the rows of one INSERT, formatted before binding: bound without copies, they
+/// must all live until the statement runs. One buffer, reused group after group.
 #[derive(Debug, Default)]
-struct TextBufs {
-    src: String,
-    dst: String,
-    first: String,
-    last: String,
-    duration: String,
+struct RowTexts {
+    buf: String,
+    ends: Vec<usize>,
 }
 
-fn set_ip(buf: &mut String, ip: &IpAddr) {
-    buf.clear();
-    push_ip(buf, ip);
+impl RowTexts {
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+    }
+
+    /// Append one text, written by `f`.
+    #[inline]
+    fn push(&mut self, f: impl FnOnce(&mut String)) {
+        f(&mut self.buf);
+        self.ends.push(self.buf.len());
+    }
+
+    /// The texts in the order pushed.
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let t = &self.buf[start..end];
+            start = end;
+            t
+        })
+    }
 }
 
-fn set_ts(buf: &mut String, ns: u64) {
-    buf.clear();
-    push_ts(buf, ns);
+/// Texts of one flow row, in the order `bind_flow` takes them.
+const FLOW_TEXTS: usize = 7;
+
+fn push_flow_texts(t: &mut RowTexts, f: &FlowRecord) {
+    let k = &f.key;
+    t.push(|b| b.push_str(&proto_name(k.proto)));
+    t.push(|b| push_ip(b, &k.src_ip));
+    t.push(|b| push_ip(b, &k.dst_ip));
+    t.push(|b| push_ts(b, f.first_ts.0));
+    t.push(|b| push_ts(b, f.last_ts.0));
+    t.push(|b| push_ts(b, f.last_ts.0.saturating_sub(f.first_ts.0)));
+    // Empty (bound as NULL) without a tunnel.
+    t.push(|b| {
+        if let Some(tn) = f.tunnel {
+            b.push_str(&tunnel_json(tn))
+        }
+    });
 }
 
 /// `head` followed by `rows` groups of `cols` anonymous parameters (numbered 1.. in order).
@@ -283,13 +313,6 @@ fn insert_sql(head: &str, cols: usize, rows: usize) -> String {
     s
 }
 
-/// Bind the next parameter of a statement (`$col` is the last index bound, 0 before the first).
-macro_rules! bind {
-    ($stmt:expr, $col:ident, $($v:expr),+ $(,)?) => {
-        $( $col += 1; $stmt.raw_bind_parameter($col, $v)?; )+
-    };
-}
-
 const FLOW_COLS: usize = 38;
 const INSERT_FLOW_HEAD: &str = r#"INSERT INTO flows (input_id, proto, src_ip, src_port, dst_ip, dst_port,
     packets, bytes, fwd_packets, fwd_bytes, fwd_payload_bytes, rev_packets, rev_bytes, rev_payload_bytes,
@@ -298,68 +321,57 @@ const INSERT_FLOW_HEAD: &str = r#"INSERT INTO flows (input_id, proto, src_ip, sr
     fwd_tcp_flags, rev_tcp_flags, fwd_retransmissions, rev_retransmissions, out_of_order, zero_window,
     tunnel_id, anomalies) VALUES"#;
 
-/// Bind the 38 columns of one flow row after parameter `base` (SQLite copies text at bind time,
-/// so the text buffers are reused row after row).
-fn bind_flow(
-    stmt: &mut Statement<'_>,
-    base: usize,
+/// Bind the 38 columns of one flow row; `texts` yields its `FLOW_TEXTS` texts.
+fn bind_flow<'v>(
+    b: &mut Binder<'_, 'v>,
     input_id: i64,
     f: &FlowRecord,
-    t: &mut TextBufs,
-) -> rusqlite::Result<()> {
+    texts: &mut impl Iterator<Item = &'v str>,
+) {
     let k = &f.key;
+    let mut text = || texts.next().unwrap_or_default();
+    let [proto, src, dst, first, last, duration, tunnel]: [&str; FLOW_TEXTS] =
+        std::array::from_fn(|_| text());
     let duration_ns = f.last_ts.0.saturating_sub(f.first_ts.0);
     let rtt = f.rtt_ns();
-    set_ip(&mut t.src, &k.src_ip);
-    set_ip(&mut t.dst, &k.dst_ip);
-    set_ts(&mut t.first, f.first_ts.0);
-    set_ts(&mut t.last, f.last_ts.0);
-    set_ts(&mut t.duration, duration_ns);
-    let mut col = base;
-    bind!(
-        stmt,
-        col,
-        input_id,
-        proto_name(k.proto),
-        t.src.as_str(),
-        k.src_port,
-        t.dst.as_str(),
-        k.dst_port,
-        i(f.fwd.packets.saturating_add(f.rev.packets)),
-        i(f.fwd.bytes.saturating_add(f.rev.bytes)),
-        i(f.fwd.packets),
-        i(f.fwd.bytes),
-        i(f.fwd.payload_bytes),
-        i(f.rev.packets),
-        i(f.rev.bytes),
-        i(f.rev.payload_bytes),
-        t.first.as_str(),
-        t.last.as_str(),
-        t.duration.as_str(),
-        (f.tcp_state != TcpState::None).then(|| f.tcp_state.as_str()),
-        rtt.map(|ns| ns as f64 / 1e6),
-        i(f.fwd.retransmissions.saturating_add(f.rev.retransmissions)),
-        (k.vlan != 0).then_some(k.vlan),
-        f.tunnel.map(tunnel_json),
-        flow_end_str(f.end),
-        k.proto,
-        i(f.first_ts.nanos()),
-        i(f.last_ts.nanos()),
-        i(duration_ns),
-        rtt.map(i),
-        f.rtt_server_ns.map(i),
-        f.rtt_client_ns.map(i),
-        f.fwd.tcp_flags,
-        f.rev.tcp_flags,
-        i(f.fwd.retransmissions),
-        i(f.rev.retransmissions),
-        i(f.fwd.out_of_order.saturating_add(f.rev.out_of_order)),
-        i(f.fwd.zero_window.saturating_add(f.rev.zero_window)),
-        k.tunnel_id,
-        i(f.anomalies),
-    );
-    debug_assert_eq!(col, base + FLOW_COLS);
-    Ok(())
+    b.int(input_id);
+    b.text(proto);
+    b.text(src);
+    b.int(i64::from(k.src_port));
+    b.text(dst);
+    b.int(i64::from(k.dst_port));
+    b.int(i(f.fwd.packets.saturating_add(f.rev.packets)));
+    b.int(i(f.fwd.bytes.saturating_add(f.rev.bytes)));
+    b.int(i(f.fwd.packets));
+    b.int(i(f.fwd.bytes));
+    b.int(i(f.fwd.payload_bytes));
+    b.int(i(f.rev.packets));
+    b.int(i(f.rev.bytes));
+    b.int(i(f.rev.payload_bytes));
+    b.text(first);
+    b.text(last);
+    b.text(duration);
+    b.opt_text((f.tcp_state != TcpState::None).then(|| f.tcp_state.as_str()));
+    b.opt_real(rtt.map(|ns| ns as f64 / 1e6));
+    b.int(i(f.fwd.retransmissions.saturating_add(f.rev.retransmissions)));
+    b.opt_int((k.vlan != 0).then_some(i64::from(k.vlan)));
+    b.opt_text(f.tunnel.is_some().then_some(tunnel));
+    b.text(flow_end_str(f.end));
+    b.int(i64::from(k.proto));
+    b.int(i(f.first_ts.nanos()));
+    b.int(i(f.last_ts.nanos()));
+    b.int(i(duration_ns));
+    b.opt_int(rtt.map(i));
+    b.opt_int(f.rtt_server_ns.map(i));
+    b.opt_int(f.rtt_client_ns.map(i));
+    b.int(i64::from(f.fwd.tcp_flags));
+    b.int(i64::from(f.rev.tcp_flags));
+    b.int(i(f.fwd.retransmissions));
+    b.int(i(f.rev.retransmissions));
+    b.int(i(f.fwd.out_of_order.saturating_add(f.rev.out_of_order)));
+    b.int(i(f.fwd.zero_window.saturating_add(f.rev.zero_window)));
+    b.int(i64::from(k.tunnel_id));
+    b.int(i(f.anomalies));
 }
 
 const UPSERT_ALERT: &str = "INSERT INTO alerts (input_id, alert_id, rule_id, class, severity, severity_num,
@@ -391,11 +403,16 @@ impl InputWriter<'_> {
         self.ensure_tx()?;
         self.queued.push(f.clone());
         if self.queued.len() == ROWS_PER_INSERT {
-            let stmt = &mut self.flow_multi;
-            for (n, q) in self.queued.iter().enumerate() {
-                bind_flow(stmt, n * FLOW_COLS, self.input_id, q, &mut self.text).op("bind flow")?;
+            self.text.clear();
+            for q in &self.queued {
+                push_flow_texts(&mut self.text, q);
             }
-            stmt.raw_execute().op("insert flows")?;
+            let mut texts = self.text.iter();
+            let mut b = self.flow_multi.bind();
+            for q in &self.queued {
+                bind_flow(&mut b, self.input_id, q, &mut texts);
+            }
+            b.execute().op("insert flows")?;
             self.queued.clear();
         }
         if let Some(hosts) = &mut self.hosts {
@@ -417,8 +434,12 @@ impl InputWriter<'_> {
     /// Insert the queued flows one row at a time (before a commit: fewer than a full group).
     fn flush_flows(&mut self) -> Result<(), DbError> {
         for q in self.queued.drain(..) {
-            bind_flow(&mut self.flow_stmt, 0, self.input_id, &q, &mut self.text).op("bind flow")?;
-            self.flow_stmt.raw_execute().op("insert flow")?;
+            self.text.clear();
+            push_flow_texts(&mut self.text, &q);
+            let mut texts = self.text.iter();
+            let mut b = self.flow_stmt.bind();
+            bind_flow(&mut b, self.input_id, &q, &mut texts);
+            b.execute().op("insert flow")?;
         }
         Ok(())
     }
@@ -583,28 +604,30 @@ impl InputWriter<'_> {
     /// appends to its primary-key index).
     fn write_hosts(&mut self, hosts: Option<ClosedHosts>) -> Result<u64, DbError> {
         let hosts = hosts.and_then(ClosedHosts::wait).ok_or(DbError::Worker { what: "host totals" })?;
-        let mut multi = self
-            .conn
-            .prepare_cached(&insert_sql(INSERT_HOST_HEAD, HOST_COLS, ROWS_PER_INSERT))
+        let mut multi =
+            RawStmt::prepare(self.conn, &insert_sql(INSERT_HOST_HEAD, HOST_COLS, ROWS_PER_INSERT))
+                .op("prepare host insert")?;
+        let mut one = RawStmt::prepare(self.conn, &insert_sql(INSERT_HOST_HEAD, HOST_COLS, 1))
             .op("prepare host insert")?;
-        let mut one = self
-            .conn
-            .prepare_cached(&insert_sql(INSERT_HOST_HEAD, HOST_COLS, 1))
-            .op("prepare host insert")?;
-        let (mut first, mut last) = (String::new(), String::new());
+        let mut texts = RowTexts::default();
         let mut groups = hosts.rows.chunks_exact(ROWS_PER_INSERT);
         for group in &mut groups {
-            for (n, r) in group.iter().enumerate() {
-                let ip = hosts.ip(r);
-                bind_host(&mut multi, n * HOST_COLS, self.input_id, ip, &r.agg, &mut first, &mut last)
-                    .op("bind host")?;
+            texts.clear();
+            group.iter().for_each(|r| push_host_texts(&mut texts, &r.agg));
+            let mut ts = texts.iter();
+            let mut b = multi.bind();
+            for r in group {
+                bind_host(&mut b, self.input_id, hosts.ip(r), &r.agg, &mut ts);
             }
-            multi.raw_execute().op("insert hosts")?;
+            b.execute().op("insert hosts")?;
         }
         for r in groups.remainder() {
-            bind_host(&mut one, 0, self.input_id, hosts.ip(r), &r.agg, &mut first, &mut last)
-                .op("bind host")?;
-            one.raw_execute().op("insert host")?;
+            texts.clear();
+            push_host_texts(&mut texts, &r.agg);
+            let mut ts = texts.iter();
+            let mut b = one.bind();
+            bind_host(&mut b, self.input_id, hosts.ip(r), &r.agg, &mut ts);
+            b.execute().op("insert host")?;
         }
         Ok(hosts.rows.len() as u64)
     }
@@ -683,38 +706,34 @@ impl Drop for InputWriter<'_> {
     }
 }
 
-/// Bind the 12 columns of one `hosts` row after parameter `base`.
-fn bind_host(
-    stmt: &mut Statement<'_>,
-    base: usize,
-    input_id: i64,
-    ip: &str,
-    h: &HostAgg,
-    first: &mut String,
-    last: &mut String,
-) -> rusqlite::Result<()> {
+/// The first and last packet times of a host, as `bind_host` takes them.
+fn push_host_texts(t: &mut RowTexts, h: &HostAgg) {
     // Every host has at least one flow, so its times are real (non-negative) packet times.
-    set_ts(first, super::u(h.first_ns));
-    set_ts(last, super::u(h.last_ns));
-    let mut col = base;
-    bind!(
-        stmt,
-        col,
-        input_id,
-        ip,
-        h.packets_sent,
-        h.packets_recv,
-        h.bytes_sent,
-        h.bytes_recv,
-        h.flows_initiated,
-        h.flows_received,
-        first.as_str(),
-        h.first_ns,
-        last.as_str(),
-        h.last_ns,
-    );
-    debug_assert_eq!(col, base + HOST_COLS);
-    Ok(())
+    t.push(|b| push_ts(b, super::u(h.first_ns)));
+    t.push(|b| push_ts(b, super::u(h.last_ns)));
+}
+
+/// Bind the 12 columns of one `hosts` row; `texts` yields its two time texts.
+fn bind_host<'v>(
+    b: &mut Binder<'_, 'v>,
+    input_id: i64,
+    ip: &'v str,
+    h: &HostAgg,
+    texts: &mut impl Iterator<Item = &'v str>,
+) {
+    let (first, last) = (texts.next().unwrap_or_default(), texts.next().unwrap_or_default());
+    b.int(input_id);
+    b.text(ip);
+    b.int(h.packets_sent);
+    b.int(h.packets_recv);
+    b.int(h.bytes_sent);
+    b.int(h.bytes_recv);
+    b.int(h.flows_initiated);
+    b.int(h.flows_received);
+    b.text(first);
+    b.int(h.first_ns);
+    b.text(last);
+    b.int(h.last_ns);
 }
 
 /// The tunnel as the same JSON object `netrec flows --format jsonl` prints (docs/flows.md).
