@@ -69,8 +69,10 @@ pub enum FlowDir {
 pub struct FlowUpdate {
     /// Unique per table, assigned in creation order (deterministic).
     pub flow_id: u64,
-    /// Initiator first.
-    pub key: FlowKey,
+    /// The canonical key and whether its endpoint `a` initiated: [`FlowUpdate::key`] builds the
+    /// flow's key from them only for the few packets a detector needs it for.
+    nkey: NKey,
+    init_is_a: bool,
     pub dir: FlowDir,
     /// This packet created the flow.
     pub new_flow: bool,
@@ -91,6 +93,40 @@ pub struct FlowUpdate {
     pub fwd_payload_bytes: u64,
     pub rev_payload_bytes: u64,
     pub first_ts: Ts,
+}
+
+impl FlowUpdate {
+    /// The flow's key, initiator first.
+    #[inline]
+    pub fn key(&self) -> FlowKey {
+        self.nkey.flow_key(self.init_is_a)
+    }
+
+    /// The first packet of a flow with `key` (initiator first; one address family), from the
+    /// initiator, in state `None`: a base for detector tests, which set the other fields.
+    #[cfg(test)]
+    pub(crate) fn for_test(key: FlowKey) -> FlowUpdate {
+        let (nkey, init_is_a) = key::canonical(&key);
+        let f = FlowUpdate {
+            flow_id: 1,
+            nkey,
+            init_is_a,
+            dir: FlowDir::Fwd,
+            new_flow: true,
+            transport: Transport::None,
+            tcp_state: TcpState::None,
+            handshake_done_now: false,
+            retransmission: false,
+            fragment: false,
+            fwd_packets: 1,
+            rev_packets: 0,
+            fwd_payload_bytes: 0,
+            rev_payload_bytes: 0,
+            first_ts: Ts::ZERO,
+        };
+        assert_eq!(f.key(), key);
+        f
+    }
 }
 
 /// Counters the table reports (evictions are never hidden).
@@ -606,6 +642,9 @@ impl FlowTable {
 
         let f = &mut self.flows[slot as usize];
         let dir = usize::from(ki.sender_is_a != f.init_is_a);
+        // The key rebuilt from the canonical one is the packet's own, oriented.
+        #[cfg(debug_assertions)]
+        assert_eq!(f.key(), ki.oriented(dir == 0));
         if f.packets() == 0 {
             f.first_ns = c.first_ns;
             f.last_ns = c.last_ns;
@@ -629,7 +668,8 @@ impl FlowTable {
         }
         let update = FlowUpdate {
             flow_id: f.id,
-            key: f.key(),
+            nkey: f.nkey,
+            init_is_a: f.init_is_a,
             dir: if dir == 0 { FlowDir::Fwd } else { FlowDir::Rev },
             new_flow,
             transport,
@@ -662,7 +702,6 @@ impl FlowTable {
         f.id = id;
         f.nkey = ki.nkey;
         f.init_is_a = ki.sender_is_a == sender_init;
-        debug_assert_eq!(f.key(), ki.oriented(sender_init));
         f.live = true;
         f.is_tcp = proto == ipproto::TCP;
         f.report_rtt = true;

@@ -2,7 +2,9 @@
 //!
 //! Up to `limit` records are kept and sorted in memory (every capture of the benchmarks fits: a
 //! million flows); beyond that each full buffer is sorted and spilled to a temporary segment file
-//! (flow rows, zstd), and the runs are merged. The order is exactly the in-memory stable sort's:
+//! (flow rows, zstd), and the runs are merged. The files are anonymous (unlinked from the
+//! start, in `$TMPDIR`): the system frees them when the process ends, however it ends (an
+//! interrupted `flows` leaves nothing behind). The order is exactly the in-memory stable sort's:
 //! runs are consecutive slices of the emission order, each sorted stably, and the merge takes equal
 //! keys from the earlier run first.
 
@@ -15,7 +17,7 @@ use netrec_format::segment::{
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::{BufReader, BufWriter, Seek as _};
 use std::path::PathBuf;
 
 /// Records kept in memory before a run is spilled: ~260 MB of records (plus the flow table).
@@ -39,8 +41,10 @@ pub struct FlowSorter {
     sort: FlowSort,
     limit: usize,
     buf: Vec<FlowRecord>,
-    runs: Vec<PathBuf>,
-    dir: Option<PathBuf>,
+    /// Where the runs are spilled (`$TMPDIR`).
+    tmp: PathBuf,
+    /// The spilled runs, each an anonymous file positioned at its start.
+    runs: Vec<File>,
     total: usize,
     error: Option<anyhow::Error>,
 }
@@ -52,8 +56,8 @@ impl FlowSorter {
             sort,
             limit: limit.unwrap_or(DEFAULT_LIMIT),
             buf: Vec::new(),
+            tmp: std::env::temp_dir(),
             runs: Vec::new(),
-            dir: None,
             total: 0,
             error: None,
         }
@@ -86,16 +90,9 @@ impl FlowSorter {
 
     fn spill(&mut self) -> anyhow::Result<()> {
         self.sort_buf();
-        let dir = match &self.dir {
-            Some(d) => d.clone(),
-            None => {
-                let d = std::env::temp_dir().join(format!("netrec-flows-{}", std::process::id()));
-                std::fs::create_dir_all(&d).with_context(|| format!("{}: cannot create", d.display()))?;
-                self.dir.insert(d).clone()
-            }
-        };
-        let path = dir.join(format!("run-{}.nrseg", self.runs.len()));
-        let file = File::create(&path).with_context(|| format!("{}: cannot create", path.display()))?;
+        let tmp = &self.tmp;
+        let what = || format!("{}: cannot write a temporary file (flows sorted past memory)", tmp.display());
+        let file = tempfile::tempfile_in(tmp).with_context(what)?;
         let info = SegmentHeaderInfo { seq: self.runs.len() as u64, prev_sha256: [0; 32], created_ns: 0 };
         // Small blocks: the merge holds one decoded block per run.
         let cfg = WriterConfig {
@@ -104,13 +101,14 @@ impl FlowSorter {
             zstd_level: 1,
             header_delta: false,
         };
-        let mut w = SegmentWriter::new(BufWriter::new(file), info, cfg)
-            .with_context(|| format!("{}: cannot write", path.display()))?;
+        let mut w = SegmentWriter::new(BufWriter::new(file), info, cfg).with_context(what)?;
         for f in self.buf.drain(..) {
-            w.push_flow(&f).with_context(|| format!("{}: cannot write", path.display()))?;
+            w.push_flow(&f).with_context(what)?;
         }
-        w.finish().with_context(|| format!("{}: cannot write", path.display()))?;
-        self.runs.push(path);
+        w.finish().with_context(what)?;
+        let mut file = w.into_inner().into_inner().map_err(|e| e.into_error()).with_context(what)?;
+        file.rewind().with_context(what)?;
+        self.runs.push(file);
         Ok(())
     }
 
@@ -122,28 +120,29 @@ impl FlowSorter {
         self.sort_buf();
         let memory = std::mem::take(&mut self.buf);
         if self.runs.is_empty() {
-            return Ok(Sorted { merge: None, memory: memory.into(), _dir: DirGuard(self.dir.take()) });
+            return Ok(Sorted { merge: None, memory: memory.into() });
         }
         let mut runs = Vec::with_capacity(self.runs.len() + 1);
-        for path in &self.runs {
-            let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+        for (n, file) in self.runs.drain(..).enumerate() {
+            let name = format!("sorted run {n} (temporary file in {})", self.tmp.display());
             let rd = SegmentReader::new(BufReader::new(file), Recovery::Strict)
-                .with_context(|| format!("{}: cannot read", path.display()))?;
-            runs.push(Run { pending: VecDeque::new(), reader: Some((path.clone(), rd)) });
+                .with_context(|| format!("{name}: cannot read"))?;
+            runs.push(Run { pending: VecDeque::new(), reader: Some((name, rd)) });
         }
         runs.push(Run { pending: memory.into(), reader: None });
         let mut merge = Merge { sort: self.sort, runs, heap: BinaryHeap::new() };
         for i in 0..merge.runs.len() {
             merge.refill(i)?;
         }
-        Ok(Sorted { merge: Some(merge), memory: VecDeque::new(), _dir: DirGuard(self.dir.take()) })
+        Ok(Sorted { merge: Some(merge), memory: VecDeque::new() })
     }
 }
 
 /// One sorted run: decoded records not yet merged, and the file they come from (None: memory).
 struct Run {
     pending: VecDeque<FlowRecord>,
-    reader: Option<(PathBuf, SegmentReader<BufReader<File>>)>,
+    /// The run's name for errors, and its reader.
+    reader: Option<(String, SegmentReader<BufReader<File>>)>,
 }
 
 struct Merge {
@@ -158,8 +157,8 @@ impl Merge {
     fn refill(&mut self, i: usize) -> anyhow::Result<()> {
         let run = &mut self.runs[i];
         while run.pending.is_empty() {
-            let Some((path, rd)) = run.reader.as_mut() else { break };
-            match rd.next_block().with_context(|| format!("{}: cannot read", path.display()))? {
+            let Some((name, rd)) = run.reader.as_mut() else { break };
+            match rd.next_block().with_context(|| format!("{name}: cannot read"))? {
                 Some(b) => {
                     if let BlockBody::Flows(v) = b.body {
                         run.pending.extend(v);
@@ -181,22 +180,10 @@ impl Merge {
     }
 }
 
-/// Removes the spill directory when the sorted records have been read (or on error).
-struct DirGuard(Option<PathBuf>);
-
-impl Drop for DirGuard {
-    fn drop(&mut self) {
-        if let Some(d) = &self.0 {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
-}
-
 /// The sorted records: from memory, or merged from the spilled runs.
 pub struct Sorted {
     merge: Option<Merge>,
     memory: VecDeque<FlowRecord>,
-    _dir: DirGuard,
 }
 
 impl Iterator for Sorted {
@@ -206,5 +193,52 @@ impl Iterator for Sorted {
             Some(m) => m.next(),
             None => self.memory.pop_front().map(Ok),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netrec_format::model::{DirStats, FlowEnd, TcpState};
+    use netrec_format::{FlowKey, Ts};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn rec(n: u64) -> FlowRecord {
+        let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n as u32));
+        let key =
+            FlowKey { proto: 6, src_ip: ip, src_port: 1, dst_ip: ip, dst_port: 2, vlan: 0, tunnel_id: 0 };
+        // Start times out of emission order, with ties (the sort is stable).
+        let t = Ts((n * 7919) % 50);
+        FlowRecord {
+            key,
+            first_ts: t,
+            last_ts: t,
+            fwd: DirStats { packets: n, ..DirStats::default() },
+            rev: DirStats::default(),
+            tcp_state: TcpState::None,
+            rtt_server_ns: None,
+            rtt_client_ns: None,
+            end: FlowEnd::Open,
+            tunnel: None,
+            anomalies: 0,
+        }
+    }
+
+    /// Runs spilled past the limit are anonymous files: nothing named exists in the directory
+    /// even while they are in use, so a killed process leaves nothing behind; the merge equals
+    /// the in-memory stable sort.
+    #[test]
+    fn spilled_runs_are_anonymous_and_merge_to_the_stable_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = FlowSorter::new(FlowSort::Start);
+        (s.limit, s.tmp) = (10, dir.path().to_path_buf());
+        let all: Vec<FlowRecord> = (0..95).map(rec).collect();
+        all.iter().cloned().for_each(|f| s.push(f));
+        assert_eq!(s.runs.len(), 9);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "named spill files");
+        let got: Vec<FlowRecord> = s.finish().unwrap().map(Result::unwrap).collect();
+        let mut want = all;
+        want.sort_by_key(|f| f.first_ts);
+        assert_eq!(got, want);
     }
 }

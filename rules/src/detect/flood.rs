@@ -233,7 +233,7 @@ impl Detector for Flood {
             && let Some(f) = cx.flow
             && f.handshake_done_now
         {
-            self.t.with_existing(&Key::Ip(f.key.dst_ip), |w| w.completed += 1);
+            self.t.with_existing(&Key::Ip(f.key().dst_ip), |w| w.completed += 1);
         }
         let cfg = &self.cfg;
         let Some((src, dst, port, unsolicited)) = cfg.classify(cx) else { return };

@@ -34,11 +34,13 @@ impl BruteForce {
     }
     fn connection(&self, cx: &PacketCtx<'_>) -> Option<(IpAddr, IpAddr, u16)> {
         match cx.flow {
-            Some(f) => (f.handshake_done_now && f.dir == FlowDir::Fwd && f.key.proto == 6).then_some((
-                f.key.src_ip,
-                f.key.dst_ip,
-                f.key.dst_port,
-            )),
+            Some(f) => {
+                if !(f.handshake_done_now && f.dir == FlowDir::Fwd) {
+                    return None;
+                }
+                let k = f.key();
+                (k.proto == 6).then_some((k.src_ip, k.dst_ip, k.dst_port))
+            }
             None => {
                 let net = cx.dec.net?;
                 match cx.transport() {

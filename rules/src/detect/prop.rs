@@ -73,22 +73,20 @@ prop_compose! {
 prop_compose! {
     fn arb_flow()(dir in any::<bool>(), new in any::<bool>(), hs in any::<bool>(), rev in 0u64..3,
                   st in 0u8..8, a in arb_ip(), b in arb_ip()) -> FlowUpdate {
-        FlowUpdate {
-            flow_id: 1,
-            key: FlowKey { proto: 6, src_ip: a, src_port: 1, dst_ip: b, dst_port: 22, vlan: 0, tunnel_id: 0 },
-            dir: if dir { FlowDir::Fwd } else { FlowDir::Rev },
-            new_flow: new,
-            transport: Transport::None,
-            tcp_state: TcpState::from_u8(st).unwrap_or_default(),
-            handshake_done_now: hs,
-            retransmission: false,
-            fragment: false,
-            fwd_packets: 1,
-            rev_packets: rev,
-            fwd_payload_bytes: 0,
-            rev_payload_bytes: 0,
-            first_ts: Ts::ZERO,
-        }
+        // One family per flow, as in every packet.
+        let b = match (a, b) {
+            (IpAddr::V4(_), IpAddr::V6(v6)) => IpAddr::V4(Ipv4Addr::from(u128::from(v6) as u32)),
+            (IpAddr::V6(_), IpAddr::V4(v4)) => IpAddr::V6(v4.to_ipv6_mapped()),
+            _ => b,
+        };
+        let mut f = FlowUpdate::for_test(
+            FlowKey { proto: 6, src_ip: a, src_port: 1, dst_ip: b, dst_port: 22, vlan: 0, tunnel_id: 0 });
+        f.dir = if dir { FlowDir::Fwd } else { FlowDir::Rev };
+        f.new_flow = new;
+        f.tcp_state = TcpState::from_u8(st).unwrap_or_default();
+        f.handshake_done_now = hs;
+        f.rev_packets = rev;
+        f
     }
 }
 

@@ -148,7 +148,8 @@ impl Detector for PortScan {
         if let Some(f) = cx.flow
             && ((f.handshake_done_now && f.dir == FlowDir::Fwd) || sctp_answered(cx))
         {
-            let k = self.key(f.key.src_ip, f.key.dst_ip);
+            let fk = f.key();
+            let k = self.key(fk.src_ip, fk.dst_ip);
             self.t.with_existing(&k, |w| w.established += 1);
         }
         if !is_unicast(net.dst) {
@@ -260,11 +261,11 @@ impl HostSweep {
         }
         let f = cx.flow?;
         if f.handshake_done_now && f.dir == FlowDir::Fwd {
-            return Some(f.key.src_ip);
+            return Some(f.key().src_ip);
         }
         let udp_reply =
             matches!(cx.transport(), Transport::Udp(_)) && f.dir == FlowDir::Rev && f.rev_packets == 1;
-        (udp_reply || sctp_answered(cx)).then_some(f.key.src_ip)
+        (udp_reply || sctp_answered(cx)).then_some(f.key().src_ip)
     }
 }
 

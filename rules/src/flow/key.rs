@@ -64,21 +64,41 @@ impl NKey {
     }
 }
 
+/// The canonical key of a flow key (initiator first) and whether its source is endpoint `a`:
+/// what the table stores, for tests that make flow updates without a table. Both addresses must
+/// be of one family (as in every packet).
+#[cfg(test)]
+pub(crate) fn canonical(k: &FlowKey) -> (NKey, bool) {
+    let (s, v6) = ip_bits(k.src_ip);
+    let (d, _) = ip_bits(k.dst_ip);
+    let icmp = matches!(k.proto, 1 | 58);
+    let src_is_a = if icmp { s <= d } else { (s, k.src_port) <= (d, k.dst_port) };
+    let (a, b) = if src_is_a { (s, d) } else { (d, s) };
+    let (sp, dp) = (u32::from(k.src_port), u32::from(k.dst_port));
+    let ports = if icmp || src_is_a { sp << 16 | dp } else { dp << 16 | sp };
+    (NKey { a, b, ports, proto: k.proto, vlan: k.vlan, tunnel: k.tunnel_id, v6 }, src_is_a)
+}
+
 /// Everything the table needs to know about a packet's key.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct KeyInfo {
     pub nkey: NKey,
     /// The packet's sender is endpoint `a` of the canonical key.
     pub sender_is_a: bool,
-    /// The key with the packet's sender as `src`.
+    /// The key with the packet's sender as `src`, from the packet alone: debug builds check
+    /// every flow's key (rebuilt from `nkey`) against it. Not built in release (38 instructions
+    /// a packet).
+    #[cfg(debug_assertions)]
     pub sender_key: FlowKey,
     /// Ports describe the flow, not the endpoints (ICMP): flipping the key keeps them.
+    #[cfg(debug_assertions)]
     pub ports_fixed: bool,
     /// If this packet opens the flow, its receiver is the initiator (ICMP echo reply).
     /// TCP SYN/ACK is decided by the TCP code.
     pub receiver_initiates: bool,
 }
 
+#[cfg(debug_assertions)]
 impl KeyInfo {
     /// The key with the initiator first, given whether the sender initiated.
     pub fn oriented(&self, sender_initiates: bool) -> FlowKey {
@@ -127,7 +147,9 @@ pub(crate) fn build(net: &NetLayer, transport: &Transport, vlan: u16, tunnel_id:
     KeyInfo {
         nkey: NKey { a, b, ports, proto, vlan, tunnel: tunnel_id, v6 },
         sender_is_a,
+        #[cfg(debug_assertions)]
         sender_key: FlowKey { proto, src_ip: net.src, src_port, dst_ip: net.dst, dst_port, vlan, tunnel_id },
+        #[cfg(debug_assertions)]
         ports_fixed,
         receiver_initiates,
     }

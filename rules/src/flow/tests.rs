@@ -198,7 +198,7 @@ fn handshake(t0: u64) -> Vec<P> {
 fn syn_sender_is_initiator() {
     let mut t = table();
     let ups = feed_all(&mut t, &handshake(0));
-    let k = ups[0].unwrap().key;
+    let k = ups[0].unwrap().key();
     assert_eq!((k.src_ip, k.src_port, k.dst_ip, k.dst_port), (ip(C), 40000, ip(SV), 80));
     assert_eq!(
         ups.iter().map(|u| u.unwrap().dir).collect::<Vec<_>>(),
@@ -214,7 +214,7 @@ fn syn_sender_is_initiator() {
 fn synack_receiver_is_initiator() {
     let mut t = table();
     let u = feed(&mut t, &tcp(SV, 80, C, 40000, SYNACK, 5000, 1001, 0, 0)).unwrap();
-    assert_eq!((u.key.src_ip, u.key.src_port, u.key.dst_port), (ip(C), 40000, 80));
+    assert_eq!((u.key().src_ip, u.key().src_port, u.key().dst_port), (ip(C), 40000, 80));
     assert_eq!(u.dir, FlowDir::Rev);
     assert_eq!(u.tcp_state, TcpState::SynReceived);
     let u = feed(&mut t, &tcp(C, 40000, SV, 80, ACK, 1001, 5001, 0, 10)).unwrap();
@@ -230,10 +230,10 @@ fn first_packet_sender_otherwise() {
     let mut t = table();
     // Server data seen first: the server is the "initiator" (mid-stream).
     let u = feed(&mut t, &tcp(SV, 80, C, 40000, PSHACK, 5000, 1001, 100, 0)).unwrap();
-    assert_eq!((u.key.src_ip, u.key.src_port), (ip(SV), 80));
+    assert_eq!((u.key().src_ip, u.key().src_port), (ip(SV), 80));
     assert_eq!(u.tcp_state, TcpState::Midstream);
     let u = feed(&mut t, &udp("192.168.1.5", 5353, "224.0.0.251", 5353, 10, 0)).unwrap();
-    assert_eq!(u.key.src_ip, ip("192.168.1.5"));
+    assert_eq!(u.key().src_ip, ip("192.168.1.5"));
     assert_eq!(u.tcp_state, TcpState::None);
     let u = feed(&mut t, &udp("224.0.0.251", 5353, "192.168.1.5", 5353, 10, 1)).unwrap();
     assert_eq!(u.dir, FlowDir::Rev);
@@ -254,7 +254,7 @@ fn other_protocols_key_on_addresses_only() {
     let mut t = table();
     let mut p = packet(net(C, SV, ipproto::GRE, 40), Transport::Other, 0, 40, 0);
     let u = feed(&mut t, &p).unwrap();
-    assert_eq!((u.key.proto, u.key.src_port, u.key.dst_port), (47, 0, 0));
+    assert_eq!((u.key().proto, u.key().src_port, u.key().dst_port), (47, 0, 0));
     p.dec.net = Some(net(SV, C, ipproto::GRE, 40));
     assert_eq!(feed(&mut t, &p).unwrap().dir, FlowDir::Rev);
     assert_eq!(finish(&mut t).len(), 1);
@@ -273,7 +273,7 @@ fn vlan_and_tunnel_separate_flows() {
         outer_dst: ip("2.2.2.2"),
     });
     let u = feed(&mut t, &p).unwrap();
-    assert_eq!(u.key.tunnel_id, 1111);
+    assert_eq!(u.key().tunnel_id, 1111);
     let recs = finish(&mut t);
     assert_eq!(recs.len(), 3);
     assert_eq!(recs[1].key.vlan, 10);
@@ -290,12 +290,12 @@ fn icmp_echo_request_and_reply_pair() {
     assert_eq!(a.flow_id, b.flow_id);
     assert_eq!(b.dir, FlowDir::Rev);
     assert_ne!(c.flow_id, a.flow_id);
-    assert_eq!((a.key.src_ip, a.key.src_port, a.key.dst_port), (ip(C), 0x1234, 0x0800));
-    assert_eq!((d.key.src_ip, d.key.src_port, d.key.dst_port), (ip(SV), 0, 0x0303));
+    assert_eq!((a.key().src_ip, a.key().src_port, a.key().dst_port), (ip(C), 0x1234, 0x0800));
+    assert_eq!((d.key().src_ip, d.key().src_port, d.key().dst_port), (ip(SV), 0, 0x0303));
     // A reply seen first: its receiver is the initiator, and the request joins it.
     let e = feed(&mut t, &icmp("fe80::2", "fe80::1", 129, 0, 7, 1, 8)).unwrap();
     assert_eq!(
-        (e.key.src_ip, e.key.src_port, e.key.dst_port, e.dir),
+        (e.key().src_ip, e.key().src_port, e.key().dst_port, e.dir),
         (ip("fe80::1"), 7, 128 << 8, FlowDir::Rev)
     );
     let f = feed(&mut t, &icmp("fe80::1", "fe80::2", 128, 0, 7, 2, 9)).unwrap();
@@ -589,7 +589,7 @@ fn fragment_before_first_goes_to_ports_zero_flow() {
     let mut t = table();
     let later = udp(C, 5000, SV, 53, 100, 0).frag(9, 1480, false);
     let u = feed(&mut t, &later).unwrap();
-    assert_eq!((u.key.src_port, u.key.dst_port, u.key.proto), (0, 0, 17));
+    assert_eq!((u.key().src_port, u.key().dst_port, u.key().proto), (0, 0, 17));
     assert_eq!(u.transport, Transport::None);
     feed(&mut t, &udp(C, 5000, SV, 53, 1472, 1).frag(9, 0, true));
     assert_eq!(t.stats().fragments_unattributed, 1);
@@ -620,7 +620,10 @@ fn tiny_first_fragment_header_is_reassembled() {
     let f2 = raw_fragment(cl, sv, ipproto::TCP, 1, 8, false, &h[8..], 1);
     let u = feed(&mut t, &f2).unwrap();
     assert!(u.new_flow && u.fragment);
-    assert_eq!((u.key.src_ip, u.key.src_port, u.key.dst_ip, u.key.dst_port), (ip(cl), 12345, ip(sv), 80));
+    assert_eq!(
+        (u.key().src_ip, u.key().src_port, u.key().dst_ip, u.key().dst_port),
+        (ip(cl), 12345, ip(sv), 80)
+    );
     assert_eq!(u.tcp_state, TcpState::SynSent);
     assert_eq!(u.fwd_packets, 2);
     let Transport::Tcp(tcpi) = u.transport else { panic!("transport {:?}", u.transport) };
@@ -656,7 +659,7 @@ fn fragment_table_is_bounded() {
     assert_eq!(t.stats().fragment_table_evictions, 1);
     // Datagram 2 still completes; datagram 1's held fragment went to a ports-0 flow.
     let u = feed(&mut t, &raw_fragment(C, SV, ipproto::TCP, 2, 8, false, &h[8..], 2)).unwrap();
-    assert_eq!(u.key.src_port, 1);
+    assert_eq!(u.key().src_port, 1);
     let r = finish(&mut t);
     assert_eq!(r.iter().map(|r| (r.key.src_port, r.fwd.packets)).collect::<Vec<_>>(), [(0, 1), (1, 2)]);
 }
@@ -833,7 +836,7 @@ fn atomic_fragment_is_a_whole_datagram() {
     let mut t = table();
     let u = feed(&mut t, &udp(C, 1, SV, 2, 10, 0).frag(3, 0, false)).unwrap();
     assert!(u.fragment);
-    assert_eq!(u.key.src_port, 1);
+    assert_eq!(u.key().src_port, 1);
     // Nothing is remembered for it: a later "fragment" with the same id is unattributed.
     feed(&mut t, &udp(C, 1, SV, 2, 10, 1).frag(3, 8, false));
     assert_eq!(t.stats().fragments_unattributed, 1);
