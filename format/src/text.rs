@@ -26,25 +26,44 @@ pub fn push_u64(buf: &mut String, v: u64) {
 /// Append `seconds.nanoseconds` (nine digits) of a nanosecond time: the `Display` of `Ts`.
 #[inline]
 pub fn push_ts(buf: &mut String, ns: u64) {
-    push_u64(buf, ns / 1_000_000_000);
+    // Assembled on the stack and appended once: one copy, not one per part.
+    let mut secs = itoa::Buffer::new();
+    let secs = secs.format(ns / 1_000_000_000).as_bytes();
+    let mut tmp = [0u8; 30];
+    tmp[..secs.len()].copy_from_slice(secs);
     let mut frac = ns % 1_000_000_000;
-    let mut tmp = *b".000000000";
-    for d in tmp[1..].iter_mut().rev() {
+    let end = secs.len() + 10;
+    tmp[secs.len()] = b'.';
+    for d in tmp[secs.len() + 1..end].iter_mut().rev() {
         *d = b'0' + (frac % 10) as u8;
         frac /= 10;
     }
-    push_ascii(buf, &tmp);
+    push_ascii(buf, &tmp[..end]);
 }
 
-/// Append the dotted quad of an IPv4 address.
+/// Append the dotted quad of an IPv4 address (assembled on the stack, appended once).
 #[inline]
 fn push_v4(buf: &mut String, ip: Ipv4Addr) {
+    let mut tmp = [0u8; 15];
+    let mut at = 0;
     for (n, octet) in ip.octets().into_iter().enumerate() {
         if n > 0 {
-            buf.push('.');
+            tmp[at] = b'.';
+            at += 1;
         }
-        push_u64(buf, u64::from(octet));
+        // One to three digits, no leading zeros.
+        if octet >= 100 {
+            tmp[at] = b'0' + octet / 100;
+            at += 1;
+        }
+        if octet >= 10 {
+            tmp[at] = b'0' + octet / 10 % 10;
+            at += 1;
+        }
+        tmp[at] = b'0' + octet % 10;
+        at += 1;
     }
+    push_ascii(buf, &tmp[..at]);
 }
 
 /// Append the `Display` text of an address (IPv6 through `core::fmt`: its compression rules are

@@ -21,7 +21,6 @@ use key::NKey;
 use netrec_format::decode::{Anomaly, Decoded, FragInfo, NetLayer, Transport};
 use netrec_format::{DirStats, FlowEnd, FlowKey, FlowRecord, PacketRef, TcpState, Ts, Tunnel, ipproto};
 use std::collections::VecDeque;
-use std::net::{IpAddr, Ipv4Addr};
 use tcp::{TcpOutcome, TcpTrack};
 
 /// Flow table limits and timeouts (all in packet-time nanoseconds).
@@ -256,29 +255,11 @@ impl Flow {
     }
 }
 
+/// An empty slot's contents (`init_flow` fills it): built without a packet.
 fn placeholder_flow() -> Flow {
-    let ip = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-    let nkey = key::build(
-        &NetLayer {
-            src: ip,
-            dst: ip,
-            proto: 0,
-            ttl: 0,
-            header_len: 0,
-            total_len: 0,
-            frag: None,
-            dont_fragment: false,
-            tos: 0,
-            offset: 0,
-        },
-        &Transport::None,
-        0,
-        0,
-    )
-    .nkey;
     Flow {
         id: 0,
-        nkey,
+        nkey: NKey::EMPTY,
         init_is_a: true,
         live: false,
         is_tcp: false,

@@ -117,6 +117,12 @@ pub fn write_flow_json(out: &mut String, rec: &FlowRecord) {
 /// control characters, `\u00xx` for the others).
 fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
+    // Names (protocols, states, tunnel kinds) need no escape: copied whole.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -155,6 +161,18 @@ mod tests {
     use super::*;
     use netrec_format::{DirStats, FlowEnd, FlowKey, Tunnel, TunnelKind};
     use proptest::prelude::*;
+
+    /// Both paths of `push_json_str` (a name copied whole, a text escaped) give serde_json's text.
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_escapes_them() {
+        for t in
+            ["tcp", "ip-253", "", "a\"b", "back\\slash", "tab\tnl\ncr\r", "\u{1}\u{1f}\u{8}\u{c}", "é→\u{7f}"]
+        {
+            let mut out = String::new();
+            push_json_str(&mut out, t);
+            assert_eq!(out, serde_json::to_string(t).unwrap(), "{t:?}");
+        }
+    }
 
     #[test]
     fn schema_fields_and_values() {

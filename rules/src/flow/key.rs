@@ -37,6 +37,9 @@ impl Hash for NKey {
 }
 
 impl NKey {
+    /// The key of no packet (an empty table slot).
+    pub const EMPTY: NKey = NKey { a: 0, b: 0, ports: 0, proto: 0, vlan: 0, tunnel: 0, v6: false };
+
     /// The flow's key with endpoint `a` (`a_first`) or `b` as its source: what `KeyInfo::oriented`
     /// built when the flow began, recomputed so a flow does not store both keys.
     #[inline]

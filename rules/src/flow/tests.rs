@@ -5,6 +5,7 @@ use netrec_format::decode::{
     Anomalies, FragInfo, IcmpInfo, NetLayer, TcpInfo, Transport, UdpInfo, tcp_flags as tf,
 };
 use netrec_format::{Direction, LinkType, TunnelKind};
+use std::net::IpAddr;
 
 const SYN: u8 = tf::SYN;
 const SYNACK: u8 = tf::SYN | tf::ACK;
