@@ -7,63 +7,109 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 
-/// Append ASCII bytes (digits, a dot) made by this module. Pushed as chars or re-validated as
-/// UTF-8, a few bytes cost more than computing the digits did.
-#[inline]
-fn push_ascii(buf: &mut String, bytes: &[u8]) {
-    debug_assert!(bytes.is_ascii());
-    // SAFETY: callers pass ASCII digits and dots only (computed from `b'0' + digit`), and ASCII
-    // is valid UTF-8, so the String stays valid.
-    unsafe { buf.as_mut_vec() }.extend_from_slice(bytes);
+/// "00" to "99": two digits per division step.
+const PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Append the first `n` bytes of `tmp`, ASCII made by this module (digits, dots). The whole of
+/// `tmp` is copied into spare capacity: a copy of a constant size is a few vector moves, where a
+/// variable-length one (`extend_from_slice`) is a call to `memcpy`, which was the largest single
+/// cost of `netrec flows --format jsonl` on a flood (a dozen calls per line).
+#[inline(always)]
+fn push_fixed<const N: usize>(buf: &mut String, tmp: &[u8; N], n: usize) {
+    let n = n.min(N);
+    debug_assert!(tmp[..n].is_ascii());
+    // SAFETY: only the `n` ASCII bytes become part of the String (below), and ASCII is UTF-8.
+    let v = unsafe { buf.as_mut_vec() };
+    v.reserve(N);
+    for (d, s) in v.spare_capacity_mut()[..N].iter_mut().zip(tmp) {
+        d.write(*s);
+    }
+    // SAFETY: `reserve(N)` made room for N bytes, the loop initialized them, and n <= N.
+    unsafe { v.set_len(v.len() + n) };
 }
 
-/// Append the decimal digits of `v` (two digits per step from a table: `itoa`).
+/// Write the `width` low decimal digits of `v` into `out[..width]`, zero-padded, two per step.
+#[inline(always)]
+fn put_digits(out: &mut [u8], mut v: u64, width: usize) {
+    let mut at = width;
+    while at >= 2 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        at -= 2;
+        out[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if at == 1 {
+        out[0] = b'0' + (v % 10) as u8;
+    }
+}
+
+/// Number of decimal digits of `v` (1 for 0).
+#[inline(always)]
+fn digit_count(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// Append the decimal digits of `v`.
 #[inline]
 pub fn push_u64(buf: &mut String, v: u64) {
-    buf.push_str(itoa::Buffer::new().format(v));
+    let mut tmp = [0u8; 20];
+    let n = digit_count(v);
+    put_digits(&mut tmp, v, n);
+    push_fixed(buf, &tmp, n);
 }
 
 /// Append `seconds.nanoseconds` (nine digits) of a nanosecond time: the `Display` of `Ts`.
 #[inline]
 pub fn push_ts(buf: &mut String, ns: u64) {
-    // Assembled on the stack and appended once: one copy, not one per part.
-    let mut secs = itoa::Buffer::new();
-    let secs = secs.format(ns / 1_000_000_000).as_bytes();
-    let mut tmp = [0u8; 30];
-    tmp[..secs.len()].copy_from_slice(secs);
-    let mut frac = ns % 1_000_000_000;
-    let end = secs.len() + 10;
-    tmp[secs.len()] = b'.';
-    for d in tmp[secs.len() + 1..end].iter_mut().rev() {
-        *d = b'0' + (frac % 10) as u8;
-        frac /= 10;
-    }
-    push_ascii(buf, &tmp[..end]);
+    // Assembled on the stack and appended once.
+    let mut tmp = [0u8; 32];
+    let secs = ns / 1_000_000_000;
+    let n = digit_count(secs);
+    put_digits(&mut tmp, secs, n);
+    tmp[n] = b'.';
+    put_digits(&mut tmp[n + 1..], ns % 1_000_000_000, 9);
+    push_fixed(buf, &tmp, n + 10);
 }
+
+/// The text of every octet value, padded to 4 bytes, and its length in the last byte: an octet
+/// is one fixed 4-byte copy instead of up to three divisions and branches.
+const OCTETS: [[u8; 4]; 256] = {
+    let mut t = [[0u8; 4]; 256];
+    let mut v = 0;
+    while v < 256 {
+        let (h, d, u) = ((v / 100) as u8, (v / 10 % 10) as u8, (v % 10) as u8);
+        t[v] = if v >= 100 {
+            [b'0' + h, b'0' + d, b'0' + u, 3]
+        } else if v >= 10 {
+            [b'0' + d, b'0' + u, 0, 2]
+        } else {
+            [b'0' + u, 0, 0, 1]
+        };
+        v += 1;
+    }
+    t
+};
 
 /// Append the dotted quad of an IPv4 address (assembled on the stack, appended once).
 #[inline]
 fn push_v4(buf: &mut String, ip: Ipv4Addr) {
-    let mut tmp = [0u8; 15];
+    // 4 octets of at most 3 digits, 3 dots, and room for the last 4-byte copy: 19 < 20.
+    let mut tmp = [0u8; 20];
     let mut at = 0;
-    for (n, octet) in ip.octets().into_iter().enumerate() {
-        if n > 0 {
-            tmp[at] = b'.';
-            at += 1;
-        }
-        // One to three digits, no leading zeros.
-        if octet >= 100 {
-            tmp[at] = b'0' + octet / 100;
-            at += 1;
-        }
-        if octet >= 10 {
-            tmp[at] = b'0' + octet / 10 % 10;
-            at += 1;
-        }
-        tmp[at] = b'0' + octet % 10;
+    for octet in ip.octets() {
+        let o = &OCTETS[usize::from(octet)];
+        tmp[at..at + 4].copy_from_slice(o);
+        at += usize::from(o[3]);
+        tmp[at] = b'.';
         at += 1;
     }
-    push_ascii(buf, &tmp[..at]);
+    // Without the last dot.
+    push_fixed(buf, &tmp, at - 1);
 }
 
 /// Append the `Display` text of an address (IPv6 through `core::fmt`: its compression rules are
@@ -98,7 +144,17 @@ mod tests {
         s.push(' ');
         push_u64(&mut s, u64::MAX);
         assert_eq!(s, format!("0 {}", u64::MAX));
-        for ns in [0, 1, 999_999_999, 1_000_000_000, u64::MAX] {
+        // Every digit count, and the values either side of each power of ten.
+        let mut p = 1u64;
+        for _ in 0..20 {
+            for v in [p - 1, p, p + 1, p.saturating_mul(10) - 1] {
+                let mut s = String::from("x");
+                push_u64(&mut s, v);
+                assert_eq!(s, format!("x{v}"));
+            }
+            p = p.saturating_mul(10);
+        }
+        for ns in [0, 1, 999_999_999, 1_000_000_000, 1_000_000_000_000_000_000, u64::MAX] {
             let mut s = String::from("x");
             push_ts(&mut s, ns);
             assert_eq!(s, format!("x{}", Ts(ns)));

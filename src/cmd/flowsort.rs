@@ -63,6 +63,12 @@ impl FlowSorter {
         }
     }
 
+    /// A sorter spilling every `limit` records.
+    #[cfg(test)]
+    pub fn with_limit(sort: FlowSort, limit: usize) -> FlowSorter {
+        FlowSorter { limit, ..FlowSorter::new(sort) }
+    }
+
     pub fn push(&mut self, f: FlowRecord) {
         self.total += 1;
         if self.error.is_some() {
@@ -120,7 +126,7 @@ impl FlowSorter {
         self.sort_buf();
         let memory = std::mem::take(&mut self.buf);
         if self.runs.is_empty() {
-            return Ok(Sorted { merge: None, memory: memory.into() });
+            return Ok(Sorted { merge: None, memory: memory.into_iter() });
         }
         let mut runs = Vec::with_capacity(self.runs.len() + 1);
         for (n, file) in self.runs.drain(..).enumerate() {
@@ -134,7 +140,7 @@ impl FlowSorter {
         for i in 0..merge.runs.len() {
             merge.refill(i)?;
         }
-        Ok(Sorted { merge: Some(merge), memory: VecDeque::new() })
+        Ok(Sorted { merge: Some(merge), memory: Vec::new().into_iter() })
     }
 }
 
@@ -183,7 +189,15 @@ impl Merge {
 /// The sorted records: from memory, or merged from the spilled runs.
 pub struct Sorted {
     merge: Option<Merge>,
-    memory: VecDeque<FlowRecord>,
+    memory: std::vec::IntoIter<FlowRecord>,
+}
+
+impl Sorted {
+    /// The records not yet taken, when they are all in memory (nothing was spilled): output
+    /// can then be formatted in parallel from the slice.
+    pub fn in_memory(&self) -> Option<&[FlowRecord]> {
+        self.merge.is_none().then_some(self.memory.as_slice())
+    }
 }
 
 impl Iterator for Sorted {
@@ -191,7 +205,7 @@ impl Iterator for Sorted {
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.merge {
             Some(m) => m.next(),
-            None => self.memory.pop_front().map(Ok),
+            None => self.memory.next().map(Ok),
         }
     }
 }
