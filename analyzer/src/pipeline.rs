@@ -60,6 +60,12 @@ pub enum InputError {
     UnsupportedLinkType { path: PathBuf, link_type: u32, packets: u64 },
     #[error("{path}: directory holds no capture or segment files")]
     EmptyDirectory { path: PathBuf },
+    /// A pipe, terminal or device where the command must read the input twice or from its
+    /// start (a pipe yields its bytes once).
+    #[error(
+        "{path}: not a regular file: {why}; save the stream to a file first (flows and alerts read captures from pipes, and - for standard input)"
+    )]
+    NotRegular { path: PathBuf, why: &'static str },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -95,6 +101,14 @@ impl Input {
     pub fn open(path: &Path) -> Result<Input, InputError> {
         let inner = match CaptureSource::open(path) {
             Ok(src) => Inner::Capture(Box::new(src)),
+            // The segment reader opens the file again, from its start: a stream's first bytes
+            // are gone (read to tell the format).
+            Err(SourceError::IsSegment { .. }) if !is_regular(path) => {
+                return Err(InputError::NotRegular {
+                    path: path.to_path_buf(),
+                    why: "a segment is read from its file, not from a stream",
+                });
+            }
             Err(SourceError::IsSegment { .. }) => {
                 Inner::Segment(Box::new(crate::segsource::SegmentPackets::open(path)?))
             }
@@ -389,7 +403,10 @@ pub fn read_ahead(
 pub fn expand_inputs(args: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     let mut out = Vec::new();
     for arg in args {
-        if arg.is_dir() {
+        if arg.as_os_str() == STDIN_ARG {
+            // Named as the system names it, so errors say where the bytes came from.
+            out.push(PathBuf::from("/dev/stdin"));
+        } else if arg.is_dir() {
             let before = out.len();
             let rd = std::fs::read_dir(arg).map_err(|source| InputError::Io { path: arg.clone(), source })?;
             let mut names: Vec<PathBuf> =
@@ -469,10 +486,34 @@ pub fn group_inputs(paths: &[PathBuf]) -> Vec<InputGroup> {
     out
 }
 
+/// `-` among the inputs: standard input (tcpdump's `-r -`).
+pub const STDIN_ARG: &str = "-";
+
+/// A regular file (following links): one that can be read twice, and from its start.
+pub fn is_regular(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
+/// For commands that read each input twice (`analyze` hashes it, then replays it; `import`
+/// reads a capture's interfaces, then its packets): an input that exists must be a regular
+/// file, or the second read would find a pipe already drained. (A missing one fails when it is
+/// opened, with the system's error.)
+pub fn require_regular(paths: &[PathBuf], why: &'static str) -> Result<(), InputError> {
+    match paths.iter().find(|p| p.exists() && !is_regular(p)) {
+        Some(p) => Err(InputError::NotRegular { path: p.clone(), why }),
+        None => Ok(()),
+    }
+}
+
 fn is_segment_file(path: &Path) -> bool {
     use std::io::Read as _;
     if path.extension().is_some_and(|e| e == "nrseg") {
         return true;
+    }
+    // Only regular files are sniffed: the head of a pipe, once read here, would be missing
+    // when the input is opened to be replayed.
+    if !is_regular(path) {
+        return false;
     }
     let mut head = [0u8; 8];
     std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok()

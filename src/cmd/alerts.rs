@@ -17,7 +17,8 @@ pub enum AlertFormat {
 
 #[derive(clap::Args, Debug)]
 pub struct AlertsArgs {
-    /// pcap, pcapng (optionally .gz/.zst) or segment files, or directories of them.
+    /// pcap, pcapng (optionally .gz/.zst) or segment files, or directories of them; `-` (or a
+    /// pipe) streams a capture from standard input.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     #[command(flatten)]

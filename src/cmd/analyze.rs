@@ -29,7 +29,8 @@ pub enum SummaryFormat {
 
 #[derive(clap::Args, Debug)]
 pub struct AnalyzeArgs {
-    /// pcap, pcapng (optionally .gz/.zst) or segment files, directories, or globs.
+    /// pcap, pcapng (optionally .gz/.zst) or segment files, directories, or globs (regular files:
+    /// each is read twice, to hash it and to replay it).
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// SQLite database to create or add to.
@@ -241,6 +242,14 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut alerts = 0u64;
     let mut fresh = Vec::new();
     for group in &groups {
+        if let Err(e) = pipeline::require_regular(
+            &group.files,
+            "analyze reads an input twice (its SHA-256, then its packets)",
+        ) {
+            eprintln!("netrec: {e}");
+            failed += 1;
+            continue;
+        }
         let res = if threads > 1 {
             analyze_one_threaded(&mut db, group, &rules, show_progress, threads - 1)
         } else {

@@ -30,7 +30,8 @@ pub enum FlowSort {
 
 #[derive(clap::Args, Debug)]
 pub struct FlowsArgs {
-    /// pcap, pcapng (optionally .gz/.zst) or segment files, or directories of them.
+    /// pcap, pcapng (optionally .gz/.zst) or segment files, or directories of them; `-` (or a
+    /// pipe) streams a capture from standard input.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = FlowFormat::Table)]

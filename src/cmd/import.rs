@@ -158,6 +158,10 @@ impl PacketSource for CaptureStream {
 
 pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let rules = load_rules(&args.rules)?;
+    netrec_analyzer::pipeline::require_regular(
+        &args.captures,
+        "import reads a capture twice (its interfaces, then its packets)",
+    )?;
     let interfaces = CaptureStream::interfaces(&args.captures)?;
     let source = CaptureStream::new(args.captures.clone(), args.snaplen)?;
     std::fs::create_dir_all(&args.out)
