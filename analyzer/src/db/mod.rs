@@ -128,7 +128,7 @@ impl Db {
         // loses at most the last transactions on power failure, never corrupts.
         conn.execute_batch(
             "PRAGMA page_size = 16384; PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
+             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
              PRAGMA cache_size = -32768;",
         )
         .map_err(|source| DbError::Open { path: path.clone(), source })?;

@@ -92,6 +92,15 @@ pub struct InputTotals {
     pub replaced: Vec<i64>,
 }
 
+/// Connection settings for the load of one input, set before its first transaction (pragmas
+/// are no-ops inside one). `synchronous = OFF`: see `begin_input`. `foreign_keys = OFF`: every
+/// row of a load references the `inputs` row the same load inserted, so the per-row check of
+/// `input_id` (a cursor opened on `inputs` and a seek, for each flow and host row) cannot fail;
+/// an input's rows are removed children first (`INPUT_TABLES`), not by cascade.
+const LOAD_PRAGMAS: &str = "PRAGMA synchronous = OFF; PRAGMA foreign_keys = OFF";
+/// The connection's settings outside loads (`Db::open`), restored however a load ends.
+pub(crate) const NORMAL_PRAGMAS: &str = "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON";
+
 impl Db {
     /// Start writing an input. `Ok(None)` when an input with the same SHA-256 was already
     /// analyzed completely (re-analysis is a no-op); a half-written earlier attempt is discarded.
@@ -101,7 +110,7 @@ impl Db {
         // The database is derived data and an input is only marked complete by its last commit:
         // losing the tail of a load to a power cut leaves it incomplete (redone next run), so the
         // load skips fsync. Restored by `finish` and on drop.
-        conn.execute_batch("PRAGMA synchronous = OFF").op("relax sync for the load")?;
+        conn.execute_batch(LOAD_PRAGMAS).op("relax sync for the load")?;
         conn.execute_batch("BEGIN IMMEDIATE").op("begin input transaction")?;
         let result = (|| {
             let existing: Option<(i64, i64)> = conn
@@ -171,11 +180,12 @@ impl Db {
             })),
             Ok(None) => {
                 conn.execute_batch("COMMIT").op("commit input lookup")?;
-                conn.execute_batch("PRAGMA synchronous = NORMAL").op("restore sync")?;
+                conn.execute_batch(NORMAL_PRAGMAS).op("restore sync")?;
                 Ok(None)
             }
             Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK; PRAGMA synchronous = NORMAL");
+                let _ = conn.execute_batch("ROLLBACK");
+                let _ = conn.execute_batch(NORMAL_PRAGMAS);
                 Err(e)
             }
         }
@@ -598,7 +608,7 @@ impl InputWriter<'_> {
         self.conn.execute_batch("COMMIT").op("commit input")?;
         self.in_tx = false;
         self.finished = true;
-        self.conn.execute_batch("PRAGMA synchronous = NORMAL").op("restore sync")?;
+        self.conn.execute_batch(NORMAL_PRAGMAS).op("restore sync")?;
         Ok(std::mem::take(&mut self.totals))
     }
 
@@ -703,7 +713,7 @@ impl Drop for InputWriter<'_> {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
         if !self.finished {
-            let _ = self.conn.execute_batch("PRAGMA synchronous = NORMAL");
+            let _ = self.conn.execute_batch(NORMAL_PRAGMAS);
         }
     }
 }
@@ -840,6 +850,40 @@ mod tests {
             SELECT dst_ip, rev_packets, fwd_packets, rev_bytes, fwd_bytes, 0, 1, first_ts_ns, last_ts_ns
                 FROM flows WHERE input_id = ?1
         ) GROUP BY ip ORDER BY ip";
+
+    /// A load runs without per-row foreign-key checks and without fsync; the connection gets
+    /// both back however the load ends: completed, abandoned (dropped), or skipped (present).
+    #[test]
+    fn load_settings_are_restored_however_a_load_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(dir.path().join("p.sqlite")).unwrap();
+        let info = |sha: &str| InputInfo {
+            path: "x".into(),
+            sha256: sha.into(),
+            format: "pcap".into(),
+            size_bytes: 1,
+            files: Vec::new(),
+        };
+        // foreign_keys ON, synchronous NORMAL (1).
+        assert_eq!(pragmas_of(&db.conn), (1, 1));
+        let w = db.begin_input(info("aa")).unwrap().unwrap();
+        assert_eq!(pragmas_of(w.conn), (0, 0), "during the load");
+        w.finish(InputStats::default()).unwrap();
+        assert_eq!(pragmas_of(&db.conn), (1, 1), "after a completed load");
+        let w = db.begin_input(info("bb")).unwrap().unwrap();
+        drop(w);
+        assert_eq!(pragmas_of(&db.conn), (1, 1), "after an abandoned load");
+        assert!(db.begin_input(info("aa")).unwrap().is_none(), "present");
+        assert_eq!(pragmas_of(&db.conn), (1, 1), "after a skipped load");
+        // The enforcement is back: a row naming no input is refused.
+        let e = db.conn.execute("INSERT INTO input_files VALUES (999, 0, 'p', 's', 1)", []);
+        assert!(e.is_err(), "foreign key not enforced");
+    }
+
+    fn pragmas_of(conn: &rusqlite::Connection) -> (i64, i64) {
+        let q = |p: &str| conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get(0)).unwrap();
+        (q("foreign_keys"), q("synchronous"))
+    }
 
     #[test]
     fn hosts_equal_the_sql_aggregate_row_for_row() {
