@@ -560,6 +560,36 @@ mod tests {
         assert!(!glob_match("?", ""));
     }
 
+    /// The two-thread replay gives the one-thread replay's alerts, updates, flows and counts,
+    /// on captures of attacks and of ordinary traffic.
+    #[test]
+    fn threaded_replay_equals_replay() {
+        use netrec_rules::{Limits, VecSink, ruleset::RuleSet};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/pcap");
+        let paths = expand_inputs(&[dir]).unwrap();
+        assert!(paths.len() > 10, "{} fixtures", paths.len());
+        let (mut alerts, mut flows) = (0, 0);
+        for p in &paths {
+            let run = |threaded: bool| {
+                let mut input = Input::open(p).unwrap();
+                let mut engine = Engine::new(RuleSet::default_pack(), Limits::default());
+                let (mut sink, mut stats) = (VecSink::default(), ReplayStats::default());
+                let res = if threaded {
+                    replay_threaded(&mut input, &mut engine, &mut sink, &mut stats)
+                } else {
+                    replay(&mut input, &mut engine, &mut sink, &mut stats, |_, _, _| {})
+                };
+                engine.finish(&mut sink);
+                (res.map_err(|e| e.to_string()), sink.alerts, sink.updates, sink.flows, stats)
+            };
+            let (one, two) = (run(false), run(true));
+            alerts += one.1.len();
+            flows += one.3.len();
+            assert_eq!(one, two, "{}", p.display());
+        }
+        assert!(alerts > 0 && flows > 0, "{alerts} alerts, {flows} flows: nothing compared");
+    }
+
     #[test]
     fn a_directory_without_captures_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();

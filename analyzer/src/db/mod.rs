@@ -128,9 +128,9 @@ impl Db {
         // loses at most the last transactions on power failure, never corrupts.
         conn.execute_batch(
             "PRAGMA page_size = 16384; PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
              PRAGMA cache_size = -32768;",
         )
+        .and_then(|()| conn.execute_batch(writer::NORMAL_PRAGMAS))
         .map_err(|source| DbError::Open { path: path.clone(), source })?;
         let mut db = Db { conn, path };
         db.migrate()?;

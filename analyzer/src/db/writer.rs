@@ -98,7 +98,9 @@ pub struct InputTotals {
 /// `input_id` (a cursor opened on `inputs` and a seek, for each flow and host row) cannot fail;
 /// an input's rows are removed children first (`INPUT_TABLES`), not by cascade.
 const LOAD_PRAGMAS: &str = "PRAGMA synchronous = OFF; PRAGMA foreign_keys = OFF";
-/// The connection's settings outside loads (`Db::open`), restored however a load ends.
+/// The connection's settings outside loads: set by `Db::open`, restored however a load ends.
+/// NORMAL sync is durable at checkpoints under WAL; foreign keys set explicitly, not left to
+/// the bundled SQLite's build default.
 pub(crate) const NORMAL_PRAGMAS: &str = "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON";
 
 impl Db {
@@ -110,7 +112,7 @@ impl Db {
         // The database is derived data and an input is only marked complete by its last commit:
         // losing the tail of a load to a power cut leaves it incomplete (redone next run), so the
         // load skips fsync. Restored by `finish` and on drop.
-        conn.execute_batch(LOAD_PRAGMAS).op("relax sync for the load")?;
+        conn.execute_batch(LOAD_PRAGMAS).op("set the load's pragmas")?;
         conn.execute_batch("BEGIN IMMEDIATE").op("begin input transaction")?;
         let result = (|| {
             let existing: Option<(i64, i64)> = conn
@@ -180,7 +182,7 @@ impl Db {
             })),
             Ok(None) => {
                 conn.execute_batch("COMMIT").op("commit input lookup")?;
-                conn.execute_batch(NORMAL_PRAGMAS).op("restore sync")?;
+                conn.execute_batch(NORMAL_PRAGMAS).op("restore the connection's pragmas")?;
                 Ok(None)
             }
             Err(e) => {
@@ -608,7 +610,7 @@ impl InputWriter<'_> {
         self.conn.execute_batch("COMMIT").op("commit input")?;
         self.in_tx = false;
         self.finished = true;
-        self.conn.execute_batch(NORMAL_PRAGMAS).op("restore sync")?;
+        self.conn.execute_batch(NORMAL_PRAGMAS).op("restore the connection's pragmas")?;
         Ok(std::mem::take(&mut self.totals))
     }
 
