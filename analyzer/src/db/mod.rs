@@ -104,6 +104,9 @@ enum Probe {
     },
 }
 
+/// How long a statement waits for another connection's lock before failing.
+pub(crate) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Db {
     /// Open or create the database at `path`, migrating an older netrec schema forward.
     ///
@@ -126,12 +129,15 @@ impl Db {
         // CPU than 4 KiB); rows are ~100-250 bytes, so point reads lose little.
         // WAL: readers (reports) never block the writer; NORMAL sync is durable at checkpoints and
         // loses at most the last transactions on power failure, never corrupts.
-        conn.execute_batch(
-            "PRAGMA page_size = 16384; PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;
-             PRAGMA cache_size = -32768;",
-        )
-        .and_then(|()| conn.execute_batch(writer::NORMAL_PRAGMAS))
-        .map_err(|source| DbError::Open { path: path.clone(), source })?;
+        // A load runs in rollback mode when it has the file alone (`writer::start_load`) and
+        // restores WAL when it ends; if a reader kept WAL from being restored, it is set here, or
+        // left for later while a reader still holds the file (rollback mode is as safe).
+        conn.execute_batch("PRAGMA page_size = 16384; PRAGMA cache_size = -32768;")
+            .and_then(|()| conn.busy_timeout(BUSY_TIMEOUT))
+            .map_err(|source| DbError::Open { path: path.clone(), source })?;
+        writer::try_journal_mode(&conn, "WAL")?;
+        conn.execute_batch(writer::NORMAL_PRAGMAS)
+            .map_err(|source| DbError::Open { path: path.clone(), source })?;
         let mut db = Db { conn, path };
         db.migrate()?;
         db.ensure_indexes()?;
@@ -243,7 +249,9 @@ fn pending_migrations(version: usize) -> impl Iterator<Item = (usize, &'static s
 }
 
 fn open_ro(path: &Path) -> Result<Connection, DbError> {
+    // The busy timeout: a reader waits out a load's commit in rollback mode (`writer::start_load`).
     Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .and_then(|c| c.busy_timeout(BUSY_TIMEOUT).map(|()| c))
         .map_err(|source| DbError::Open { path: path.to_path_buf(), source })
 }
 
