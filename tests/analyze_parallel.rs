@@ -8,21 +8,23 @@ use common::*;
 use rusqlite::types::Value;
 use std::path::{Path, PathBuf};
 
-/// Every table of the database (by name), each row in primary-key (rowid) order, every column.
+/// Every table and view of the database (by name), each row in primary-key (rowid) order, every
+/// column; views (`flows`, `hosts`) by their first two columns (a key of each).
 fn dump(db: &Path) -> Vec<(String, Vec<Vec<Value>>)> {
     let conn = db_ro(db);
-    let mut names: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    let mut names: Vec<(String, String)> = conn
+        .prepare("SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name")
         .unwrap()
-        .query_map([], |r| r.get(0))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    names.retain(|n| !n.starts_with("sqlite_"));
+    names.retain(|(n, _)| !n.starts_with("sqlite_"));
     names
         .into_iter()
-        .map(|t| {
-            let mut st = conn.prepare(&format!("SELECT * FROM \"{t}\" ORDER BY rowid")).unwrap();
+        .map(|(t, kind)| {
+            let order = if kind == "view" { "1, 2" } else { "rowid" };
+            let mut st = conn.prepare(&format!("SELECT * FROM \"{t}\" ORDER BY {order}")).unwrap();
             let n = st.column_count();
             let rows = st
                 .query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect::<Result<Vec<_>, _>>())

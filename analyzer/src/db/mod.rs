@@ -12,7 +12,7 @@ mod schema;
 mod text;
 /// Indexes a bulk load may drop and rebuild (same definitions as in the schema).
 pub(crate) mod schema_index {
-    pub const FLOWS_DST: &str = "CREATE INDEX IF NOT EXISTS flows_dst ON flows(input_id, dst_ip)";
+    pub const FLOWS_DST: &str = "CREATE INDEX IF NOT EXISTS flows_dst ON flow_rows(input_id, dst_ip)";
 }
 mod timeseries;
 mod writer;
@@ -345,6 +345,117 @@ mod tests {
             )
             .unwrap();
         assert_eq!(row, (5, None, None, None));
+    }
+
+    /// Version 4 turns `flows` and `hosts` into views over the stored columns: a version-3
+    /// database reads the same, row for row and value for value (types included), before and
+    /// after the migration. The version-3 rows are written as the version-3 writer derived them
+    /// (`proto_name`, decimal times, saturating sums), over every protocol number and the edges
+    /// of the time texts.
+    #[test]
+    fn version_4_views_read_exactly_the_version_3_tables() {
+        use netrec_format::model::{Ts, proto_name};
+        use rusqlite::types::Value;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.sqlite");
+        let dump = |c: &Connection, sql: &str| -> Vec<Vec<Value>> {
+            let mut st = c.prepare(sql).unwrap();
+            let n = st.column_count();
+            st.query_map([], |r| (0..n).map(|i| r.get(i)).collect()).unwrap().map(Result::unwrap).collect()
+        };
+        let names = |c: &Connection, t: &str| -> Vec<String> {
+            let st = c.prepare(&format!("SELECT * FROM {t}")).unwrap();
+            st.column_names().into_iter().map(String::from).collect()
+        };
+        let times: [u64; 7] =
+            [0, 1, 999_999_999, 1_000_000_000, 1_418_145_369_924_505_488, 9_000_000_000_000_000_001, 59];
+        let (before_flows, before_hosts, flow_cols, host_cols) = {
+            let c = Connection::open(&path).unwrap();
+            for m in &schema::MIGRATIONS[..3] {
+                c.execute_batch(m).unwrap();
+            }
+            c.execute_batch(&format!(
+                "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 3;
+                 INSERT INTO inputs (id, path, sha256, format, size_bytes, complete) VALUES (1, 'a', 'ff', 'pcap', 1, 1);"
+            ))
+            .unwrap();
+            let protos = (0u16..=255).chain([0x0806]);
+            for (n, proto) in protos.enumerate() {
+                let n = n as u64;
+                let first = times[n as usize % times.len()];
+                // Some flows end before they start (out-of-order capture times): duration 0.
+                let last = times[(n as usize * 3 + 1) % times.len()];
+                let dur = last.saturating_sub(first);
+                let rtt = (n % 3 != 0).then_some(n * 1_234_567);
+                let (fp, rp, fr, rr) = (n, n * 7 + 1, n % 4, n % 5);
+                c.execute(
+                    r#"INSERT INTO flows (input_id, proto, src_ip, src_port, dst_ip, dst_port, packets, bytes,
+                       fwd_packets, fwd_bytes, fwd_payload_bytes, rev_packets, rev_bytes, rev_payload_bytes,
+                       first_ts, last_ts, duration, tcp_state, rtt_ms, retransmissions, vlan, tunnel, "end",
+                       proto_num, first_ts_ns, last_ts_ns, duration_ns, rtt_ns, rtt_server_ns, rtt_client_ns,
+                       fwd_tcp_flags, rev_tcp_flags, fwd_retransmissions, rev_retransmissions, out_of_order,
+                       zero_window, tunnel_id, anomalies)
+                       VALUES (1, ?1, '10.0.0.1', ?2, '10.0.0.2', 80, ?3, ?4, ?5, ?6, 0, ?7, ?8, 0, ?9, ?10, ?11,
+                       ?12, ?13, ?14, NULL, NULL, 'open', ?15, ?16, ?17, ?18, ?19, NULL, ?19, 2, 18, ?20, ?21, 0,
+                       0, 0, 0)"#,
+                    rusqlite::params![
+                        proto_name(proto),
+                        i(n),
+                        i(fp + rp),
+                        i(fp * 60 + rp * 1500),
+                        i(fp),
+                        i(fp * 60),
+                        i(rp),
+                        i(rp * 1500),
+                        Ts(first).to_decimal(),
+                        Ts(last).to_decimal(),
+                        Ts(dur).to_decimal(),
+                        (proto == 6).then_some("established"),
+                        rtt.map(|ns| ns as f64 / 1e6),
+                        i(fr + rr),
+                        proto,
+                        i(first),
+                        i(last),
+                        i(dur),
+                        rtt.map(i),
+                        i(fr),
+                        i(rr),
+                    ],
+                )
+                .unwrap();
+            }
+            for (n, t) in times.iter().enumerate() {
+                let last = t + n as u64;
+                c.execute(
+                    "INSERT INTO hosts VALUES (1, ?1, 1, 2, 3, 4, 5, 6, ?2, ?3, ?4, ?5)",
+                    rusqlite::params![
+                        format!("10.0.0.{n}"),
+                        Ts(*t).to_decimal(),
+                        i(*t),
+                        Ts(last).to_decimal(),
+                        i(last)
+                    ],
+                )
+                .unwrap();
+            }
+            (
+                dump(&c, "SELECT * FROM flows ORDER BY id"),
+                dump(&c, "SELECT * FROM hosts ORDER BY input_id, ip"),
+                names(&c, "flows"),
+                names(&c, "hosts"),
+            )
+        };
+        assert_eq!(before_flows.len(), 257);
+        let db = Db::open(&path).unwrap();
+        assert_eq!(db.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(names(db.conn(), "flows"), flow_cols);
+        assert_eq!(names(db.conn(), "hosts"), host_cols);
+        assert_eq!(dump(db.conn(), "SELECT * FROM flows ORDER BY id"), before_flows);
+        assert_eq!(dump(db.conn(), "SELECT * FROM hosts ORDER BY input_id, ip"), before_hosts);
+        // The evidence query's index moved with the rows.
+        let plan =
+            dump(db.conn(), "EXPLAIN QUERY PLAN SELECT id FROM flows WHERE input_id = 1 AND dst_ip = 'x'");
+        assert!(format!("{plan:?}").contains("flows_dst"), "{plan:?}");
     }
 
     #[test]

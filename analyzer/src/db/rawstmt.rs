@@ -133,14 +133,6 @@ impl<'v> Binder<'_, 'v> {
     }
 
     #[inline]
-    pub fn real(&mut self, v: f64) {
-        let i = self.index();
-        // SAFETY: a valid statement; a double is copied.
-        let rc = unsafe { ffi::sqlite3_bind_double(self.ptr(), i, v) };
-        self.check(rc);
-    }
-
-    #[inline]
     pub fn null(&mut self) {
         let i = self.index();
         // SAFETY: a valid statement.
@@ -172,14 +164,6 @@ impl<'v> Binder<'_, 'v> {
     pub fn opt_int(&mut self, v: Option<i64>) {
         match v {
             Some(v) => self.int(v),
-            None => self.null(),
-        }
-    }
-
-    #[inline]
-    pub fn opt_real(&mut self, v: Option<f64>) {
-        match v {
-            Some(v) => self.real(v),
             None => self.null(),
         }
     }
@@ -232,11 +216,11 @@ mod tests {
 
     fn conn() -> Connection {
         let c = Connection::open_in_memory().unwrap();
-        c.execute_batch("CREATE TABLE t (a INTEGER, b TEXT, c REAL, d TEXT) STRICT").unwrap();
+        c.execute_batch("CREATE TABLE t (a INTEGER, b TEXT, c INTEGER, d TEXT) STRICT").unwrap();
         c
     }
 
-    type Row = (Option<i64>, Option<String>, Option<f64>, Option<String>);
+    type Row = (Option<i64>, Option<String>, Option<i64>, Option<String>);
 
     #[test]
     fn binds_every_type_and_reuses_the_statement() {
@@ -248,11 +232,11 @@ mod tests {
             let mut b = st.bind();
             b.int(round);
             b.text(&s1);
-            b.real(1.5);
+            b.int(-15);
             b.null();
             b.opt_int(None);
             b.opt_text(Some(&s2));
-            b.opt_real(None);
+            b.opt_int(None);
             b.opt_text(None);
             b.execute().unwrap();
         }
@@ -264,7 +248,7 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(rows.len(), 6);
-        assert_eq!(rows[4], (Some(2), Some("x2".into()), Some(1.5), None));
+        assert_eq!(rows[4], (Some(2), Some("x2".into()), Some(-15), None));
         // The empty text is a text, not NULL.
         assert_eq!(rows[5], (None, Some(String::new()), None, None));
     }

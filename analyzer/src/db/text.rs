@@ -1,7 +1,7 @@
 //! A sort key that orders address texts as SQLite's BINARY collation does. The texts themselves
 //! come from `netrec_format::text` (no `core::fmt` per row).
 
-pub(crate) use netrec_format::text::{push_ip, push_ts};
+pub(crate) use netrec_format::text::push_ip;
 
 /// The first 16 bytes of `text`, zero-padded, as a big-endian integer. Comparing keys, then the
 /// whole texts when keys tie, is byte-wise (`memcmp`, BINARY collation) order: a text that ends

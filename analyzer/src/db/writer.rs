@@ -9,7 +9,7 @@ use super::hosts::{ClosedHosts, FlowEnds, HostAgg, HostAggregator};
 use super::incidents::{AlertForGrouping, INCIDENT_GAP_NS, group_incidents};
 use super::rawstmt::{Binder, RawStmt};
 use super::schema::INPUT_TABLES;
-use super::text::{push_ip, push_ts};
+use super::text::push_ip;
 use super::timeseries::TimeSeries;
 use super::{Db, DbError, SqlContext, i};
 use netrec_format::model::{Alert, Evidence, FlowRecord, LossRecord, TcpState, Ts, Tunnel, proto_name};
@@ -195,7 +195,7 @@ impl Db {
             // Into an empty flows table, building the index once after the load is cheaper than
             // maintaining it row by row. `finish` (or the next `Db::open`) recreates it.
             let empty: bool = conn
-                .query_row("SELECT NOT EXISTS (SELECT 1 FROM flows)", [], |r| r.get(0))
+                .query_row("SELECT NOT EXISTS (SELECT 1 FROM flow_rows)", [], |r| r.get(0))
                 .op("count flows")?;
             if empty {
                 conn.execute_batch("DROP INDEX IF EXISTS flows_dst").op("defer flow index")?;
@@ -335,16 +335,12 @@ impl RowTexts {
 }
 
 /// Texts of one flow row, in the order `bind_flow` takes them.
-const FLOW_TEXTS: usize = 7;
+const FLOW_TEXTS: usize = 3;
 
 fn push_flow_texts(t: &mut RowTexts, f: &FlowRecord) {
     let k = &f.key;
-    t.push(|b| b.push_str(&proto_name(k.proto)));
     t.push(|b| push_ip(b, &k.src_ip));
     t.push(|b| push_ip(b, &k.dst_ip));
-    t.push(|b| push_ts(b, f.first_ts.0));
-    t.push(|b| push_ts(b, f.last_ts.0));
-    t.push(|b| push_ts(b, f.last_ts.0.saturating_sub(f.first_ts.0)));
     // Empty (bound as NULL) without a tunnel.
     t.push(|b| {
         if let Some(tn) = f.tunnel {
@@ -367,15 +363,15 @@ fn insert_sql(head: &str, cols: usize, rows: usize) -> String {
     s
 }
 
-const FLOW_COLS: usize = 38;
-const INSERT_FLOW_HEAD: &str = r#"INSERT INTO flows (input_id, proto, src_ip, src_port, dst_ip, dst_port,
-    packets, bytes, fwd_packets, fwd_bytes, fwd_payload_bytes, rev_packets, rev_bytes, rev_payload_bytes,
-    first_ts, last_ts, duration, tcp_state, rtt_ms, retransmissions, vlan, tunnel, "end",
-    proto_num, first_ts_ns, last_ts_ns, duration_ns, rtt_ns, rtt_server_ns, rtt_client_ns,
-    fwd_tcp_flags, rev_tcp_flags, fwd_retransmissions, rev_retransmissions, out_of_order, zero_window,
-    tunnel_id, anomalies) VALUES"#;
+/// The stored columns of a flow (`flow_rows`); the `flows` view derives the others.
+const FLOW_COLS: usize = 29;
+const INSERT_FLOW_HEAD: &str = r#"INSERT INTO flow_rows (input_id, src_ip, src_port, dst_ip, dst_port,
+    fwd_packets, fwd_bytes, fwd_payload_bytes, rev_packets, rev_bytes, rev_payload_bytes, tcp_state, vlan,
+    tunnel, "end", proto_num, first_ts_ns, last_ts_ns, rtt_ns, rtt_server_ns, rtt_client_ns, fwd_tcp_flags,
+    rev_tcp_flags, fwd_retransmissions, rev_retransmissions, out_of_order, zero_window, tunnel_id, anomalies)
+    VALUES"#;
 
-/// Bind the 38 columns of one flow row; `texts` yields its `FLOW_TEXTS` texts.
+/// Bind the 29 columns of one flow row; `texts` yields its `FLOW_TEXTS` texts.
 fn bind_flow<'v>(
     b: &mut Binder<'_, 'v>,
     input_id: i64,
@@ -384,38 +380,26 @@ fn bind_flow<'v>(
 ) {
     let k = &f.key;
     let mut text = || texts.next().unwrap_or_default();
-    let [proto, src, dst, first, last, duration, tunnel]: [&str; FLOW_TEXTS] =
-        std::array::from_fn(|_| text());
-    let duration_ns = f.last_ts.0.saturating_sub(f.first_ts.0);
-    let rtt = f.rtt_ns();
+    let [src, dst, tunnel]: [&str; FLOW_TEXTS] = std::array::from_fn(|_| text());
     b.int(input_id);
-    b.text(proto);
     b.text(src);
     b.int(i64::from(k.src_port));
     b.text(dst);
     b.int(i64::from(k.dst_port));
-    b.int(i(f.fwd.packets.saturating_add(f.rev.packets)));
-    b.int(i(f.fwd.bytes.saturating_add(f.rev.bytes)));
     b.int(i(f.fwd.packets));
     b.int(i(f.fwd.bytes));
     b.int(i(f.fwd.payload_bytes));
     b.int(i(f.rev.packets));
     b.int(i(f.rev.bytes));
     b.int(i(f.rev.payload_bytes));
-    b.text(first);
-    b.text(last);
-    b.text(duration);
     b.opt_text((f.tcp_state != TcpState::None).then(|| f.tcp_state.as_str()));
-    b.opt_real(rtt.map(|ns| ns as f64 / 1e6));
-    b.int(i(f.fwd.retransmissions.saturating_add(f.rev.retransmissions)));
     b.opt_int((k.vlan != 0).then_some(i64::from(k.vlan)));
     b.opt_text(f.tunnel.is_some().then_some(tunnel));
     b.text(flow_end_str(f.end));
     b.int(i64::from(k.proto));
     b.int(i(f.first_ts.nanos()));
     b.int(i(f.last_ts.nanos()));
-    b.int(i(duration_ns));
-    b.opt_int(rtt.map(i));
+    b.opt_int(f.rtt_ns().map(i));
     b.opt_int(f.rtt_server_ns.map(i));
     b.opt_int(f.rtt_client_ns.map(i));
     b.int(i64::from(f.fwd.tcp_flags));
@@ -442,9 +426,10 @@ const UPSERT_ALERT: &str = "INSERT INTO alerts (input_id, alert_id, rule_id, cla
 const INSERT_LOSS: &str = "INSERT INTO losses (input_id, ts, ts_ns, iface, kernel_packets, kernel_bytes,
     ring_drops, map_full, busy, writer_drops) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
-const HOST_COLS: usize = 12;
-const INSERT_HOST_HEAD: &str = "INSERT INTO hosts (input_id, ip, packets_sent, packets_recv, bytes_sent,
-    bytes_recv, flows_initiated, flows_received, first_ts, first_ts_ns, last_ts, last_ts_ns) VALUES";
+/// The stored columns of a host (`host_rows`); the `hosts` view adds the time texts.
+const HOST_COLS: usize = 10;
+const INSERT_HOST_HEAD: &str = "INSERT INTO host_rows (input_id, ip, packets_sent, packets_recv, bytes_sent,
+    bytes_recv, flows_initiated, flows_received, first_ts_ns, last_ts_ns) VALUES";
 
 impl InputWriter<'_> {
     /// The `inputs.id` of this input.
@@ -663,24 +648,17 @@ impl InputWriter<'_> {
                 .op("prepare host insert")?;
         let mut one = RawStmt::prepare(self.conn, &insert_sql(INSERT_HOST_HEAD, HOST_COLS, 1))
             .op("prepare host insert")?;
-        let mut texts = RowTexts::default();
         let mut groups = hosts.rows.chunks_exact(ROWS_PER_INSERT);
         for group in &mut groups {
-            texts.clear();
-            group.iter().for_each(|r| push_host_texts(&mut texts, &r.agg));
-            let mut ts = texts.iter();
             let mut b = multi.bind();
             for r in group {
-                bind_host(&mut b, self.input_id, hosts.ip(r), &r.agg, &mut ts);
+                bind_host(&mut b, self.input_id, hosts.ip(r), &r.agg);
             }
             b.execute().op("insert hosts")?;
         }
         for r in groups.remainder() {
-            texts.clear();
-            push_host_texts(&mut texts, &r.agg);
-            let mut ts = texts.iter();
             let mut b = one.bind();
-            bind_host(&mut b, self.input_id, hosts.ip(r), &r.agg, &mut ts);
+            bind_host(&mut b, self.input_id, hosts.ip(r), &r.agg);
             b.execute().op("insert host")?;
         }
         Ok(hosts.rows.len() as u64)
@@ -761,21 +739,8 @@ impl Drop for InputWriter<'_> {
 }
 
 /// The first and last packet times of a host, as `bind_host` takes them.
-fn push_host_texts(t: &mut RowTexts, h: &HostAgg) {
-    // Every host has at least one flow, so its times are real (non-negative) packet times.
-    t.push(|b| push_ts(b, super::u(h.first_ns)));
-    t.push(|b| push_ts(b, super::u(h.last_ns)));
-}
-
-/// Bind the 12 columns of one `hosts` row; `texts` yields its two time texts.
-fn bind_host<'v>(
-    b: &mut Binder<'_, 'v>,
-    input_id: i64,
-    ip: &'v str,
-    h: &HostAgg,
-    texts: &mut impl Iterator<Item = &'v str>,
-) {
-    let (first, last) = (texts.next().unwrap_or_default(), texts.next().unwrap_or_default());
+/// Bind the 10 columns of one `host_rows` row.
+fn bind_host<'v>(b: &mut Binder<'_, 'v>, input_id: i64, ip: &'v str, h: &HostAgg) {
     b.int(input_id);
     b.text(ip);
     b.int(h.packets_sent);
@@ -784,9 +749,7 @@ fn bind_host<'v>(
     b.int(h.bytes_recv);
     b.int(h.flows_initiated);
     b.int(h.flows_received);
-    b.text(first);
     b.int(h.first_ns);
-    b.text(last);
     b.int(h.last_ns);
 }
 
@@ -1052,7 +1015,12 @@ mod tests {
                 .map(Result::unwrap)
                 .collect()
         };
-        let stored = rows("SELECT * FROM hosts ORDER BY rowid");
+        // Stored in address-text order: the table's rowid order is the view's `ip` order.
+        let stored = rows("SELECT * FROM hosts ORDER BY ip");
+        let by_rowid: Vec<_> =
+            rows("SELECT ip FROM host_rows ORDER BY rowid").into_iter().flatten().collect();
+        let by_ip: Vec<_> = stored.iter().map(|r| r[1].clone()).collect();
+        assert_eq!(by_rowid, by_ip);
         assert_eq!(stored.len(), ips.len());
         assert_eq!(totals.hosts, ips.len() as u64);
         assert_eq!(stored, rows(HOSTS_BY_SQL));
