@@ -365,7 +365,7 @@ mod tests {
         };
         let names = |c: &Connection, t: &str| -> Vec<String> {
             let st = c.prepare(&format!("SELECT * FROM {t}")).unwrap();
-            st.column_names().into_iter().map(String::from).collect()
+            st.column_names().map(String::from).collect()
         };
         let times: [u64; 7] =
             [0, 1, 999_999_999, 1_000_000_000, 1_418_145_369_924_505_488, 9_000_000_000_000_000_001, 59];
@@ -386,7 +386,7 @@ mod tests {
                 // Some flows end before they start (out-of-order capture times): duration 0.
                 let last = times[(n as usize * 3 + 1) % times.len()];
                 let dur = last.saturating_sub(first);
-                let rtt = (n % 3 != 0).then_some(n * 1_234_567);
+                let rtt = (!n.is_multiple_of(3)).then_some(n * 1_234_567);
                 let (fp, rp, fr, rr) = (n, n * 7 + 1, n % 4, n % 5);
                 c.execute(
                     r#"INSERT INTO flows (input_id, proto, src_ip, src_port, dst_ip, dst_port, packets, bytes,
