@@ -66,6 +66,15 @@ pub enum DbError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error(
+        "{path} was left mid-load by an interrupted analysis (its rollback journal {path}-journal \
+         is still there) and needs write access once to be rolled back to its last committed state"
+    )]
+    HotJournal {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("the {what} helper thread died before delivering its result")]
     Worker { what: &'static str },
     #[error("database operation failed: {op}")]
@@ -266,7 +275,15 @@ fn read_identity(conn: &Connection) -> rusqlite::Result<(i32, i64, i64)> {
 /// Look at an existing file through a read-only connection and classify it.
 fn probe(path: &Path) -> Result<Probe, DbError> {
     let conn = open_ro(path)?;
-    let (app, version, tables) = read_identity(&conn).map_err(|source| match source.sqlite_error_code() {
+    let identity = match read_identity(&conn) {
+        Err(e) if is_hot_journal(&e) && has_netrec_header(path) => {
+            drop(conn);
+            roll_back_hot_journal(path)?;
+            read_identity(&open_ro(path)?)
+        }
+        r => r,
+    };
+    let (app, version, tables) = identity.map_err(|source| match source.sqlite_error_code() {
         Some(rusqlite::ErrorCode::NotADatabase) => DbError::NotSqlite { path: path.to_path_buf(), source },
         _ => DbError::Open { path: path.to_path_buf(), source },
     })?;
@@ -282,6 +299,35 @@ fn probe(path: &Path) -> Result<Probe, DbError> {
         expected: APPLICATION_ID,
         table_count: tables,
     })
+}
+
+/// A read-only connection refuses a file with a hot journal (SQLITE_READONLY_ROLLBACK): a load
+/// killed while writing through a rollback journal (`writer::start_load`) leaves one.
+fn is_hot_journal(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK)
+}
+
+/// Whether the file's SQLite header carries netrec's `application_id` (offset 68, big-endian),
+/// read raw: with a hot journal SQLite reads nothing before rolling it back, and a foreign file
+/// must not be touched.
+fn has_netrec_header(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut h = [0u8; 72];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut h)).is_ok()
+        && h.starts_with(b"SQLite format 3\0")
+        && h[68..72] == APPLICATION_ID.to_be_bytes()
+}
+
+/// Roll back the hot journal of an interrupted load: a read-write connection does it on its
+/// first read, restoring the last committed state (every complete input, and the interrupted
+/// one as it was at its last batch commit, still incomplete, redone by the next analysis).
+fn roll_back_hot_journal(path: &Path) -> Result<(), DbError> {
+    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .and_then(|c| {
+            c.busy_timeout(BUSY_TIMEOUT)?;
+            c.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+        })
+        .map_err(|source| DbError::HotJournal { path: path.to_path_buf(), source })
 }
 
 /// SQLite stores signed 64-bit integers; counters and times beyond that saturate (year 2262).
@@ -456,6 +502,68 @@ mod tests {
         let plan =
             dump(db.conn(), "EXPLAIN QUERY PLAN SELECT id FROM flows WHERE input_id = 1 AND dst_ip = 'x'");
         assert!(format!("{plan:?}").contains("flows_dst"), "{plan:?}");
+    }
+
+    /// A load killed mid-transaction in rollback mode leaves the file and a hot journal (here:
+    /// both copied while a load's transaction is open, which is what a `kill -9` leaves).
+    /// Reports and the next analysis open it: it is rolled back to its last commit. A foreign
+    /// file in the same state is refused untouched.
+    #[test]
+    fn a_hot_journal_of_an_interrupted_load_is_rolled_back_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.sqlite");
+        let info = |sha: &str| InputInfo {
+            path: "x".into(),
+            sha256: sha.into(),
+            format: "pcap".into(),
+            size_bytes: 1,
+            files: Vec::new(),
+        };
+        let mut db = Db::open(&path).unwrap();
+        db.begin_input(info("aa")).unwrap().unwrap().finish(InputStats::default()).unwrap();
+        let w = db.begin_input(info("bb")).unwrap().unwrap();
+        let crashed = dir.path().join("crashed.sqlite");
+        let journal = |p: &Path| PathBuf::from(format!("{}-journal", p.display()));
+        assert!(journal(&path).exists(), "the load writes through a rollback journal");
+        std::fs::copy(&path, &crashed).unwrap();
+        std::fs::copy(journal(&path), journal(&crashed)).unwrap();
+        drop(w);
+        drop(db);
+
+        let count = |db: &Db| -> (i64, i64) {
+            db.conn()
+                .query_row("SELECT count(*), sum(complete) FROM inputs", [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+        };
+        // A plain read-only connection refuses the file: what the recovery is for.
+        let raw = open_ro(&crashed).unwrap();
+        assert!(read_identity(&raw).is_err_and(|e| is_hot_journal(&e)));
+        drop(raw);
+        let ro = Db::open_read_only(&crashed).unwrap();
+        assert_eq!(count(&ro), (1, 1), "the last commit: one complete input");
+        assert!(!journal(&crashed).exists());
+        drop(ro);
+        let db = Db::open(&crashed).unwrap();
+        assert_eq!(count(&db), (1, 1));
+        drop(db);
+
+        // Foreign: same state, another application_id: refused, not rolled back.
+        let foreign = dir.path().join("foreign.sqlite");
+        let c = Connection::open(&foreign).unwrap();
+        c.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA synchronous = OFF; CREATE TABLE t (a); INSERT INTO t VALUES (1);")
+            .unwrap();
+        c.execute_batch("BEGIN; UPDATE t SET a = 2;").unwrap();
+        let copy = dir.path().join("foreign-copy.sqlite");
+        std::fs::copy(&foreign, &copy).unwrap();
+        std::fs::copy(journal(&foreign), journal(&copy)).unwrap();
+        drop(c);
+        let before = std::fs::read(&copy).unwrap();
+        assert!(read_identity(&open_ro(&copy).unwrap()).is_err_and(|e| is_hot_journal(&e)));
+        let r = Db::open(&copy);
+        assert!(matches!(r, Err(DbError::Open { .. })), "{:?}", r.map(|_| ()));
+        assert!(matches!(Db::open_read_only(&copy), Err(DbError::Open { .. })));
+        assert_eq!(std::fs::read(&copy).unwrap(), before);
+        assert!(journal(&copy).exists());
     }
 
     #[test]
