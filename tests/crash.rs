@@ -188,3 +188,61 @@ fn kill_9_at_random_moments_loses_nothing_but_the_open_block() {
     assert!(partials >= 5, "kills must mostly land while a segment is open ({partials} of 20)");
     assert!(started.elapsed() < Duration::from_secs(60), "the crash test must stay under 60 s");
 }
+
+/// `kill -9` of `netrec analyze` while it loads an input, its rollback journal on disk (the
+/// database is then "hot": read-only connections cannot read it until it is rolled back).
+/// A report opens it at once and shows the earlier input; the next analysis redoes the
+/// interrupted input completely.
+#[test]
+fn kill_9_during_a_load_leaves_the_database_readable_and_the_input_redone() {
+    let work = tempfile::tempdir().unwrap();
+    let first = work.path().join("first.pcap");
+    let big = work.path().join("big.pcap");
+    write_capture(&first, 2_000, 1_000);
+    // One flow per packet: a load long enough to be caught mid-transaction.
+    write_capture(&big, 120_000, 2_000);
+    let base = work.path().join("base.sqlite");
+    let o = netrec(&["analyze", "--quiet", "--db", s(&base), s(&first)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let db = work.path().join("a.sqlite");
+    let journal = work.path().join("a.sqlite-journal");
+    let mut caught = None;
+    for attempt in 0..5 {
+        let _ = std::fs::remove_file(&journal);
+        std::fs::copy(&base, &db).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_netrec"))
+            .args(["analyze", "--quiet", "--db", s(&db), s(&big)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // Killed as soon as the load's journal appears: inside a write transaction.
+        while !journal.exists() && child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        if journal.exists() {
+            caught = Some(attempt);
+            break;
+        }
+    }
+    assert!(caught.is_some(), "no kill landed inside a load's transaction in 5 attempts");
+
+    let o = netrec(&["report", "--db", s(&db)]);
+    assert_eq!(code(&o), 0, "a report of the interrupted database: {}", stderr(&o));
+    assert!(!journal.exists(), "rolled back by the open");
+    assert_eq!(sql_i64(&db, "SELECT count(*) FROM inputs WHERE complete = 1"), 1);
+    let o = netrec(&["analyze", "--quiet", "--db", s(&db), s(&big)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(sql_i64(&db, "SELECT count(*) FROM inputs WHERE complete = 1"), 2);
+    assert_eq!(sql_i64(&db, "SELECT count(*) FROM inputs"), 2);
+    assert_eq!(sql_i64(&db, "SELECT packets FROM inputs WHERE id = 2"), 120_000);
+    assert_eq!(sql_i64(&db, "SELECT count(*) FROM flows WHERE input_id = 2"), 120_000);
+    let c = db_ro(&db);
+    let check: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal", "the load put WAL back");
+}
