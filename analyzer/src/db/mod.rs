@@ -115,6 +115,8 @@ enum Probe {
 
 /// How long a statement waits for another connection's lock before failing.
 pub(crate) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a read-only connection (reports) waits for a load's lock.
+const READ_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl Db {
     /// Open or create the database at `path`, migrating an older netrec schema forward.
@@ -258,9 +260,11 @@ fn pending_migrations(version: usize) -> impl Iterator<Item = (usize, &'static s
 }
 
 fn open_ro(path: &Path) -> Result<Connection, DbError> {
-    // The busy timeout: a reader waits out a load's commit in rollback mode (`writer::start_load`).
+    // A reader waits out a load's exclusive lock in rollback mode (`writer::start_load`): held
+    // for a commit, and from the first spill of the page cache to the commit, which for the
+    // last transaction of a large input (index build, host rows) lasts seconds.
     Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .and_then(|c| c.busy_timeout(BUSY_TIMEOUT).map(|()| c))
+        .and_then(|c| c.busy_timeout(READ_BUSY_TIMEOUT).map(|()| c))
         .map_err(|source| DbError::Open { path: path.to_path_buf(), source })
 }
 
@@ -413,8 +417,9 @@ mod tests {
             let st = c.prepare(&format!("SELECT * FROM {t}")).unwrap();
             st.column_names().map(String::from).collect()
         };
+        // Up to i64::MAX ns, the readers' clamp (`source::pcapng`).
         let times: [u64; 7] =
-            [0, 1, 999_999_999, 1_000_000_000, 1_418_145_369_924_505_488, 9_000_000_000_000_000_001, 59];
+            [0, 1, 999_999_999, 1_000_000_000, 1_418_145_369_924_505_488, i64::MAX as u64, 59];
         let (before_flows, before_hosts, flow_cols, host_cols) = {
             let c = Connection::open(&path).unwrap();
             for m in &schema::MIGRATIONS[..3] {
@@ -433,7 +438,10 @@ mod tests {
                 let last = times[(n as usize * 3 + 1) % times.len()];
                 let dur = last.saturating_sub(first);
                 let rtt = (!n.is_multiple_of(3)).then_some(n * 1_234_567);
-                let (fp, rp, fr, rr) = (n, n * 7 + 1, n % 4, n % 5);
+                // Some counters at the top of the range: the view's sums saturate like v3's.
+                let big = if n % 50 == 49 { i64::MAX as u64 - n } else { 0 };
+                let (fp, rp, fr, rr) = (n + big, n * 7 + 1 + big / 2, n % 4 + big, n % 5 + big);
+                let (fb, rb) = (fp.saturating_mul(60), rp.saturating_mul(1500));
                 c.execute(
                     r#"INSERT INTO flows (input_id, proto, src_ip, src_port, dst_ip, dst_port, packets, bytes,
                        fwd_packets, fwd_bytes, fwd_payload_bytes, rev_packets, rev_bytes, rev_payload_bytes,
@@ -447,18 +455,18 @@ mod tests {
                     rusqlite::params![
                         proto_name(proto),
                         i(n),
-                        i(fp + rp),
-                        i(fp * 60 + rp * 1500),
+                        i(fp.saturating_add(rp)),
+                        i(fb.saturating_add(rb)),
                         i(fp),
-                        i(fp * 60),
+                        i(fb),
                         i(rp),
-                        i(rp * 1500),
+                        i(rb),
                         Ts(first).to_decimal(),
                         Ts(last).to_decimal(),
                         Ts(dur).to_decimal(),
                         (proto == 6).then_some("established"),
                         rtt.map(|ns| ns as f64 / 1e6),
-                        i(fr + rr),
+                        i(fr.saturating_add(rr)),
                         proto,
                         i(first),
                         i(last),
@@ -471,7 +479,7 @@ mod tests {
                 .unwrap();
             }
             for (n, t) in times.iter().enumerate() {
-                let last = t + n as u64;
+                let last = t.saturating_add(n as u64).min(i64::MAX as u64);
                 c.execute(
                     "INSERT INTO hosts VALUES (1, ?1, 1, 2, 3, 4, 5, 6, ?2, ?3, ?4, ?5)",
                     rusqlite::params![

@@ -193,7 +193,7 @@ INSERT INTO input_files (input_id, seq, path, sha256, size_bytes)
 
 /// Version 4: `flows` and `hosts` become views over `flow_rows` and `host_rows`, which store only
 /// what the views cannot derive. The derived columns (protocol name, decimal-text times, duration,
-/// both-direction sums, RTT in ms) were 40% of a flow row's bytes and a quarter of the cost of
+/// both-direction sums, saturating at i64::MAX as the writer's did, RTT in ms) were 40% of a flow row's bytes and a quarter of the cost of
 /// inserting it; the views give them back with the same names, order and values, so queries and
 /// reports read `flows` and `hosts` as before. Rows keep their ids (and order).
 const V4: &str = r#"
@@ -250,8 +250,10 @@ CREATE VIEW flows AS SELECT
     src_port,
     dst_ip,
     dst_port,
-    fwd_packets + rev_packets AS packets,
-    fwd_bytes + rev_bytes AS bytes,
+    CASE WHEN fwd_packets > 9223372036854775807 - rev_packets THEN 9223372036854775807
+        ELSE fwd_packets + rev_packets END AS packets,
+    CASE WHEN fwd_bytes > 9223372036854775807 - rev_bytes THEN 9223372036854775807
+        ELSE fwd_bytes + rev_bytes END AS bytes,
     fwd_packets,
     fwd_bytes,
     fwd_payload_bytes,
@@ -264,7 +266,8 @@ CREATE VIEW flows AS SELECT
         AS duration,
     tcp_state,
     rtt_ns / 1e6 AS rtt_ms,
-    fwd_retransmissions + rev_retransmissions AS retransmissions,
+    CASE WHEN fwd_retransmissions > 9223372036854775807 - rev_retransmissions THEN 9223372036854775807
+        ELSE fwd_retransmissions + rev_retransmissions END AS retransmissions,
     vlan,
     tunnel,
     "end",

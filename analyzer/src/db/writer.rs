@@ -126,8 +126,11 @@ const LOAD_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(12
 /// opened the database during the load still has it open; the database then stays in rollback
 /// mode, which is as safe, until the next load ends or the next `Db::open`.
 fn end_load(conn: &Connection) -> Result<(), DbError> {
-    try_journal_mode(conn, "WAL")?;
-    conn.execute_batch(NORMAL_PRAGMAS).op("restore the connection's pragmas")
+    // Best effort: an input the load committed stays committed whatever happens here, and the
+    // next load or `Db::open` tries WAL again.
+    let _ = try_journal_mode(conn, "WAL");
+    conn.execute_batch(NORMAL_PRAGMAS).op("restore the connection's pragmas")?;
+    conn.busy_timeout(super::BUSY_TIMEOUT).op("set the busy timeout")
 }
 
 /// Switch the journal mode if no other connection is in the way, without waiting for one: a
@@ -152,9 +155,9 @@ impl Db {
         // The database is derived data and an input is only marked complete by its last commit:
         // losing the tail of a load to a power cut leaves it incomplete (redone next run), so the
         // load skips fsync. Restored by `finish` and on drop.
-        start_load(conn)?;
-        conn.execute_batch("BEGIN IMMEDIATE").op("begin input transaction")?;
         let result = (|| {
+            start_load(conn)?;
+            conn.execute_batch("BEGIN IMMEDIATE").op("begin input transaction")?;
             let existing: Option<(i64, i64)> = conn
                 .query_row("SELECT id, complete FROM inputs WHERE sha256 = ?1", [&sha], |r| {
                     Ok((r.get(0)?, r.get(1)?))
@@ -200,15 +203,24 @@ impl Db {
             if empty {
                 conn.execute_batch("DROP INDEX IF EXISTS flows_dst").op("defer flow index")?;
             }
-            Ok(Some((input_id, replaced)))
-        })();
+            let flow_stmt =
+                RawStmt::prepare(conn, &insert_sql(INSERT_FLOW_HEAD, FLOW_COLS, 1)).op("prepare flow insert")?;
+            let flow_multi = RawStmt::prepare(conn, &insert_sql(INSERT_FLOW_HEAD, FLOW_COLS, ROWS_PER_INSERT))
+                .op("prepare flow insert")?;
+            Ok(Some((input_id, replaced, flow_stmt, flow_multi)))
+        })()
+        .and_then(|begun| {
+            if begun.is_none() {
+                conn.execute_batch("COMMIT").op("commit input lookup")?;
+            }
+            Ok(begun)
+        });
+        // Every way out but a writer restores the connection (a writer does when it ends).
         match result {
-            Ok(Some((input_id, replaced))) => Ok(Some(InputWriter {
+            Ok(Some((input_id, replaced, flow_stmt, flow_multi))) => Ok(Some(InputWriter {
                 conn,
-                flow_stmt: RawStmt::prepare(conn, &insert_sql(INSERT_FLOW_HEAD, FLOW_COLS, 1))
-                    .op("prepare flow insert")?,
-                flow_multi: RawStmt::prepare(conn, &insert_sql(INSERT_FLOW_HEAD, FLOW_COLS, ROWS_PER_INSERT))
-                    .op("prepare flow insert")?,
+                flow_stmt,
+                flow_multi,
                 queued: Vec::with_capacity(ROWS_PER_INSERT),
                 text: RowTexts::default(),
                 input_id,
@@ -221,7 +233,6 @@ impl Db {
                 finished: false,
             })),
             Ok(None) => {
-                conn.execute_batch("COMMIT").op("commit input lookup")?;
                 end_load(conn)?;
                 Ok(None)
             }

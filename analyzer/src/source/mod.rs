@@ -19,7 +19,8 @@
 //!   writer in use sets it to 0).
 //! - pcapng: the 64-bit count is scaled by the interface's `if_tsresol` (power of 10 or of
 //!   2, rounded down to whole nanoseconds) and `if_tsoffset` seconds are added; a result
-//!   below 0 or above `u64::MAX` ns is clamped and warned about.
+//!   below 0 or above `i64::MAX` ns (2262-04-11, the database's signed 64-bit integers) is
+//!   clamped and warned about, so every output shows the same time.
 //! - pcapng Simple Packet Blocks carry no time: they reuse the previous packet's time (0
 //!   before any packet).
 //! - `PacketRef::iface` is the global interface number of [`CaptureSource::interfaces`]

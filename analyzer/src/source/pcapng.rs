@@ -69,7 +69,8 @@ fn ts_to_ns(raw: u64, res: TsRes, offset_s: i64) -> Option<u64> {
         TsRes::Bin(k) => (raw as u128 * 1_000_000_000) >> k.min(127),
     };
     let total = scaled as i128 + offset_s as i128 * 1_000_000_000;
-    u64::try_from(total).ok()
+    // At most i64::MAX: the database stores times as SQLite integers (signed 64 bits).
+    u64::try_from(total).ok().filter(|&ns| ns <= i64::MAX as u64)
 }
 
 /// Walks a pcapng option list; `f(code, value)` for each option before `opt_endofopt`.
@@ -432,7 +433,7 @@ impl PcapNgParser {
                         iface.offset_s
                     )
                 });
-                Ts(if iface.offset_s < 0 { 0 } else { u64::MAX })
+                Ts(if iface.offset_s < 0 { 0 } else { i64::MAX as u64 })
             }
         }
     }
@@ -452,6 +453,9 @@ mod tests {
         assert_eq!(ts_to_ns(3 << 19, TsRes::Bin(20), 0), Some(1_500_000_000));
         assert_eq!(ts_to_ns(1, TsRes::Bin(127), 0), Some(0));
         assert_eq!(ts_to_ns(u64::MAX, TsRes::Dec(0), 0), None);
+        // Up to i64::MAX ns, not beyond (the database's integers).
+        assert_eq!(ts_to_ns(i64::MAX as u64, TsRes::Dec(9), 0), Some(i64::MAX as u64));
+        assert_eq!(ts_to_ns(i64::MAX as u64 + 1, TsRes::Dec(9), 0), None);
         assert_eq!(ts_to_ns(0, TsRes::Dec(6), -1), None);
         assert_eq!(ts_to_ns(1, TsRes::Dec(127), 0), Some(0));
     }
