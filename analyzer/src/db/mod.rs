@@ -518,15 +518,9 @@ mod tests {
     /// file in the same state is refused untouched.
     #[test]
     fn a_hot_journal_of_an_interrupted_load_is_rolled_back_on_open() {
+        use writer::tests::info;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("live.sqlite");
-        let info = |sha: &str| InputInfo {
-            path: "x".into(),
-            sha256: sha.into(),
-            format: "pcap".into(),
-            size_bytes: 1,
-            files: Vec::new(),
-        };
         let mut db = Db::open(&path).unwrap();
         db.begin_input(info("aa")).unwrap().unwrap().finish(InputStats::default()).unwrap();
         let w = db.begin_input(info("bb")).unwrap().unwrap();

@@ -828,8 +828,19 @@ fn stats_json(stats: &[(String, f64)]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A one-file input named by its SHA-256 (tests of the load's life cycle).
+    pub(crate) fn info(sha: &str) -> InputInfo {
+        InputInfo {
+            path: "x".into(),
+            sha256: sha.into(),
+            format: "pcap".into(),
+            size_bytes: 1,
+            files: Vec::new(),
+        }
+    }
 
     #[test]
     fn stats_json_keeps_order_and_nulls_non_finite() {
@@ -873,13 +884,6 @@ mod tests {
     fn load_settings_are_restored_however_a_load_ends() {
         let dir = tempfile::tempdir().unwrap();
         let mut db = Db::open(dir.path().join("p.sqlite")).unwrap();
-        let info = |sha: &str| InputInfo {
-            path: "x".into(),
-            sha256: sha.into(),
-            format: "pcap".into(),
-            size_bytes: 1,
-            files: Vec::new(),
-        };
         // foreign_keys ON, synchronous NORMAL (1).
         assert_eq!(pragmas_of(&db.conn), (1, 1));
         let w = db.begin_input(info("aa")).unwrap().unwrap();
@@ -908,13 +912,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.sqlite");
         let mut db = Db::open(&path).unwrap();
-        let info = |sha: &str| InputInfo {
-            path: "x".into(),
-            sha256: sha.into(),
-            format: "pcap".into(),
-            size_bytes: 1,
-            files: Vec::new(),
-        };
         assert_eq!(journal_of(&db.conn), "wal");
         let w = db.begin_input(info("aa")).unwrap().unwrap();
         assert_eq!(journal_of(w.conn), "delete", "during a load alone");
