@@ -23,7 +23,7 @@ toolchains:
 # the incident and traffic summary.
 demo: build
 	mkdir -p target/demo
-	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
+	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm $(DEMO_DB)-journal
 	./target/release/netrec analyze $(DEMO_PCAP) --db $(DEMO_DB)
 
 # The whole test suite (CI runs it after `make lint`). Privileged tests (eBPF, network

@@ -14,7 +14,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for _ in $(seq "$runs"); do
     for b in "$@"; do
-        rm -f /tmp/ab.sqlite /tmp/ab.sqlite-wal /tmp/ab.sqlite-shm
+        rm -f /tmp/ab.sqlite /tmp/ab.sqlite-wal /tmp/ab.sqlite-shm /tmp/ab.sqlite-journal
         # shellcheck disable=SC2086 # args is a command line
         /usr/bin/time -o "$out/t" -f "%e %U %S %M" "$b" $args >/dev/null 2>&1
         read -r wall user sys rss <"$out/t"
@@ -31,4 +31,4 @@ for b in "$@"; do
                 b, c[int((NR + 1) / 2)], c[1], c[NR], wall, m / 1024
         }'
 done
-rm -f /tmp/ab.sqlite /tmp/ab.sqlite-wal /tmp/ab.sqlite-shm
+rm -f /tmp/ab.sqlite /tmp/ab.sqlite-wal /tmp/ab.sqlite-shm /tmp/ab.sqlite-journal

@@ -129,7 +129,7 @@ run_once() {
     local kind=$1 name=$2 f cmd=()
     f=$(capture "$kind")
     mapfile -t cmd < <(case_cmd "$name" "$f")
-    rm -f "$WORK/bench.sqlite" "$WORK/bench.sqlite-wal" "$WORK/bench.sqlite-shm"
+    rm -f "$WORK/bench.sqlite" "$WORK/bench.sqlite-wal" "$WORK/bench.sqlite-shm" "$WORK/bench.sqlite-journal"
     # /usr/bin/time measures the tool itself (no shell in between); stdout is discarded.
     if ! /usr/bin/time -f '%e %U %S %M' -o "$WORK/time" "${cmd[@]}" >/dev/null 2>"$WORK/stderr"; then
         log "FAILED: ${cmd[*]}"

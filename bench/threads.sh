@@ -15,7 +15,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for _ in $(seq "$runs"); do
     for b in "$@"; do
-        rm -f /tmp/t.sqlite /tmp/t.sqlite-wal /tmp/t.sqlite-shm
+        rm -f /tmp/t.sqlite /tmp/t.sqlite-wal /tmp/t.sqlite-shm /tmp/t.sqlite-journal
         # shellcheck disable=SC2086 # args is a command line
         perf record -q -e cpu-clock -F 1000 -o "$out/p.data" "$b" $args >/dev/null 2>&1
         perf report -i "$out/p.data" --no-children --sort comm --stdio -n -g none 2>/dev/null |
