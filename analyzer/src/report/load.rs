@@ -25,7 +25,7 @@ pub(super) fn load(c: &Connection, kind: ReportKind) -> Result<Report, DbError> 
     let (mut traffic_part, mut performance_part) = (None, None);
     if kind.has_traffic() || kind.has_performance() {
         // One scan of the flows serves both reports.
-        let sums = flow_sums(c)?;
+        let sums = flow_sums(c, kind.has_performance())?;
         if kind.has_traffic() {
             traffic_part = Some(traffic(c, sums.top_ports)?);
         }
@@ -381,8 +381,9 @@ impl<T, F: Fn(&T, &T) -> std::cmp::Ordering> TopN<T, F> {
 /// inputs (two, one per side, each sorted every host: 1 s each on a million hosts).
 fn top_hosts(c: &Connection) -> Result<(Vec<HostVolume>, Vec<HostVolume>), DbError> {
     const OP: &str = "load top hosts";
-    // ORDER BY sum(bytes) DESC, ip
-    let order = |a: &HostVolume, b: &HostVolume| b.bytes.cmp(&a.bytes).then_with(|| a.ip.cmp(&b.ip));
+    // ORDER BY sum(bytes) DESC, ip: on the sum as stored (before `u` clamps it for display).
+    let order =
+        |a: &(i64, HostVolume), b: &(i64, HostVolume)| b.0.cmp(&a.0).then_with(|| a.1.ip.cmp(&b.1.ip));
     let (mut sources, mut destinations) = (TopN::new(TOP_N, order), TopN::new(TOP_N, order));
     let mut st = c.prepare(&host_sums_sql()).op(OP)?;
     let mut rows = st.query([]).op(OP)?;
@@ -390,21 +391,22 @@ fn top_hosts(c: &Connection) -> Result<(Vec<HostVolume>, Vec<HostVolume>), DbErr
         for (top, at) in [(&mut sources, 1), (&mut destinations, 4)] {
             // HAVING sum(packets) > 0
             let packets: Option<i64> = r.get(at).op(OP)?;
-            let bytes = g(r, at + 1).op(OP)?;
+            let bytes = r.get::<_, Option<i64>>(at + 1).op(OP)?.unwrap_or(0);
             // Most hosts are not in the top: no address text for them.
-            if packets.is_none_or(|p| p <= 0) || top.worst().is_some_and(|w| bytes < w.bytes) {
+            if packets.is_none_or(|p| p <= 0) || top.worst().is_some_and(|w| bytes < w.0) {
                 continue;
             }
             let h = HostVolume {
                 ip: r.get(0).op(OP)?,
                 packets: g(r, at).op(OP)?,
-                bytes,
+                bytes: u(bytes),
                 flows: g(r, at + 2).op(OP)?,
             };
-            top.push(h);
+            top.push((bytes, h));
         }
     }
-    Ok((sources.items, destinations.items))
+    let items = |t: TopN<(i64, HostVolume), _>| t.items.into_iter().map(|(_, h)| h).collect();
+    Ok((items(sources), items(destinations)))
 }
 
 fn flow_sums_sql() -> String {
@@ -416,12 +418,12 @@ fn flow_sums_sql() -> String {
 
 /// Top ports, handshake RTTs per server and TCP totals in one scan of the flows, instead of
 /// three queries that each scanned them (and sorted them in a temporary B-tree). Memory stays
-/// as it was: at most 3 x 65536 port groups, and the RTTs of TCP flows, which the query this
-/// replaces held too. Orders and ties are those of that SQL (text compares bytewise, like SQLite's
+/// as it was: at most 3 x 65536 port groups, and the RTTs of TCP flows (only `with_rtts`, for
+/// the performance report), which the query this replaces held too. Orders and ties are those of that SQL (text compares bytewise, like SQLite's
 /// BINARY collation), so the report is the same byte for byte. Top pairs and hosts stay
 /// GROUP BY queries: a flood has a million of them, and SQLite's sorter spills to disk where a
 /// hash map would hold them all in memory.
-fn flow_sums(c: &Connection) -> Result<FlowSums, DbError> {
+fn flow_sums(c: &Connection, with_rtts: bool) -> Result<FlowSums, DbError> {
     use std::collections::HashMap;
     const OP: &str = "sum flows";
     // (proto_num, dst_port) -> (proto name, sums)
@@ -450,6 +452,9 @@ fn flow_sums(c: &Connection) -> Result<FlowSums, DbError> {
         tcp_packets = tcp_packets.saturating_add(packets);
         tcp_retx = tcp_retx.saturating_add(retx);
         tcp_retx_flows += u64::from(retx > 0);
+        if !with_rtts {
+            continue;
+        }
         if let Some(rtt) = r.get::<_, Option<i64>>(6).op(OP)? {
             let dst = text(r, 2).op(OP)?;
             match rtts.get_mut(dst) {
@@ -722,7 +727,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = tied_db(dir.path());
         let c = db.conn();
-        let sums = flow_sums(c).unwrap();
+        let sums = flow_sums(c, true).unwrap();
+        assert!(flow_sums(c, false).unwrap().servers.is_empty(), "no RTTs held for a traffic report");
 
         let ports = collect(c, &sql(PORTS_SQL), [], "ports", |r| {
             Ok(PortVolume {
@@ -755,12 +761,12 @@ mod tests {
         servers.truncate(SERVERS_N);
         // Ties in sample counts are kept in address order: the fixture must have some.
         assert!(servers.windows(2).any(|w| w[0].1.len() == w[1].1.len()));
-        let got: Vec<(String, u64, f64, f64, f64)> = sums
+        let got: Vec<(String, u64, f64, f64, f64, f64)> = sums
             .servers
             .iter()
-            .map(|s| (s.server.clone(), s.samples, s.p50_ms, s.p90_ms, s.max_ms))
+            .map(|s| (s.server.clone(), s.samples, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms))
             .collect();
-        let want: Vec<(String, u64, f64, f64, f64)> = servers
+        let want: Vec<(String, u64, f64, f64, f64, f64)> = servers
             .iter()
             .map(|(n, v)| {
                 let ms = |ns: i64| ns as f64 / 1e6;
@@ -769,6 +775,7 @@ mod tests {
                     v.len() as u64,
                     ms(percentile(v, 50.0)),
                     ms(percentile(v, 90.0)),
+                    ms(percentile(v, 99.0)),
                     ms(*v.last().unwrap()),
                 )
             })
@@ -796,6 +803,94 @@ mod tests {
         let all: i64 =
             c.query_row("SELECT count(*) FROM flows WHERE proto_num = 6", [], |r| r.get(0)).unwrap();
         assert!(u(all) > tcp.0);
+    }
+
+    /// Any arrival order gives the first `n` in order, equal items in arrival order.
+    #[test]
+    fn top_n_keeps_the_first_n_in_order_whatever_the_arrival_order() {
+        let order = |a: &(u32, char), b: &(u32, char)| b.0.cmp(&a.0);
+        let items: Vec<(u32, char)> =
+            "abcdefghijklmnop".chars().enumerate().map(|(i, c)| ((i as u32 * 7) % 5, c)).collect();
+        let mut want = items.clone();
+        want.sort_by(order);
+        for rot in 0..items.len() {
+            let mut shuffled = items.clone();
+            shuffled.rotate_left(rot);
+            let mut top = TopN::new(6, order);
+            for x in &shuffled {
+                top.push(*x);
+            }
+            let mut expect = shuffled.clone();
+            expect.sort_by(order);
+            expect.truncate(6);
+            assert_eq!(top.items, expect, "rotation {rot}");
+            assert_eq!(
+                top.items.iter().map(|x| x.0).collect::<Vec<_>>(),
+                want[..6].iter().map(|x| x.0).collect::<Vec<_>>()
+            );
+            assert_eq!(top.worst(), top.items.last());
+        }
+        let mut none = TopN::new(0, order);
+        none.push((1, 'a'));
+        assert!(none.items.is_empty() && none.worst().is_none());
+    }
+
+    /// Hosts that only received are no top source (HAVING), ties go by address, and the order
+    /// is on the stored sums.
+    #[test]
+    fn top_hosts_filter_and_order_like_the_group_by_queries() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path().join("h.sqlite")).unwrap();
+        let c = db.conn();
+        c.execute_batch(
+            "INSERT INTO inputs (id, path, sha256, format, size_bytes, complete) VALUES
+                (1, 'a', 'aa', 'pcap', 1, 1), (2, 'b', 'bb', 'pcap', 1, 1), (3, 'c', 'cc', 'pcap', 1, 0);",
+        )
+        .unwrap();
+        // (input, ip, packets_sent, bytes_sent, packets_recv, bytes_recv)
+        let rows = [
+            (1, "10.0.0.9", 0, 0, 5, 900),
+            (1, "10.0.0.10", 1, 100, 0, 0),
+            (2, "10.0.0.10", 1, 200, 1, 50),
+            (1, "10.0.0.2", 3, 300, 1, 50),
+            (1, "10.0.0.20", 2, 300, 1, 50),
+            (2, "2001:db8::1", 1, 300, 0, 0),
+            (1, "10.0.0.3", 1, 0, 0, 0),
+            (3, "10.0.0.9", 9, 9000, 9, 9000),
+        ];
+        for (input, ip, ps, bs, pr, br) in rows {
+            c.execute(
+                "INSERT INTO host_rows VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, 1, 0, 0)",
+                rusqlite::params![input, ip, ps, pr, bs, br],
+            )
+            .unwrap();
+        }
+        let (sources, destinations) = top_hosts(c).unwrap();
+        let ips = |v: &[HostVolume]| v.iter().map(|h| (h.ip.clone(), h.bytes)).collect::<Vec<_>>();
+        assert_eq!(
+            ips(&sources),
+            [
+                ("10.0.0.10", 300),
+                ("10.0.0.2", 300),
+                ("10.0.0.20", 300),
+                ("2001:db8::1", 300),
+                ("10.0.0.3", 0)
+            ]
+            .map(|(i, b)| (i.to_string(), b))
+        );
+        assert_eq!(
+            ips(&destinations),
+            [("10.0.0.9", 900), ("10.0.0.10", 50), ("10.0.0.2", 50), ("10.0.0.20", 50)]
+                .map(|(i, b)| (i.to_string(), b))
+        );
+        for (side, flows, got) in [("sent", "initiated", sources), ("recv", "received", destinations)] {
+            let q = sql(HOSTS_SQL).replace("SIDE", side).replace("FLOWS", flows);
+            let want = collect(c, &q, [], "hosts", |r| {
+                Ok(HostVolume { ip: r.get(0)?, packets: g(r, 1)?, bytes: g(r, 2)?, flows: g(r, 3)? })
+            })
+            .unwrap();
+            assert_eq!(got, want, "{side}");
+        }
     }
 
     /// The queries over every flow read the table in order: through the `flows_dst` index each
