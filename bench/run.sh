@@ -156,6 +156,10 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for kind in $KINDS; do
     runs=$RUNS
     [ "$(kind_packets "$kind")" -gt 2000000 ] && runs=$BIG_RUNS
+    # Warm the page cache: otherwise the first case reads the capture from disk and no other
+    # case does (a 10M-packet netrec flows run took 21 s cold and 4.3 s warm).
+    log "$kind: reading the capture once into the page cache"
+    cat "$(capture "$kind")" >/dev/null
     for ((r = 0; r < runs; r++)); do
         # Rotate the case order each run so that drift (thermal, other load) spreads over all tools.
         n=${#CASES[@]}
@@ -183,7 +187,7 @@ stats() {
     echo "- commit: \`$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$ROOT" && git diff --quiet HEAD 2>/dev/null || echo '-dirty')\`"
     echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores; kernel $(uname -r)"
     echo "- load average before/after: $LOAD_BEFORE / $LOAD_AFTER (the machine is shared: compare ratios within one file)"
-    echo "- $RUNS runs per case, case order rotated each run; wall = elapsed, CPU = user+sys, RSS = peak (max over runs)"
+    echo "- $RUNS runs per case ($BIG_RUNS on captures of more than 2M packets), case order rotated each run, after one read of the capture into the page cache; wall = elapsed, CPU = user+sys, RSS = peak (max over runs)"
     echo "- tools: $(tcpdump --version 2>&1 | head -1); $(tshark --version 2>/dev/null | head -1 | sed 's/ (.*//'); argus $(argus -h 2>&1 | sed -n 's/^Argus Version //p' | head -1)"
     echo "- vs analyze = median wall / median wall of \`netrec analyze\` on the same capture (above 1: slower than"
     echo "  netrec's full analysis); vs flows = the same against \`netrec flows\`; CPU vs analyze = the same with"
