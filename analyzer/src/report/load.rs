@@ -350,6 +350,12 @@ fn host_sums_sql() -> String {
     )
 }
 
+/// [`host_sums_sql`] when one input is complete: its rows are the sums already (one per address,
+/// the table's key), and not grouping saves sorting every host (0.6 s of a flood's report).
+const ONE_INPUT_HOSTS_SQL: &str =
+    "SELECT ip, packets_sent, bytes_sent, flows_initiated, packets_recv, bytes_recv,
+     flows_received FROM hosts WHERE +input_id = ?1";
+
 /// The `n` first items in `order` of those pushed, in that order: bounded memory for a top-N
 /// over a million rows.
 struct TopN<T, F> {
@@ -385,8 +391,17 @@ fn top_hosts(c: &Connection) -> Result<(Vec<HostVolume>, Vec<HostVolume>), DbErr
     let order =
         |a: &(i64, HostVolume), b: &(i64, HostVolume)| b.0.cmp(&a.0).then_with(|| a.1.ip.cmp(&b.1.ip));
     let (mut sources, mut destinations) = (TopN::new(TOP_N, order), TopN::new(TOP_N, order));
-    let mut st = c.prepare(&host_sums_sql()).op(OP)?;
-    let mut rows = st.query([]).op(OP)?;
+    let complete: Vec<i64> =
+        collect(c, "SELECT id FROM inputs WHERE complete = 1 LIMIT 2", [], OP, |r| r.get(0))?;
+    let (mut st, one) = match complete[..] {
+        [id] => (c.prepare(ONE_INPUT_HOSTS_SQL).op(OP)?, Some(id)),
+        _ => (c.prepare(&host_sums_sql()).op(OP)?, None),
+    };
+    let mut rows = match one {
+        Some(id) => st.query([id]),
+        None => st.query([]),
+    }
+    .op(OP)?;
     while let Some(r) = rows.next().op(OP)? {
         for (top, at) in [(&mut sources, 1), (&mut destinations, 4)] {
             // HAVING sum(packets) > 0
@@ -883,14 +898,21 @@ mod tests {
             [("10.0.0.9", 900), ("10.0.0.10", 50), ("10.0.0.2", 50), ("10.0.0.20", 50)]
                 .map(|(i, b)| (i.to_string(), b))
         );
-        for (side, flows, got) in [("sent", "initiated", sources), ("recv", "received", destinations)] {
+        let reference = |side: &str, flows: &str| {
             let q = sql(HOSTS_SQL).replace("SIDE", side).replace("FLOWS", flows);
-            let want = collect(c, &q, [], "hosts", |r| {
+            collect(c, &q, [], "hosts", |r| {
                 Ok(HostVolume { ip: r.get(0)?, packets: g(r, 1)?, bytes: g(r, 2)?, flows: g(r, 3)? })
             })
-            .unwrap();
-            assert_eq!(got, want, "{side}");
-        }
+            .unwrap()
+        };
+        assert_eq!(sources, reference("sent", "initiated"));
+        assert_eq!(destinations, reference("recv", "received"));
+        // With one complete input, its rows are read without grouping: the same tables.
+        c.execute("UPDATE inputs SET complete = 0 WHERE id = 2", []).unwrap();
+        let (sources, destinations) = top_hosts(c).unwrap();
+        assert_eq!(sources, reference("sent", "initiated"));
+        assert_eq!(destinations, reference("recv", "received"));
+        assert_eq!(sources[0], HostVolume { ip: "10.0.0.2".into(), packets: 3, bytes: 300, flows: 1 });
     }
 
     /// The queries over every flow read the table in order: through the `flows_dst` index each
@@ -911,6 +933,7 @@ mod tests {
             slowest_handshakes_sql(),
             most_retransmissions_sql(),
             host_sums_sql(),
+            ONE_INPUT_HOSTS_SQL.replace("?1", "1"),
         ] {
             let p = plan(&q);
             assert!(
