@@ -293,11 +293,10 @@ pub fn build_arp(
 /// (2^32 = 1 mod 0xffff, so the fold at the end gives the same result).
 #[inline]
 pub fn sum(data: &[u8], mut acc: u64) -> u64 {
-    let mut chunks = data.chunks_exact(4);
-    for c in &mut chunks {
-        acc += u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64;
+    let (words, rest) = data.as_chunks::<4>();
+    for c in words {
+        acc += u32::from_be_bytes(*c) as u64;
     }
-    let rest = chunks.remainder();
     let mut tail = [0u8; 4];
     tail[..rest.len()].copy_from_slice(rest);
     acc + u32::from_be_bytes(tail) as u64

@@ -659,15 +659,15 @@ impl InputWriter<'_> {
                 .op("prepare host insert")?;
         let mut one = RawStmt::prepare(self.conn, &insert_sql(INSERT_HOST_HEAD, HOST_COLS, 1))
             .op("prepare host insert")?;
-        let mut groups = hosts.rows.chunks_exact(ROWS_PER_INSERT);
-        for group in &mut groups {
+        let (groups, rest) = hosts.rows.as_chunks::<ROWS_PER_INSERT>();
+        for group in groups {
             let mut b = multi.bind();
             for r in group {
                 bind_host(&mut b, self.input_id, hosts.ip(r), &r.agg);
             }
             b.execute().op("insert hosts")?;
         }
-        for r in groups.remainder() {
+        for r in rest {
             let mut b = one.bind();
             bind_host(&mut b, self.input_id, hosts.ip(r), &r.agg);
             b.execute().op("insert host")?;

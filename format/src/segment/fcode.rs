@@ -453,11 +453,11 @@ impl State {
 /// four bytes at a time: a 32-bit word is congruent to the sum of its halves modulo 0xffff,
 /// and [`fold`] reduces modulo 0xffff.
 fn sum16(mut acc: u64, b: &[u8]) -> u64 {
-    let mut it = b.chunks_exact(4);
-    for w in &mut it {
-        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+    let (words, rest) = b.as_chunks::<4>();
+    for w in words {
+        acc += u64::from(u32::from_be_bytes(*w));
     }
-    match *it.remainder() {
+    match *rest {
         [x] => acc += u64::from(x) << 8,
         [x, y] => acc += u64::from(u16::from_be_bytes([x, y])),
         [x, y, z] => acc += u64::from(u16::from_be_bytes([x, y])) + (u64::from(z) << 8),
@@ -551,15 +551,13 @@ fn put_runs(t: &[u8], runs: &mut Vec<u8>, values: &mut Vec<u8>) {
 /// `out = a XOR b` (equal lengths), eight bytes at a time.
 #[inline]
 fn xor_into(out: &mut [u8], a: &[u8], b: &[u8]) {
-    let mut o = out.chunks_exact_mut(8);
-    let mut x = a.chunks_exact(8);
-    let mut y = b.chunks_exact(8);
-    for ((o, x), y) in (&mut o).zip(&mut x).zip(&mut y) {
-        let v = u64::from_ne_bytes(x.try_into().unwrap_or_default())
-            ^ u64::from_ne_bytes(y.try_into().unwrap_or_default());
-        o.copy_from_slice(&v.to_ne_bytes());
+    let (o8, o_rest) = out.as_chunks_mut::<8>();
+    let (a8, a_rest) = a.as_chunks::<8>();
+    let (b8, b_rest) = b.as_chunks::<8>();
+    for ((o, x), y) in o8.iter_mut().zip(a8).zip(b8) {
+        *o = (u64::from_ne_bytes(*x) ^ u64::from_ne_bytes(*y)).to_ne_bytes();
     }
-    for ((o, x), y) in o.into_remainder().iter_mut().zip(x.remainder()).zip(y.remainder()) {
+    for ((o, x), y) in o_rest.iter_mut().zip(a_rest).zip(b_rest) {
         *o = x ^ y;
     }
 }
