@@ -127,3 +127,30 @@ fn threaded_reanalysis_is_idempotent_and_says_so() {
     assert!(stderr(&o).contains("already in"), "{}", stderr(&o));
     assert_same(&before, &dump(&db), "re-analysis");
 }
+
+/// Past `NETREC_HOSTS_RUN_ADDRS` distinct addresses the host totals are spilled in sorted runs and
+/// merged back: a database identical to one summed in memory, row for row (an address found in
+/// several runs summed once).
+#[test]
+fn host_totals_spilled_in_runs_give_identical_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["demo.pcap", "port_scan_syn.pcap", "host_sweep_icmp.pcap", "benign_browsing.pcap"];
+    let inputs: Vec<PathBuf> = names.iter().map(|n| fixture(&format!("pcap/{n}"))).collect();
+    let memory = dir.path().join("memory.sqlite");
+    analyze(&memory, "2", &inputs);
+    let a = dump(&memory);
+    let hosts = rows(&a, "host_rows");
+    assert!(hosts.len() > 200, "host rows: {}", hosts.len());
+    for (threads, run) in [("1", "7"), ("2", "7"), ("2", "64")] {
+        let db = dir.path().join(format!("spilled-{threads}-{run}.sqlite"));
+        let mut args = vec!["analyze", "--quiet", "--threads", threads, "--db", s(&db)];
+        args.extend(inputs.iter().map(|p| s(p)));
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_netrec"))
+            .args(&args)
+            .env("NETREC_HOSTS_RUN_ADDRS", run)
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_same(&a, &dump(&db), &format!("runs of {run} addresses, --threads {threads}"));
+    }
+}

@@ -10,12 +10,31 @@
 //! collide cannot be precomputed; output order never depends on it (rows are sorted by text).
 
 use super::text::{push_ip, sort_key};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
+use std::io::{self, BufReader, BufWriter, Read, Seek as _, Write as _};
 use std::net::IpAddr;
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
+
+/// Distinct addresses summed in memory before their sorted totals are spilled to a temporary
+/// file, and merged back at the end: a spoofed flood brings an address per packet, and without a
+/// bound 5M packets held 1.2 GB (about 200 MB per million addresses, while they are sorted).
+const DEFAULT_RUN_ADDRS: usize = 1 << 20;
+/// Environment override of that bound (tests force spills with a small one).
+pub const RUN_ADDRS_ENV: &str = "NETREC_HOSTS_RUN_ADDRS";
+
+fn run_addrs() -> usize {
+    std::env::var(RUN_ADDRS_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_RUN_ADDRS)
+}
 
 /// One address's totals over the flows of an input: sent/received as initiator or responder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +60,52 @@ impl HostAgg {
             flows_received: 0,
             first_ns: i64::MAX,
             last_ns: i64::MIN,
+        }
+    }
+
+    /// The totals of two sets of flows (of the same address).
+    fn merge(&mut self, o: &HostAgg) {
+        self.add(
+            o.packets_sent,
+            o.packets_recv,
+            o.bytes_sent,
+            o.bytes_recv,
+            o.flows_initiated,
+            o.flows_received,
+            o.first_ns,
+            o.last_ns,
+        );
+    }
+
+    fn to_bytes(self) -> [u8; 64] {
+        let mut b = [0u8; 64];
+        let fields = [
+            self.packets_sent,
+            self.packets_recv,
+            self.bytes_sent,
+            self.bytes_recv,
+            self.flows_initiated,
+            self.flows_received,
+            self.first_ns,
+            self.last_ns,
+        ];
+        for (c, v) in b.as_chunks_mut::<8>().0.iter_mut().zip(fields) {
+            *c = v.to_le_bytes();
+        }
+        b
+    }
+
+    fn from_bytes(b: &[u8; 64]) -> HostAgg {
+        let f: Vec<i64> = b.as_chunks::<8>().0.iter().map(|c| i64::from_le_bytes(*c)).collect();
+        HostAgg {
+            packets_sent: f[0],
+            packets_recv: f[1],
+            bytes_sent: f[2],
+            bytes_recv: f[3],
+            flows_initiated: f[4],
+            flows_received: f[5],
+            first_ns: f[6],
+            last_ns: f[7],
         }
     }
 
@@ -227,6 +292,156 @@ impl SortedHosts {
     }
 }
 
+/// A sorted run spilled to an anonymous temporary file: per row, the text's length (u8), the
+/// text, and the eight totals (i64, little-endian).
+fn spill(hosts: &SortedHosts) -> io::Result<File> {
+    let mut w = BufWriter::with_capacity(1 << 16, tempfile::tempfile_in(spill_dir())?);
+    for r in &hosts.rows {
+        let ip = hosts.ip(r).as_bytes();
+        w.write_all(&[ip.len() as u8])?;
+        w.write_all(ip)?;
+        w.write_all(&r.agg.to_bytes())?;
+    }
+    let mut f = w.into_inner().map_err(|e| e.into_error())?;
+    f.rewind()?;
+    Ok(f)
+}
+
+/// One sorted run being merged.
+enum Run {
+    Memory(std::vec::IntoIter<HostRow>, String),
+    File(BufReader<File>),
+}
+
+impl Run {
+    /// The next row of the run, its text in `text`.
+    fn next(&mut self, text: &mut String) -> io::Result<Option<HostAgg>> {
+        text.clear();
+        match self {
+            Run::Memory(rows, texts) => Ok(rows.next().map(|r| {
+                text.push_str(texts.get(r.text).unwrap_or_default());
+                r.agg
+            })),
+            Run::File(f) => {
+                let mut len = [0u8; 1];
+                match f.read_exact(&mut len) {
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+                    r => r?,
+                }
+                let mut ip = vec![0u8; usize::from(len[0])];
+                f.read_exact(&mut ip)?;
+                text.push_str(
+                    &String::from_utf8(ip).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
+                );
+                let mut agg = [0u8; 64];
+                f.read_exact(&mut agg)?;
+                Ok(Some(HostAgg::from_bytes(&agg)))
+            }
+        }
+    }
+}
+
+/// The sorted runs merged into rows in text order, the totals of an address found in several
+/// runs summed.
+pub(crate) struct MergedHosts {
+    runs: Vec<Run>,
+    /// The head of each run: its text and totals (None: the run is done).
+    heads: Vec<Option<(String, HostAgg)>>,
+    /// (text, run) of every head, smallest text first.
+    heap: BinaryHeap<Reverse<(String, usize)>>,
+}
+
+impl std::fmt::Debug for MergedHosts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MergedHosts({} runs)", self.runs.len())
+    }
+}
+
+impl MergedHosts {
+    fn new(mut runs: Vec<Run>) -> io::Result<MergedHosts> {
+        let mut heap = BinaryHeap::new();
+        let mut heads = Vec::with_capacity(runs.len());
+        for (i, run) in runs.iter_mut().enumerate() {
+            let mut text = String::new();
+            let agg = run.next(&mut text)?;
+            if agg.is_some() {
+                heap.push(Reverse((text.clone(), i)));
+            }
+            heads.push(agg.map(|a| (text, a)));
+        }
+        Ok(MergedHosts { runs, heads, heap })
+    }
+
+    /// Takes the head of run `i` and reads its next row.
+    fn advance(&mut self, i: usize) -> io::Result<(String, HostAgg)> {
+        let mut text = String::new();
+        let next = self.runs[i].next(&mut text)?;
+        if next.is_some() {
+            self.heap.push(Reverse((text.clone(), i)));
+        }
+        let head = std::mem::replace(&mut self.heads[i], next.map(|a| (text, a)));
+        head.ok_or_else(|| io::Error::other("a merged run lost its head"))
+    }
+
+    /// The next address and its totals over every run.
+    pub fn next_row(&mut self) -> io::Result<Option<(String, HostAgg)>> {
+        let Some(Reverse((_, i))) = self.heap.pop() else { return Ok(None) };
+        let (text, mut agg) = self.advance(i)?;
+        while let Some(Reverse((t, j))) = self.heap.peek() {
+            if *t != text {
+                break;
+            }
+            let j = *j;
+            self.heap.pop();
+            agg.merge(&self.advance(j)?.1);
+        }
+        Ok(Some((text, agg)))
+    }
+}
+
+/// The `hosts` rows in text order: sorted in memory, or merged from runs spilled past
+/// [`RUN_ADDRS_ENV`] addresses.
+#[derive(Debug)]
+pub(crate) enum HostRows {
+    Sorted(SortedHosts),
+    Merged(MergedHosts),
+}
+
+/// Sums flows into host totals, spilling a sorted run whenever `limit` addresses are held.
+struct Aggregation {
+    hosts: Hosts,
+    limit: usize,
+    runs: Vec<Run>,
+}
+
+impl Aggregation {
+    fn new(limit: usize) -> Aggregation {
+        Aggregation { hosts: Hosts::default(), limit, runs: Vec::new() }
+    }
+
+    fn add_flow(&mut self, e: &FlowEnds) {
+        self.hosts.add_flow(e);
+        if self.hosts.len() >= self.limit {
+            let sorted = SortedHosts::new(std::mem::take(&mut self.hosts));
+            match spill(&sorted) {
+                Ok(f) => self.runs.push(Run::File(BufReader::with_capacity(1 << 16, f))),
+                // No temporary space: the run stays in memory (slower to run out of memory
+                // than to lose the totals).
+                Err(_) => self.runs.push(Run::Memory(sorted.rows.into_iter(), sorted.text)),
+            }
+        }
+    }
+
+    fn finish(mut self) -> io::Result<HostRows> {
+        let last = SortedHosts::new(self.hosts);
+        if self.runs.is_empty() {
+            return Ok(HostRows::Sorted(last));
+        }
+        self.runs.push(Run::Memory(last.rows.into_iter(), last.text));
+        Ok(HostRows::Merged(MergedHosts::new(self.runs)?))
+    }
+}
+
 /// Flows per message to the helper thread.
 const BATCH: usize = 1024;
 
@@ -244,10 +459,18 @@ pub(crate) struct HostAggregator {
     mode: Mode,
 }
 
-#[derive(Debug)]
 enum Mode {
-    Inline(Hosts),
-    Thread { tx: SyncSender<Msg>, handle: JoinHandle<Option<SortedHosts>> },
+    Inline(Aggregation),
+    Thread { tx: SyncSender<Msg>, handle: JoinHandle<Option<io::Result<HostRows>>> },
+}
+
+impl std::fmt::Debug for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Inline(_) => "Inline",
+            Mode::Thread { .. } => "Thread",
+        })
+    }
 }
 
 impl std::fmt::Debug for Msg {
@@ -259,12 +482,12 @@ impl std::fmt::Debug for Msg {
     }
 }
 
-fn helper(rx: Receiver<Msg>) -> Option<SortedHosts> {
-    let mut hosts = Hosts::default();
+fn helper(rx: Receiver<Msg>, limit: usize) -> Option<io::Result<HostRows>> {
+    let mut agg = Aggregation::new(limit);
     loop {
         match rx.recv().ok()? {
-            Msg::Flows(batch) => batch.iter().for_each(|e| hosts.add_flow(e)),
-            Msg::Finish => return Some(SortedHosts::new(hosts)),
+            Msg::Flows(batch) => batch.iter().for_each(|e| agg.add_flow(e)),
+            Msg::Finish => return Some(agg.finish()),
         }
     }
 }
@@ -272,11 +495,18 @@ fn helper(rx: Receiver<Msg>) -> Option<SortedHosts> {
 impl HostAggregator {
     /// Start the helper thread (or aggregate inline if the system refuses one).
     pub fn start() -> HostAggregator {
+        HostAggregator::with_limit(run_addrs())
+    }
+
+    /// [`HostAggregator::start`] spilling a run every `limit` addresses.
+    fn with_limit(limit: usize) -> HostAggregator {
         // A few batches in flight bound the memory when the writer outruns the helper.
         let (tx, rx) = sync_channel(4);
-        let mode = match std::thread::Builder::new().name("netrec-hosts".into()).spawn(move || helper(rx)) {
+        let spawned =
+            std::thread::Builder::new().name("netrec-hosts".into()).spawn(move || helper(rx, limit));
+        let mode = match spawned {
             Ok(handle) => Mode::Thread { tx, handle },
-            Err(_) => Mode::Inline(Hosts::default()),
+            Err(_) => Mode::Inline(Aggregation::new(limit)),
         };
         HostAggregator { batch: Vec::with_capacity(BATCH), mode }
     }
@@ -284,7 +514,7 @@ impl HostAggregator {
     #[inline]
     pub fn add(&mut self, e: FlowEnds) {
         match &mut self.mode {
-            Mode::Inline(hosts) => hosts.add_flow(&e),
+            Mode::Inline(agg) => agg.add_flow(&e),
             Mode::Thread { tx, .. } => {
                 self.batch.push(e);
                 if self.batch.len() == BATCH {
@@ -299,7 +529,7 @@ impl HostAggregator {
     /// No more flows: the helper starts sorting while the caller does other work.
     pub fn close(self) -> ClosedHosts {
         match self.mode {
-            Mode::Inline(hosts) => ClosedHosts(Err(Some(SortedHosts::new(hosts)))),
+            Mode::Inline(agg) => ClosedHosts(Err(Some(agg.finish()))),
             Mode::Thread { tx, handle } => {
                 let sent = (self.batch.is_empty() || tx.send(Msg::Flows(self.batch)).is_ok())
                     && tx.send(Msg::Finish).is_ok();
@@ -311,16 +541,23 @@ impl HostAggregator {
 
 /// The rows being sorted (or already sorted, or lost with a dead helper).
 #[derive(Debug)]
-pub(crate) struct ClosedHosts(Result<JoinHandle<Option<SortedHosts>>, Option<SortedHosts>>);
+pub(crate) struct ClosedHosts(Result<JoinHandle<Option<io::Result<HostRows>>>, Option<io::Result<HostRows>>>);
 
 impl ClosedHosts {
-    /// The sorted rows; `None` if the helper thread died (it has no way to fail but a panic).
-    pub fn wait(self) -> Option<SortedHosts> {
-        match self.0 {
-            Ok(handle) => handle.join().ok()?,
+    /// The sorted rows; `Worker` if the helper thread died (a panic), `Spill` if a spilled run
+    /// could not be read back.
+    pub fn wait(self) -> Result<HostRows, super::DbError> {
+        let done = match self.0 {
+            Ok(handle) => handle.join().ok().flatten(),
             Err(done) => done,
-        }
+        };
+        done.ok_or(super::DbError::Worker { what: "host totals" })?
+            .map_err(|source| super::DbError::Spill { dir: spill_dir(), source })
     }
+}
+
+fn spill_dir() -> PathBuf {
+    std::env::temp_dir()
 }
 
 #[cfg(test)]
@@ -348,6 +585,72 @@ mod tests {
         assert_eq!(got, plain);
     }
 
+    fn all_rows(rows: HostRows) -> Vec<(String, HostAgg)> {
+        match rows {
+            HostRows::Sorted(h) => h.rows.iter().map(|r| (h.ip(r).to_string(), r.agg)).collect(),
+            HostRows::Merged(mut m) => std::iter::from_fn(|| m.next_row().unwrap()).collect(),
+        }
+    }
+
+    /// Addresses that recur across runs, IPv4 and IPv6 texts sharing their first 16 bytes.
+    fn spread(n: u32) -> FlowEnds {
+        FlowEnds {
+            src: match n % 4 {
+                0 => IpAddr::V6(Ipv6Addr::from_bits(0x2001_0db8_aaaa_bbbb_u128 << 64 | u128::from(n % 97))),
+                _ => IpAddr::V4(Ipv4Addr::from_bits(n.wrapping_mul(0x9E37_79B1) % 1009)),
+            },
+            dst: IpAddr::V4(Ipv4Addr::new(10, 0, (n % 3) as u8, (n % 11) as u8)),
+            fwd_packets: i64::from(n % 5),
+            rev_packets: i64::from(n % 2),
+            fwd_bytes: i64::from(n) * 3,
+            rev_bytes: 1,
+            first: i64::from(n % 1000),
+            last: i64::from(n % 1000) + i64::from(n % 7),
+        }
+    }
+
+    /// Spilled runs merge into the rows of one in-memory aggregation, with the helper thread
+    /// and inline, whatever the run size.
+    #[test]
+    fn spilled_runs_merge_to_the_in_memory_rows() {
+        let mut one = Aggregation::new(usize::MAX);
+        for n in 0..20_000 {
+            one.add_flow(&spread(n));
+        }
+        let want = all_rows(one.finish().unwrap());
+        assert!(want.len() > 1000, "{}", want.len());
+        for limit in [1, 2, 100, 1000, want.len() - 1] {
+            let mut agg = HostAggregator::with_limit(limit);
+            let mut inline =
+                HostAggregator { batch: Vec::new(), mode: Mode::Inline(Aggregation::new(limit)) };
+            for n in 0..20_000 {
+                agg.add(spread(n));
+                inline.add(spread(n));
+            }
+            for (what, a) in [("thread", agg), ("inline", inline)] {
+                let rows = a.close().wait().unwrap();
+                assert!(matches!(rows, HostRows::Merged(_)), "{what}, runs of {limit}: not spilled");
+                assert_eq!(all_rows(rows), want, "{what}, runs of {limit}");
+            }
+        }
+    }
+
+    /// Runs kept in memory (no temporary space) merge like spilled ones.
+    #[test]
+    fn memory_and_file_runs_merge_alike() {
+        let (mut a, mut b, mut all) = (Hosts::default(), Hosts::default(), Hosts::default());
+        for n in 0..5000 {
+            let half = if n % 3 == 0 { &mut a } else { &mut b };
+            half.add_flow(&spread(n));
+            all.add_flow(&spread(n));
+        }
+        let (a, b) = (SortedHosts::new(a), SortedHosts::new(b));
+        let file = Run::File(BufReader::new(spill(&a).unwrap()));
+        let memory = Run::Memory(b.rows.into_iter(), b.text);
+        let merged = all_rows(HostRows::Merged(MergedHosts::new(vec![file, memory]).unwrap()));
+        assert_eq!(merged, all_rows(HostRows::Sorted(SortedHosts::new(all))));
+    }
+
     #[test]
     fn the_helper_thread_sorts_what_inline_aggregation_gives() {
         let ends = |n: u32| FlowEnds {
@@ -372,10 +675,8 @@ mod tests {
             agg.add(ends(n));
             inline.add_flow(&ends(n));
         }
-        let (got, want) = (agg.close().wait().unwrap(), SortedHosts::new(inline));
-        let rows = |h: &SortedHosts| h.rows.iter().map(|r| (h.ip(r).to_string(), r.agg)).collect::<Vec<_>>();
-        let got = rows(&got);
-        assert_eq!(got, rows(&want));
+        let got = all_rows(agg.close().wait().unwrap());
+        assert_eq!(got, all_rows(HostRows::Sorted(SortedHosts::new(inline))));
         assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "not in text order");
         assert!(got.len() > 1000, "{}", got.len());
     }

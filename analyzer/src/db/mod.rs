@@ -77,6 +77,12 @@ pub enum DbError {
     },
     #[error("the {what} helper thread died before delivering its result")]
     Worker { what: &'static str },
+    #[error("cannot read back the host totals spilled to a temporary file in {dir}")]
+    Spill {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("database operation failed: {op}")]
     Sql {
         op: &'static str,

@@ -5,7 +5,7 @@
 //! `finish`. Reports ignore incomplete inputs, and beginning the same input (same SHA-256) again
 //! deletes the half-written rows first, so an interrupted analysis is simply redone.
 
-use super::hosts::{ClosedHosts, FlowEnds, HostAgg, HostAggregator};
+use super::hosts::{ClosedHosts, FlowEnds, HostAgg, HostAggregator, HostRows};
 use super::incidents::{AlertForGrouping, INCIDENT_GAP_NS, group_incidents};
 use super::rawstmt::{Binder, RawStmt};
 use super::schema::INPUT_TABLES;
@@ -653,12 +653,45 @@ impl InputWriter<'_> {
     /// One row per address seen in a flow, in address-text order (the table's rowid order, and
     /// appends to its primary-key index).
     fn write_hosts(&mut self, hosts: Option<ClosedHosts>) -> Result<u64, DbError> {
-        let hosts = hosts.and_then(ClosedHosts::wait).ok_or(DbError::Worker { what: "host totals" })?;
+        let hosts = hosts.ok_or(DbError::Worker { what: "host totals" })?.wait()?;
         let mut multi =
             RawStmt::prepare(self.conn, &insert_sql(INSERT_HOST_HEAD, HOST_COLS, ROWS_PER_INSERT))
                 .op("prepare host insert")?;
         let mut one = RawStmt::prepare(self.conn, &insert_sql(INSERT_HOST_HEAD, HOST_COLS, 1))
             .op("prepare host insert")?;
+        let hosts = match hosts {
+            HostRows::Sorted(h) => h,
+            HostRows::Merged(mut m) => {
+                let spill = |source| DbError::Spill { dir: std::env::temp_dir(), source };
+                let mut rows: Vec<(String, HostAgg)> = Vec::with_capacity(ROWS_PER_INSERT);
+                let mut n = 0u64;
+                loop {
+                    let next = m.next_row().map_err(spill)?;
+                    let end = next.is_none();
+                    rows.extend(next);
+                    if rows.len() == ROWS_PER_INSERT {
+                        let mut b = multi.bind();
+                        for (ip, agg) in &rows {
+                            bind_host(&mut b, self.input_id, ip, agg);
+                        }
+                        b.execute().op("insert hosts")?;
+                    } else if end {
+                        for (ip, agg) in &rows {
+                            let mut b = one.bind();
+                            bind_host(&mut b, self.input_id, ip, agg);
+                            b.execute().op("insert host")?;
+                        }
+                    } else {
+                        continue;
+                    }
+                    n += rows.len() as u64;
+                    rows.clear();
+                    if end {
+                        return Ok(n);
+                    }
+                }
+            }
+        };
         let (groups, rest) = hosts.rows.as_chunks::<ROWS_PER_INSERT>();
         for group in groups {
             let mut b = multi.bind();
