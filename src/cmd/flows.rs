@@ -94,10 +94,25 @@ pub fn collect_into(
                 continue;
             }
         };
-        let mut engine = Engine::new(rules.clone(), Limits::default());
         let mut stats = ReplayStats::default();
-        let res = pipeline::replay_threaded(&mut input, &mut engine, &mut sink, &mut stats);
-        engine.finish(&mut sink);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let res = if rules.rules().iter().any(|r| r.enabled) && pipeline::split_pays(&group, cores) {
+            // The flow table and the detectors on threads of their own (same output).
+            let detector_threads = cores.saturating_sub(2).max(1);
+            pipeline::replay_split(
+                &mut input,
+                rules,
+                &Limits::default(),
+                detector_threads,
+                &mut sink,
+                &mut stats,
+            )
+        } else {
+            let mut engine = Engine::new(rules.clone(), Limits::default());
+            let res = pipeline::replay_threaded(&mut input, &mut engine, &mut sink, &mut stats);
+            engine.finish(&mut sink);
+            res
+        };
         for w in stats.warnings.iter().take(20) {
             eprintln!("netrec: warning: {w}");
         }
