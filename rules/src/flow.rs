@@ -295,6 +295,9 @@ pub struct FlowTable {
     pending: Vec<(u64, FlowRecord)>,
     frags: FragTable,
     next_id: u64,
+    /// Every id was given to a slot after all the slots of smaller ids (no slot reused, no
+    /// restart): slot order is id order, and `finish` emits in one pass over the slab.
+    ids_follow_slots: bool,
     stats: FlowTableStats,
 }
 
@@ -315,6 +318,7 @@ impl FlowTable {
             active_q: VecDeque::new(),
             pending: Vec::new(),
             next_id: 0,
+            ids_follow_slots: true,
             stats: FlowTableStats::default(),
         }
     }
@@ -391,14 +395,28 @@ impl FlowTable {
         while let Some(e) = self.frags.pop_any() {
             self.flush_held(e);
         }
-        let batch = std::mem::take(&mut self.pending);
-        // (id, slot) only: a table of a million flows is not copied into a million records.
-        let slots: Vec<(u64, u32, FlowEnd)> = (0u32..)
-            .zip(&self.flows)
-            .filter(|(_, f)| f.live && f.packets() > 0)
-            .map(|(slot, f)| (f.id, slot, FlowEnd::Open))
-            .collect();
-        self.emit_merged(batch, slots, out);
+        let mut batch = std::mem::take(&mut self.pending);
+        if self.ids_follow_slots {
+            // Slots in order are ids in order: one pass, no (id, slot) list to collect and sort
+            // (a flood's million flows were read twice).
+            batch.sort_unstable_by_key(|(id, _)| *id);
+            let mut recs = batch.into_iter().peekable();
+            for f in self.flows.iter().filter(|f| f.live && f.packets() > 0) {
+                while let Some((_, r)) = recs.next_if(|(rid, _)| *rid < f.id) {
+                    out(r);
+                }
+                out(f.record(FlowEnd::Open).1);
+            }
+            recs.for_each(|(_, r)| out(r));
+        } else {
+            // (id, slot) only: a table of a million flows is not copied into a million records.
+            let slots: Vec<(u64, u32, FlowEnd)> = (0u32..)
+                .zip(&self.flows)
+                .filter(|(_, f)| f.live && f.packets() > 0)
+                .map(|(slot, f)| (f.id, slot, FlowEnd::Open))
+                .collect();
+            self.emit_merged(batch, slots, out);
+        }
         // Released, not cleared: the caller goes on to write what was emitted, and a flood's
         // table is most of the process's memory.
         self.index = hashbrown::HashTable::new();
@@ -679,6 +697,7 @@ impl FlowTable {
     ) {
         let id = self.next_id;
         self.next_id += 1;
+        self.ids_follow_slots &= slot as usize + 1 == self.flows.len();
         let f = &mut self.flows[slot as usize];
         f.id = id;
         f.nkey = ki.nkey;
@@ -742,6 +761,7 @@ impl FlowTable {
         self.stats.active_restarts += 1;
         let id = self.next_id;
         self.next_id += 1;
+        self.ids_follow_slots = false;
         let f = &mut self.flows[slot as usize];
         let rec = f.record(FlowEnd::ActiveTimeout);
         f.id = id;

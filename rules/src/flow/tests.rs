@@ -870,3 +870,25 @@ fn flow_slot_stays_small() {
     assert!(std::mem::size_of::<super::Flow>() <= 304, "{}", std::mem::size_of::<super::Flow>());
     assert!(std::mem::size_of::<super::tcp::TcpTrack>() <= 96);
 }
+
+/// `finish` walks the slots in order while they are in id order, and otherwise sorts (id, slot)
+/// pairs: the same records in the same order, with and without records pending from evictions.
+#[test]
+fn finish_in_slot_order_equals_finish_by_sorted_ids() {
+    let ps = synthetic_mix(20_000, 3000, 7);
+    for max_flows in [1 << 20, 400] {
+        let cfg = FlowConfig { max_flows, ..FlowConfig::default() };
+        let (mut fast, mut slow) = (FlowTable::new(cfg.clone()), FlowTable::new(cfg));
+        slow.ids_follow_slots = false;
+        for p in &ps {
+            feed(&mut fast, p);
+            feed(&mut slow, p);
+        }
+        assert_eq!(fast.ids_follow_slots, max_flows > 400, "evictions reuse slots");
+        let (a, b) = (finish(&mut fast), finish(&mut slow));
+        assert!(a.len() > 1000, "{}", a.len());
+        assert_eq!(a, b, "max_flows {max_flows}");
+        // In creation order: first packets (and ties in id order) ascending.
+        assert!(a.windows(2).all(|w| w[0].first_ts <= w[1].first_ts || max_flows == 400));
+    }
+}
