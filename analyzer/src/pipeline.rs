@@ -372,7 +372,7 @@ pub fn split_pays(group: &InputGroup, cores: usize) -> bool {
     packets > 0 && bytes / packets < SPLIT_BELOW_BYTES_PER_PACKET
 }
 
-/// Join a scoped thread, re-raising its panic here./// Join a scoped thread, re-raising its panic here.
+/// Join a scoped thread, re-raising its panic here.
 fn join_scoped<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     match h.join() {
         Ok(v) => v,
@@ -800,8 +800,8 @@ mod tests {
         assert!(!split_pays(&pcap("at.pcap", SPLIT_BELOW_BYTES_PER_PACKET), 2));
         assert!(split_pays(&pcap("below.pcap", SPLIT_BELOW_BYTES_PER_PACKET - 1), 2));
         // Not a regular file (a pipe could not be read again), or no packets: not split.
-        let fifo = InputGroup { path: "/dev/null".into(), files: vec!["/dev/null".into()] };
-        assert!(!split_pays(&fifo, 2));
+        let device = InputGroup { path: "/dev/null".into(), files: vec!["/dev/null".into()] };
+        assert!(!split_pays(&device, 2));
         let empty = dir.path().join("empty.pcap");
         std::fs::write(
             &empty,

@@ -14,10 +14,11 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{self, BufReader, BufWriter, Read, Seek as _, Write as _};
+use std::io::{self, BufWriter, Seek as _, SeekFrom, Write as _};
 use std::net::IpAddr;
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -292,25 +293,92 @@ impl SortedHosts {
     }
 }
 
-/// A sorted run spilled to an anonymous temporary file: per row, the text's length (u8), the
-/// text, and the eight totals (i64, little-endian).
-fn spill(hosts: &SortedHosts) -> io::Result<File> {
-    let mut w = BufWriter::with_capacity(1 << 16, tempfile::tempfile_in(spill_dir())?);
-    for r in &hosts.rows {
-        let ip = hosts.ip(r).as_bytes();
-        w.write_all(&[ip.len() as u8])?;
-        w.write_all(ip)?;
-        w.write_all(&r.agg.to_bytes())?;
+/// Where sorted runs are spilled: one anonymous temporary file (one descriptor however many
+/// runs), the runs one after the other. Per row: the text's length (u8), the text, and the eight
+/// totals (i64, little-endian).
+struct SpillFile {
+    file: Arc<File>,
+    /// End of the last complete run.
+    end: u64,
+}
+
+impl SpillFile {
+    fn create() -> io::Result<SpillFile> {
+        Ok(SpillFile { file: Arc::new(tempfile::tempfile_in(spill_dir())?), end: 0 })
     }
-    let mut f = w.into_inner().map_err(|e| e.into_error())?;
-    f.rewind()?;
-    Ok(f)
+
+    /// Appends a run; on failure the file is as it was (the next run overwrites the rest).
+    fn append(&mut self, hosts: &SortedHosts) -> io::Result<Run> {
+        let start = self.end;
+        let mut w = BufWriter::with_capacity(1 << 16, &*self.file);
+        w.seek(SeekFrom::Start(start))?;
+        for r in &hosts.rows {
+            let ip = hosts.ip(r).as_bytes();
+            let len = u8::try_from(ip.len())
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "an address text over 255 bytes"))?;
+            w.write_all(&[len])?;
+            w.write_all(ip)?;
+            w.write_all(&r.agg.to_bytes())?;
+        }
+        let end = w.stream_position()?;
+        w.flush()?;
+        self.end = end;
+        Ok(Run::File(RunReader { file: Arc::clone(&self.file), at: start, end, buf: Vec::new(), pos: 0 }))
+    }
+}
+
+/// One spilled run, read back with positioned reads through a buffer of its own.
+struct RunReader {
+    file: Arc<File>,
+    /// Next file offset to read, and the run's end.
+    at: u64,
+    end: u64,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl RunReader {
+    /// The next `n` bytes of the run; an error if the run ends first (it was cut).
+    fn take(&mut self, n: usize) -> io::Result<&[u8]> {
+        use std::os::unix::fs::FileExt as _;
+        if self.buf.len() - self.pos < n {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            let want = usize::try_from(self.end - self.at).unwrap_or(usize::MAX).min((1 << 16).max(n));
+            let have = self.buf.len();
+            self.buf.resize(have + want, 0);
+            let mut got = 0;
+            while got < want {
+                match self.file.read_at(&mut self.buf[have + got..], self.at + got as u64) {
+                    Ok(0) => break,
+                    Ok(k) => got += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            self.buf.truncate(have + got);
+            self.at += got as u64;
+            if self.buf.len() < n {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "a spilled run of host totals was cut short",
+                ));
+            }
+        }
+        self.pos += n;
+        Ok(&self.buf[self.pos - n..self.pos])
+    }
+
+    fn done(&self) -> bool {
+        self.pos == self.buf.len() && self.at == self.end
+    }
 }
 
 /// One sorted run being merged.
 enum Run {
+    /// Kept in memory: the last run, or one that could not be spilled.
     Memory(std::vec::IntoIter<HostRow>, String),
-    File(BufReader<File>),
+    File(RunReader),
 }
 
 impl Run {
@@ -323,19 +391,15 @@ impl Run {
                 r.agg
             })),
             Run::File(f) => {
-                let mut len = [0u8; 1];
-                match f.read_exact(&mut len) {
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-                    r => r?,
+                if f.done() {
+                    return Ok(None);
                 }
-                let mut ip = vec![0u8; usize::from(len[0])];
-                f.read_exact(&mut ip)?;
-                text.push_str(
-                    &String::from_utf8(ip).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
-                );
-                let mut agg = [0u8; 64];
-                f.read_exact(&mut agg)?;
-                Ok(Some(HostAgg::from_bytes(&agg)))
+                let len = usize::from(f.take(1)?[0]);
+                let ip = std::str::from_utf8(f.take(len)?)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                text.push_str(ip);
+                let agg: &[u8; 64] = f.take(64)?.try_into().map_err(io::Error::other)?;
+                Ok(Some(HostAgg::from_bytes(agg)))
             }
         }
     }
@@ -383,6 +447,12 @@ impl MergedHosts {
         head.ok_or_else(|| io::Error::other("a merged run lost its head"))
     }
 
+    /// Runs read back from the temporary file (the others were kept in memory).
+    #[cfg(test)]
+    fn file_runs(&self) -> usize {
+        self.runs.iter().filter(|r| matches!(r, Run::File(_))).count()
+    }
+
     /// The next address and its totals over every run.
     pub fn next_row(&mut self) -> io::Result<Option<(String, HostAgg)>> {
         let Some(Reverse((_, i))) = self.heap.pop() else { return Ok(None) };
@@ -412,23 +482,29 @@ struct Aggregation {
     hosts: Hosts,
     limit: usize,
     runs: Vec<Run>,
+    spill: Option<SpillFile>,
 }
 
 impl Aggregation {
     fn new(limit: usize) -> Aggregation {
-        Aggregation { hosts: Hosts::default(), limit, runs: Vec::new() }
+        Aggregation { hosts: Hosts::default(), limit, runs: Vec::new(), spill: None }
     }
 
     fn add_flow(&mut self, e: &FlowEnds) {
         self.hosts.add_flow(e);
         if self.hosts.len() >= self.limit {
             let sorted = SortedHosts::new(std::mem::take(&mut self.hosts));
-            match spill(&sorted) {
-                Ok(f) => self.runs.push(Run::File(BufReader::with_capacity(1 << 16, f))),
-                // No temporary space: the run stays in memory (slower to run out of memory
-                // than to lose the totals).
-                Err(_) => self.runs.push(Run::Memory(sorted.rows.into_iter(), sorted.text)),
-            }
+            let spilled = match &mut self.spill {
+                Some(f) => f.append(&sorted),
+                None => SpillFile::create().and_then(|mut f| {
+                    let run = f.append(&sorted);
+                    self.spill = Some(f);
+                    run
+                }),
+            };
+            // No temporary space: the run stays in memory (the totals are kept, the bound is
+            // not; the next run tries the file again).
+            self.runs.push(spilled.unwrap_or_else(|_| Run::Memory(sorted.rows.into_iter(), sorted.text)));
         }
     }
 
@@ -629,7 +705,14 @@ mod tests {
             }
             for (what, a) in [("thread", agg), ("inline", inline)] {
                 let rows = a.close().wait().unwrap();
-                assert!(matches!(rows, HostRows::Merged(_)), "{what}, runs of {limit}: not spilled");
+                match &rows {
+                    HostRows::Merged(m) => assert_eq!(
+                        m.file_runs(),
+                        m.runs.len() - 1,
+                        "{what}, runs of {limit}: every full run spilled to the file"
+                    ),
+                    HostRows::Sorted(_) => panic!("{what}, runs of {limit}: not spilled"),
+                }
                 assert_eq!(all_rows(rows), want, "{what}, runs of {limit}");
             }
         }
@@ -645,10 +728,37 @@ mod tests {
             all.add_flow(&spread(n));
         }
         let (a, b) = (SortedHosts::new(a), SortedHosts::new(b));
-        let file = Run::File(BufReader::new(spill(&a).unwrap()));
+        let mut f = SpillFile::create().unwrap();
+        let file = f.append(&a).unwrap();
         let memory = Run::Memory(b.rows.into_iter(), b.text);
         let merged = all_rows(HostRows::Merged(MergedHosts::new(vec![file, memory]).unwrap()));
         assert_eq!(merged, all_rows(HostRows::Sorted(SortedHosts::new(all))));
+    }
+
+    /// A run whose file was cut (or that claims more bytes than it has) is an error, not a
+    /// shorter run.
+    #[test]
+    fn a_cut_spilled_run_is_an_error() {
+        let mut hosts = Hosts::default();
+        for n in 0..300 {
+            hosts.add_flow(&spread(n));
+        }
+        let sorted = SortedHosts::new(hosts);
+        let mut f = SpillFile::create().unwrap();
+        let Run::File(mut r) = f.append(&sorted).unwrap() else { panic!("not a file run") };
+        r.end += 10;
+        let mut run = Run::File(r);
+        let mut text = String::new();
+        let mut rows = 0;
+        let err = loop {
+            match run.next(&mut text) {
+                Ok(Some(_)) => rows += 1,
+                Ok(None) => panic!("read {rows} rows and a clean end"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(rows, sorted.rows.len());
+        assert!(err.to_string().contains("cut short"), "{err}");
     }
 
     #[test]

@@ -892,3 +892,26 @@ fn finish_in_slot_order_equals_finish_by_sorted_ids() {
         assert!(a.windows(2).all(|w| w[0].first_ts <= w[1].first_ts || max_flows == 400));
     }
 }
+
+/// The one-pass `finish` with a record pending from a port reuse in the last slot (the flag stays
+/// set: the new flow's slot is the last one): merged by id like the sorted path.
+#[test]
+fn finish_in_slot_order_merges_pending_records_by_id() {
+    let run = |fast: bool| {
+        let mut t = table();
+        t.ids_follow_slots = fast;
+        feed(&mut t, &udp(C, 1, SV, 9, 0, 0));
+        feed(&mut t, &tcp(C, 40000, SV, 22, SYN, 7, 0, 0, 1));
+        feed(&mut t, &tcp(SV, 22, C, 40000, RST | ACK, 0, 8, 0, 2));
+        feed(&mut t, &tcp(C, 40000, SV, 22, SYN, 1000, 0, 0, 3));
+        assert_eq!(t.ids_follow_slots, fast);
+        assert_eq!(t.pending.len(), 1, "the reset connection's record waits");
+        finish(&mut t)
+    };
+    let fast = run(true);
+    assert_eq!(
+        fast.iter().map(|r| (r.key.src_port, r.first_ts.0)).collect::<Vec<_>>(),
+        [(1, 0), (40000, 1), (40000, 3)]
+    );
+    assert_eq!(fast, run(false));
+}
