@@ -290,22 +290,7 @@ pub fn replay_split<S: EngineSink + Send>(
         for ((mut group, rx), tx) in groups.into_iter().zip(group_rxs).zip(part_txs) {
             let back_tx = back_tx.clone();
             let h = spawn("nr-detect")
-                .spawn_scoped(scope, move || {
-                    for shared in rx.iter() {
-                        for ((pkt, dec), step) in shared.0.packets().zip(&shared.1) {
-                            group.step(&pkt, dec, step);
-                        }
-                        // The last group done with a batch hands its buffers back to the reader.
-                        if let Ok((batch, _)) = Arc::try_unwrap(shared) {
-                            let _ = back_tx.send(batch);
-                        }
-                        if tx.send(group.take()).is_err() {
-                            return;
-                        }
-                    }
-                    group.finish();
-                    let _ = tx.send(group.take());
-                })
+                .spawn_scoped(scope, move || run_detector_group(&mut group, &rx, &tx, &back_tx))
                 .unwrap_or_else(|e| panic!("cannot start thread nr-detect: {e}"));
             detectors.push(h);
         }
@@ -330,12 +315,39 @@ pub fn replay_split<S: EngineSink + Send>(
         let res = read_ahead(input, stats, &pkt_tx, &back_rx, &stop, |_, _| {});
         drop(pkt_tx);
         let mut front: Front = join_scoped(front);
-        detectors.into_iter().for_each(join_scoped);
+        detectors.into_iter().for_each(|h| {
+            join_scoped(h);
+        });
         let sink = join_scoped(merger);
         // As `Engine::finish`: the detectors' last alerts (merged above), then the flows left.
         front.finish(&mut |f| sink.flow(f));
         res
     })
+}
+
+/// The body of a detector-group thread of a split engine: the group steps through every batch
+/// the flow table stepped, and sends its tagged alerts once per batch and once more after its
+/// `finish`, so a merger can take all groups in lockstep. The last group done with a batch hands
+/// its buffers back to the reader. False when a receiver is gone (the replay is being abandoned).
+pub fn run_detector_group(
+    group: &mut netrec_rules::split::Group,
+    rx: &std::sync::mpsc::Receiver<std::sync::Arc<(PacketBatch, Vec<netrec_rules::split::Step>)>>,
+    tx: &std::sync::mpsc::SyncSender<Vec<netrec_rules::split::Tagged>>,
+    back_tx: &std::sync::mpsc::Sender<PacketBatch>,
+) -> bool {
+    for shared in rx.iter() {
+        for ((pkt, dec), step) in shared.0.packets().zip(&shared.1) {
+            group.step(&pkt, dec, step);
+        }
+        if let Ok((batch, _)) = std::sync::Arc::try_unwrap(shared) {
+            let _ = back_tx.send(batch);
+        }
+        if tx.send(group.take()).is_err() {
+            return false;
+        }
+    }
+    group.finish();
+    tx.send(group.take()).is_ok()
 }
 
 /// Average captured bytes per packet under which [`split_pays`] splits the engine.

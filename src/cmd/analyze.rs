@@ -561,20 +561,7 @@ fn analyze_one_threaded(
         for ((mut group, rx), tx) in groups.into_iter().zip(group_rxs).zip(merge_txs) {
             let back_tx = back_tx.clone();
             group_handles.push(spawn_named(scope, "nr-detect", move || {
-                for shared in rx.iter() {
-                    for ((pkt, dec), step) in shared.0.packets().zip(&shared.1) {
-                        group.step(&pkt, dec, step);
-                    }
-                    // The last group done with a batch hands its buffers back to the reader.
-                    if let Ok((batch, _)) = Arc::try_unwrap(shared) {
-                        let _ = back_tx.send(batch);
-                    }
-                    if tx.send(group.take()).is_err() {
-                        return false;
-                    }
-                }
-                group.finish();
-                tx.send(group.take()).is_ok()
+                pipeline::run_detector_group(&mut group, &rx, &tx, &back_tx)
             }));
         }
         drop(back_tx);
