@@ -662,34 +662,28 @@ impl InputWriter<'_> {
         let hosts = match hosts {
             HostRows::Sorted(h) => h,
             HostRows::Merged(mut m) => {
+                // Streamed from the merge of the spilled runs, in groups as below.
                 let spill = |source| DbError::Spill { dir: std::env::temp_dir(), source };
                 let mut rows: Vec<(String, HostAgg)> = Vec::with_capacity(ROWS_PER_INSERT);
                 let mut n = 0u64;
-                loop {
-                    let next = m.next_row().map_err(spill)?;
-                    let end = next.is_none();
-                    rows.extend(next);
+                while let Some(row) = m.next_row().map_err(spill)? {
+                    rows.push(row);
                     if rows.len() == ROWS_PER_INSERT {
                         let mut b = multi.bind();
                         for (ip, agg) in &rows {
                             bind_host(&mut b, self.input_id, ip, agg);
                         }
                         b.execute().op("insert hosts")?;
-                    } else if end {
-                        for (ip, agg) in &rows {
-                            let mut b = one.bind();
-                            bind_host(&mut b, self.input_id, ip, agg);
-                            b.execute().op("insert host")?;
-                        }
-                    } else {
-                        continue;
-                    }
-                    n += rows.len() as u64;
-                    rows.clear();
-                    if end {
-                        return Ok(n);
+                        n += rows.len() as u64;
+                        rows.clear();
                     }
                 }
+                for (ip, agg) in &rows {
+                    let mut b = one.bind();
+                    bind_host(&mut b, self.input_id, ip, agg);
+                    b.execute().op("insert host")?;
+                }
+                return Ok(n + rows.len() as u64);
             }
         };
         let (groups, rest) = hosts.rows.as_chunks::<ROWS_PER_INSERT>();
