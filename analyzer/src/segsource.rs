@@ -2,8 +2,8 @@
 //! through the same decoder and engine as captures.
 
 use crate::pipeline::InputError;
-use netrec_format::PacketRef;
 use netrec_format::segment::{BlockBody, Recovery, SegmentReader};
+use netrec_format::{PacketRef, Ts};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -23,6 +23,10 @@ pub struct SegmentPackets {
     /// Size of the chain's files already read.
     done_bytes: u64,
 }
+
+/// Latest packet time replayed: the database stores times as signed 64-bit integers, and the
+/// capture readers clamp to the same bound (`source::pcapng`), so every output shows one time.
+const MAX_TS_NS: u64 = i64::MAX as u64;
 
 fn open_reader(path: &Path) -> Result<SegmentReader<BufReader<File>>, InputError> {
     let file = File::open(path).map_err(|source| InputError::Io { path: path.to_path_buf(), source })?;
@@ -87,6 +91,15 @@ impl SegmentPackets {
                 Ok(Some(block)) => {
                     self.consumed = self.reader.offset();
                     if let BlockBody::Packets(p) = block.body {
+                        let late = p.iter().filter(|r| r.ts.0 > MAX_TS_NS).count();
+                        if late > 0 {
+                            self.warnings.push(format!(
+                                "{}: packet block ending at byte {}: {late} packet times beyond {MAX_TS_NS} ns \
+                                 (2262-04-11) clamped to it",
+                                self.path.display(),
+                                self.consumed
+                            ));
+                        }
                         self.block = Some(p);
                     }
                 }
@@ -107,7 +120,11 @@ impl SegmentPackets {
         }
         let i = self.next;
         self.next += 1;
-        Ok(self.block.as_ref().and_then(|b| b.get(i)))
+        Ok(self
+            .block
+            .as_ref()
+            .and_then(|b| b.get(i))
+            .map(|p| PacketRef { ts: Ts(p.ts.0.min(MAX_TS_NS)), ..p }))
     }
 
     /// Move on to the next file of the chain that opens (`done` stays set when there is none).
@@ -135,5 +152,46 @@ impl SegmentPackets {
     /// Reader warnings, each starting with the file it concerns.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netrec_format::segment::{SegmentHeaderInfo, SegmentWriter, WriterConfig};
+    use netrec_format::{Direction, LinkType};
+
+    /// Times a crafted (or corrupted-then-recrced) segment carries beyond what the database
+    /// stores are clamped as the capture readers clamp them, with one warning per block.
+    #[test]
+    fn packet_times_beyond_i64_are_clamped_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("late.nrseg");
+        let info = SegmentHeaderInfo { seq: 0, prev_sha256: [0; 32], created_ns: 0 };
+        let cfg =
+            WriterConfig { max_block_bytes: 1 << 20, max_block_age_ns: 0, zstd_level: 1, header_delta: true };
+        let mut w = SegmentWriter::new(File::create(&path).unwrap(), info, cfg).unwrap();
+        let frame = [0u8; 60];
+        for ts in [5, u64::MAX, MAX_TS_NS + 1, MAX_TS_NS] {
+            let p = PacketRef {
+                ts: Ts(ts),
+                iface: 0,
+                direction: Direction::Unknown,
+                link_type: LinkType::ETHERNET,
+                wire_len: 60,
+                data: &frame,
+            };
+            w.push_packet(&p).unwrap();
+        }
+        w.finish().unwrap();
+        let mut src = SegmentPackets::open(&path).unwrap();
+        let mut times = Vec::new();
+        while let Some(p) = src.next_packet().unwrap() {
+            times.push(p.ts.0);
+        }
+        assert_eq!(times, [5, MAX_TS_NS, MAX_TS_NS, MAX_TS_NS]);
+        let w = src.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("2 packet times beyond") && w[0].contains("late.nrseg"), "{w:?}");
     }
 }
