@@ -385,7 +385,7 @@ pub fn split_pays(group: &InputGroup, cores: usize) -> bool {
 }
 
 /// Join a scoped thread, re-raising its panic here.
-fn join_scoped<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+pub fn join_scoped<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     match h.join() {
         Ok(v) => v,
         Err(panic) => std::panic::resume_unwind(panic),

@@ -599,9 +599,9 @@ fn analyze_one_threaded(
         if let Some(b) = bar {
             b.finish_and_clear();
         }
-        let (mut front, mut sink, front_ok) = join(front);
-        let groups_ok = group_handles.into_iter().map(join).fold(true, |a, b| a & b);
-        let mut merged = join(merger);
+        let (mut front, mut sink, front_ok) = pipeline::join_scoped(front);
+        let groups_ok = group_handles.into_iter().map(pipeline::join_scoped).fold(true, |a, b| a & b);
+        let mut merged = pipeline::join_scoped(merger);
         if front_ok && groups_ok && !stop.load(Ordering::Relaxed) && !sink.closed && !merged.closed {
             merged.flush();
             front.finish(&mut |f| sink.flow(f));
@@ -633,14 +633,6 @@ fn spawn_named<'scope, 'env, T: Send + 'scope>(
         .name(name.to_string())
         .spawn_scoped(scope, f)
         .unwrap_or_else(|e| panic!("cannot start thread {name}: {e}"))
-}
-
-/// Join a scoped thread, re-raising its panic here.
-fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    match h.join() {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
 }
 
 fn progress_bar(progress: bool, path: &Path, size: u64) -> Option<indicatif::ProgressBar> {

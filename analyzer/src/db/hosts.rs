@@ -632,7 +632,8 @@ impl ClosedHosts {
     }
 }
 
-fn spill_dir() -> PathBuf {
+/// Where runs are spilled (named in errors).
+pub(crate) fn spill_dir() -> PathBuf {
     std::env::temp_dir()
 }
 

@@ -663,7 +663,7 @@ impl InputWriter<'_> {
             HostRows::Sorted(h) => h,
             HostRows::Merged(mut m) => {
                 // Streamed from the merge of the spilled runs, in groups as below.
-                let spill = |source| DbError::Spill { dir: std::env::temp_dir(), source };
+                let spill = |source| DbError::Spill { dir: super::hosts::spill_dir(), source };
                 let mut rows: Vec<(String, HostAgg)> = Vec::with_capacity(ROWS_PER_INSERT);
                 let mut n = 0u64;
                 while let Some(row) = m.next_row().map_err(spill)? {
